@@ -1,0 +1,102 @@
+//! The one seam between the queue and a database.
+//!
+//! A backend stores tasks and moves them between states, each call one
+//! atomic step. It decides nothing about retries or validation: the
+//! [`Queue`](crate::Queue) does that and hands the backend finished
+//! decisions. Times that depend on "now" (lease ends, delays) are passed as
+//! durations so that the backend measures them with its own clock, the
+//! database's where there is one.
+//!
+//! The conformance suite in `tests/conformance` is the specification every
+//! backend must pass.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::lease::LeaseRef;
+use crate::options::ListOptions;
+use crate::state::State;
+use crate::task::{ActionStats, NewTask, Task, TaskId};
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// Storage for tasks. Every method is one transaction; every method that
+/// takes a [`LeaseRef`] changes nothing and returns
+/// [`Error::LeaseLost`](crate::Error::LeaseLost) unless the task is running
+/// under exactly that lease token.
+#[async_trait]
+pub trait Backend: fmt::Debug + Send + Sync + 'static {
+    /// Creates or upgrades the schema; safe to run from several processes
+    /// at once; refuses a schema newer than this build.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Inserts validated tasks in one transaction, all or none, and returns
+    /// their ids in order once committed.
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>>;
+
+    /// Claims up to `limit` ready tasks of `action`, oldest first (by
+    /// not-before, then id): each gets `tries + 1`, a new lease token and a
+    /// lease ending `timeout` from now. Expired leases of the action are
+    /// requeued (or failed, when their tries are used up) first.
+    async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>>;
+
+    /// Completes the leased task (deleting it, or marking it succeeded when
+    /// `retain` is set) and inserts `follow_ups` with their parent set, all
+    /// in one transaction. Returns the follow-ups' ids.
+    async fn task_complete(
+        &self,
+        lease: LeaseRef,
+        follow_ups: Vec<NewTask>,
+        retain: bool,
+    ) -> Result<Vec<TaskId>>;
+
+    /// Records a failed try: with `retry_after` set, the task is queued
+    /// again to run that long from now; without, it fails for good.
+    async fn task_fail(
+        &self,
+        lease: LeaseRef,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<()>;
+
+    /// Moves the lease end to `by` from now and returns the new end.
+    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime>;
+
+    /// Gives the task back without counting the try; it may run again
+    /// after `delay` (at once, keeping its place in line, when zero).
+    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()>;
+
+    /// Requeues (or fails, when their tries are used up) every running
+    /// task whose lease has expired; returns how many it moved.
+    async fn task_requeue_expired(&self) -> Result<u64>;
+
+    /// Counts the tasks of `action` that a claim could take now, without
+    /// taking a write lock.
+    async fn task_count_ready(&self, action: &str) -> Result<u64>;
+
+    /// Counts tasks per action and state.
+    async fn task_stats(&self) -> Result<Vec<ActionStats>>;
+
+    /// One task by id.
+    async fn task_get(&self, id: TaskId) -> Result<Option<Task>>;
+
+    /// A page of tasks matching validated options.
+    async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>>;
+
+    /// Queues a failed task again with its tries reset, to run now.
+    /// [`Error::TaskNotFound`](crate::Error::TaskNotFound) or
+    /// [`Error::WrongState`](crate::Error::WrongState) otherwise.
+    async fn task_retry(&self, id: TaskId) -> Result<()>;
+
+    /// Deletes a task in any state.
+    /// [`Error::TaskNotFound`](crate::Error::TaskNotFound) if there is none.
+    async fn task_delete(&self, id: TaskId) -> Result<()>;
+
+    /// Deletes tasks in a finished `state` that finished at least
+    /// `older_than` ago; returns how many.
+    async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64>;
+}

@@ -1,0 +1,396 @@
+//! The embedded SQLite backend: one database file, no server.
+//!
+//! Every write of a [`SqliteBackend`] goes through one writer thread that
+//! shares commits between concurrent callers (group commit); reads run on
+//! a small pool of connections of their own, so `len`, `stats` and `list`
+//! never wait for the write lock. Other processes can open the same file:
+//! SQLite's write lock, taken at the start of each transaction, and a busy
+//! timeout keep them in line.
+//!
+//! # Transactional enqueue
+//!
+//! An application that keeps its own data in the same SQLite file can
+//! enqueue inside its own transaction, so the task exists if and only if
+//! its data commits:
+//!
+//! ```
+//! use rusqlite::{Connection, TransactionBehavior};
+//! use taskq::sqlite::{self, SqliteConfig};
+//! use taskq::NewTask;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("app.db");
+//! let mut conn = Connection::open(&path)?;
+//! sqlite::configure_connection(&conn, &SqliteConfig::default())?;
+//! sqlite::migrate_in(&conn)?;
+//! conn.execute_batch("CREATE TABLE users (name TEXT NOT NULL)")?;
+//!
+//! let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+//! tx.execute("INSERT INTO users (name) VALUES (?1)", ["ada"])?;
+//! let id = sqlite::enqueue_in(&tx, &NewTask::json("welcome-email", &"ada")?)?;
+//! tx.commit()?; // the user and the task commit together
+//! # assert!(id.0 > 0);
+//! # Ok(())
+//! # }
+//! ```
+
+mod migrate;
+mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::backend::Backend;
+use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+use crate::lease::{Lease, LeaseRef};
+use crate::options::{validate_duration, ListOptions};
+use crate::state::State;
+use crate::task::{ActionStats, NewTask, Task, TaskId};
+
+use store::{db_error, now_micros};
+use writer::Writer;
+
+pub use migrate::LATEST_VERSION as SCHEMA_VERSION;
+
+/// What an acknowledged write survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// A crash of the process *and* a power loss or operating-system crash:
+    /// every commit is synced to disk (`synchronous = FULL` in WAL mode).
+    /// The default.
+    #[default]
+    PowerLoss,
+    /// A crash of the process only: commits reach the operating system but
+    /// are synced at checkpoints, so a power loss can undo the last few
+    /// (`synchronous = NORMAL`). Much faster on slow disks. Never corrupts
+    /// the file.
+    ProcessCrash,
+}
+
+/// Settings of a [`SqliteBackend`]. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// What an acknowledged write survives. Default: [`Durability::PowerLoss`].
+    pub durability: Durability,
+    /// How long a write waits for another connection's write lock before
+    /// failing with a busy error. Default: 10 seconds.
+    pub busy_timeout: Duration,
+    /// Create or upgrade the schema when opening. Default: `true`.
+    pub migrate: bool,
+    /// Read connections kept open for `len`, `stats`, `get` and `list`.
+    /// Default: 4.
+    pub read_connections: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            durability: Durability::default(),
+            busy_timeout: Duration::from_secs(10),
+            migrate: true,
+            read_connections: 4,
+        }
+    }
+}
+
+impl SqliteConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        validate_duration("busy_timeout", self.busy_timeout, true)?;
+        if self.read_connections == 0 {
+            return Err(Error::invalid("read_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Prepares a connection the way taskq needs it: WAL journal, the sync
+/// level of `config.durability`, and `config.busy_timeout`. Call it on
+/// connections of your own that enqueue or complete tasks in the same file.
+pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<()> {
+    config.validate()?;
+    conn.busy_timeout(config.busy_timeout).map_err(db_error)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(db_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Database(DatabaseError::new(
+            DatabaseErrorKind::Other,
+            format!("could not switch the journal to WAL mode (it is {mode})"),
+            None,
+        )));
+    }
+    let synchronous = match config.durability {
+        Durability::PowerLoss => "FULL",
+        Durability::ProcessCrash => "NORMAL",
+    };
+    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
+        .map_err(db_error)
+}
+
+/// Creates or upgrades taskq's tables on the caller's connection, in the
+/// caller's transaction if one is open (otherwise in one of its own).
+pub fn migrate_in(conn: &Connection) -> Result<()> {
+    if conn.is_autocommit() {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db_error)?;
+        let result = migrate::migrate(conn);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        conn.execute_batch(end).map_err(db_error)?;
+        result
+    } else {
+        migrate::migrate(conn)
+    }
+}
+
+/// Enqueues a task on the caller's connection, inside the caller's
+/// transaction if one is open: the task commits or rolls back with it.
+/// Start that transaction with `BEGIN IMMEDIATE`
+/// ([`TransactionBehavior::Immediate`]) so it takes the write lock up front.
+pub fn enqueue_in(conn: &Connection, task: &NewTask) -> Result<TaskId> {
+    task.validate()?;
+    store::insert(conn, now_micros(), std::slice::from_ref(task)).map(|ids| ids[0])
+}
+
+/// Enqueues many tasks on the caller's connection, all or none.
+pub fn enqueue_many_in(conn: &Connection, tasks: &[NewTask]) -> Result<Vec<TaskId>> {
+    tasks.iter().try_for_each(NewTask::validate)?;
+    store::in_savepoint(conn, |conn| store::insert(conn, now_micros(), tasks))
+}
+
+/// Completes a leased task on the caller's connection, with follow-up
+/// tasks, inside the caller's transaction: the application's own writes,
+/// the completion and the follow-ups commit together or not at all. The
+/// lease is fenced as in [`Lease::complete`]: if it was lost, this returns
+/// [`Error::LeaseLost`] and writes nothing.
+pub fn complete_in(
+    conn: &Connection,
+    lease: &Lease,
+    follow_ups: Vec<NewTask>,
+) -> Result<Vec<TaskId>> {
+    let follow_ups = lease.prepare_follow_ups(follow_ups)?;
+    let retain = lease.queue().config().retain_completed;
+    store::in_savepoint(conn, |conn| {
+        store::complete(conn, now_micros(), lease.lease_ref(), &follow_ups, retain)
+    })
+}
+
+fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    configure_connection(&conn, config)?;
+    Ok(conn)
+}
+
+/// Idle read connections, opened on demand.
+#[derive(Debug)]
+struct ReadPool {
+    path: PathBuf,
+    config: SqliteConfig,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn take(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = open_connection(&self.path, &self.config)?;
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(db_error)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.config.read_connections {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A task queue in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file at `path`, checks it,
+    /// and migrates it when `config.migrate` is set.
+    ///
+    /// Fails with a [`DatabaseErrorKind::NotADatabase`] error for a file
+    /// that is not SQLite, and [`Error::SchemaTooNew`] for a database
+    /// migrated by a newer taskq.
+    pub async fn open(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, config))
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// [`open`](Self::open) for synchronous code.
+    pub fn open_blocking(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let text = path.to_string_lossy();
+        if text.is_empty() || text == ":memory:" || text.starts_with("file::memory:") {
+            return Err(Error::invalid(
+                "path",
+                "taskq needs a database file; in-memory databases cannot be shared between its connections",
+            ));
+        }
+        config.validate()?;
+        let mut conn = open_connection(&path, &config)?;
+        if config.migrate {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            migrate::migrate(&tx)?;
+            tx.commit().map_err(db_error)?;
+        } else {
+            migrate::check_not_newer(&conn)?;
+        }
+        let writer = Writer::spawn(conn, format!("taskq-sqlite-writer:{}", path.display()))?;
+        Ok(SqliteBackend {
+            readers: Arc::new(ReadPool {
+                path: path.clone(),
+                config,
+                idle: Mutex::new(Vec::new()),
+            }),
+            path,
+            writer,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let result = op(&conn);
+            pool.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| {
+            Error::Database(DatabaseError::new(
+                DatabaseErrorKind::Other,
+                format!("a read failed on its thread: {e}"),
+                None,
+            ))
+        })?
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn migrate(&self) -> Result<()> {
+        self.writer.write(migrate::migrate).await
+    }
+
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        self.writer
+            .write(move |conn| store::insert(conn, now_micros(), &tasks))
+            .await
+    }
+
+    async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>> {
+        let action = action.to_owned();
+        self.writer
+            .write(move |conn| store::claim(conn, now_micros(), &action, limit))
+            .await
+    }
+
+    async fn task_complete(
+        &self,
+        lease: LeaseRef,
+        follow_ups: Vec<NewTask>,
+        retain: bool,
+    ) -> Result<Vec<TaskId>> {
+        self.writer
+            .write(move |conn| store::complete(conn, now_micros(), lease, &follow_ups, retain))
+            .await
+    }
+
+    async fn task_fail(
+        &self,
+        lease: LeaseRef,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<()> {
+        let error = error.to_owned();
+        self.writer
+            .write(move |conn| store::fail(conn, now_micros(), lease, &error, retry_after))
+            .await
+    }
+
+    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
+        self.writer
+            .write(move |conn| store::extend(conn, now_micros(), lease, by))
+            .await
+    }
+
+    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
+        self.writer
+            .write(move |conn| store::release(conn, now_micros(), lease, delay))
+            .await
+    }
+
+    async fn task_requeue_expired(&self) -> Result<u64> {
+        self.writer
+            .write(|conn| store::requeue_expired(conn, now_micros(), None))
+            .await
+    }
+
+    async fn task_count_ready(&self, action: &str) -> Result<u64> {
+        let action = action.to_owned();
+        self.read(move |conn| store::count_ready(conn, now_micros(), &action))
+            .await
+    }
+
+    async fn task_stats(&self) -> Result<Vec<ActionStats>> {
+        self.read(store::stats).await
+    }
+
+    async fn task_get(&self, id: TaskId) -> Result<Option<Task>> {
+        self.read(move |conn| store::get(conn, id)).await
+    }
+
+    async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
+        let options = options.clone();
+        self.read(move |conn| store::list(conn, &options)).await
+    }
+
+    async fn task_retry(&self, id: TaskId) -> Result<()> {
+        self.writer
+            .write(move |conn| store::retry(conn, now_micros(), id))
+            .await
+    }
+
+    async fn task_delete(&self, id: TaskId) -> Result<()> {
+        self.writer.write(move |conn| store::delete(conn, id)).await
+    }
+
+    async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
+        self.writer
+            .write(move |conn| store::purge(conn, now_micros(), state, older_than))
+            .await
+    }
+}

@@ -1,0 +1,1 @@
+DELETE FROM taskq_tasks WHERE id = ?1

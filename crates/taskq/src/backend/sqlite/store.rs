@@ -1,0 +1,406 @@
+//! Each backend operation as synchronous code on one SQLite connection.
+//!
+//! The writer thread runs these inside its group-commit transaction; the
+//! transactional functions of [`super`] run them on the caller's own
+//! connection. Neither commits: that is the caller's business.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+use crate::lease::LeaseRef;
+use crate::options::{ListOptions, NotBefore, Order};
+use crate::state::State;
+use crate::task::{ActionStats, NewTask, Task, TaskId};
+
+use super::migrate::LATEST_VERSION;
+
+/// Microseconds since the Unix epoch, negative before it.
+pub(crate) fn to_micros(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+pub(crate) fn from_micros(micros: i64) -> SystemTime {
+    if micros >= 0 {
+        UNIX_EPOCH + Duration::from_micros(micros as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
+    }
+}
+
+/// A validated duration (at most ten years) in microseconds.
+pub(crate) fn duration_micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn now_micros() -> i64 {
+    to_micros(SystemTime::now())
+}
+
+/// Turns a driver error into taskq's, with a portable kind.
+pub(crate) fn db_error(error: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let kind = match &error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            if let Some(message) = message {
+                if message.starts_with("no such table: taskq_") {
+                    return Error::SchemaTooOld {
+                        found: 0,
+                        needed: LATEST_VERSION,
+                    };
+                }
+            }
+            match failure.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DatabaseErrorKind::Busy,
+                ErrorCode::ConstraintViolation
+                    if matches!(
+                        failure.extended_code,
+                        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    ) =>
+                {
+                    DatabaseErrorKind::UniqueViolation
+                }
+                ErrorCode::NotADatabase => DatabaseErrorKind::NotADatabase,
+                ErrorCode::DatabaseCorrupt => DatabaseErrorKind::Corrupt,
+                ErrorCode::DiskFull => DatabaseErrorKind::Full,
+                ErrorCode::CannotOpen => DatabaseErrorKind::ConnectionLost,
+                _ => DatabaseErrorKind::Other,
+            }
+        }
+        _ => DatabaseErrorKind::Other,
+    };
+    let message = match kind {
+        DatabaseErrorKind::NotADatabase => {
+            "the file is not a SQLite database (or is encrypted)".to_string()
+        }
+        _ => error.to_string(),
+    };
+    Error::Database(DatabaseError::new(
+        kind,
+        message,
+        Some(std::sync::Arc::new(error)),
+    ))
+}
+
+fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let state: String = row.get(3)?;
+    let state = state.parse::<State>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Task {
+        id: TaskId(row.get(0)?),
+        action: row.get(1)?,
+        payload: row.get(2)?,
+        state,
+        not_before: from_micros(row.get(4)?),
+        tries: row.get(5)?,
+        max_tries: row.get(6)?,
+        timeout: Duration::from_micros(row.get::<_, i64>(7)?.max(0) as u64),
+        expires: row.get::<_, Option<i64>>(8)?.map(from_micros),
+        parent: row.get::<_, Option<i64>>(9)?.map(TaskId),
+        last_error: row.get(10)?,
+        created_at: from_micros(row.get(11)?),
+        finished_at: row.get::<_, Option<i64>>(12)?.map(from_micros),
+        lease_token: row.get(13)?,
+    })
+}
+
+/// Runs `f` inside a savepoint: on error everything `f` wrote is undone.
+/// Works in autocommit mode (the savepoint is then the transaction) and
+/// inside a caller's transaction.
+pub(crate) fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("SAVEPOINT taskq").map_err(db_error)?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("RELEASE taskq").map_err(db_error)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // If SQLite already rolled the transaction back, the savepoint
+            // is gone and there is nothing left to undo.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK TO taskq; RELEASE taskq");
+            }
+            Err(error)
+        }
+    }
+}
+
+pub(crate) fn insert(conn: &Connection, now: i64, tasks: &[NewTask]) -> Result<Vec<TaskId>> {
+    let mut statement = conn
+        .prepare_cached(include_str!("sql/task_insert.sql"))
+        .map_err(db_error)?;
+    let mut ids = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let options = &task.options;
+        let not_before = match options.not_before {
+            None => now,
+            Some(NotBefore::Delay(delay)) => now.saturating_add(duration_micros(delay)),
+            Some(NotBefore::At(at)) => to_micros(at),
+        };
+        statement
+            .execute(params![
+                task.action,
+                task.payload,
+                not_before,
+                options.max_tries,
+                duration_micros(options.timeout),
+                options.parent.map(|p| p.0),
+                now,
+            ])
+            .map_err(db_error)?;
+        ids.push(TaskId(conn.last_insert_rowid()));
+    }
+    Ok(ids)
+}
+
+pub(crate) fn requeue_expired(conn: &Connection, now: i64, action: Option<&str>) -> Result<u64> {
+    let moved = conn
+        .prepare_cached(include_str!("sql/task_requeue_expired.sql"))
+        .and_then(|mut s| s.execute(params![now, action]))
+        .map_err(db_error)?;
+    Ok(moved as u64)
+}
+
+pub(crate) fn claim(conn: &Connection, now: i64, action: &str, limit: u32) -> Result<Vec<Task>> {
+    requeue_expired(conn, now, Some(action))?;
+    let mut statement = conn
+        .prepare_cached(include_str!("sql/task_claim.sql"))
+        .map_err(db_error)?;
+    let mut tasks = statement
+        .query_map(params![now, action, limit], read_task)
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(db_error)?;
+    // RETURNING gives no order; hand out the oldest first.
+    tasks.sort_by_key(|task| (task.not_before, task.id));
+    Ok(tasks)
+}
+
+/// Runs a fenced single-row write; zero rows changed means the lease is lost.
+fn fenced(
+    conn: &Connection,
+    sql: &str,
+    lease: LeaseRef,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(db_error)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(Error::LeaseLost {
+            id: lease.id,
+            token: lease.token,
+        })
+    }
+}
+
+pub(crate) fn complete(
+    conn: &Connection,
+    now: i64,
+    lease: LeaseRef,
+    follow_ups: &[NewTask],
+    retain: bool,
+) -> Result<Vec<TaskId>> {
+    if retain {
+        fenced(
+            conn,
+            include_str!("sql/task_complete_retain.sql"),
+            lease,
+            params![lease.id.0, lease.token, now],
+        )?;
+    } else {
+        fenced(
+            conn,
+            include_str!("sql/task_complete.sql"),
+            lease,
+            params![lease.id.0, lease.token],
+        )?;
+    }
+    insert(conn, now, follow_ups)
+}
+
+pub(crate) fn fail(
+    conn: &Connection,
+    now: i64,
+    lease: LeaseRef,
+    error: &str,
+    retry_after: Option<Duration>,
+) -> Result<()> {
+    fenced(
+        conn,
+        include_str!("sql/task_fail.sql"),
+        lease,
+        params![
+            lease.id.0,
+            lease.token,
+            now,
+            error,
+            retry_after.map(duration_micros)
+        ],
+    )
+}
+
+pub(crate) fn extend(
+    conn: &Connection,
+    now: i64,
+    lease: LeaseRef,
+    by: Duration,
+) -> Result<SystemTime> {
+    let expires = now.saturating_add(duration_micros(by));
+    fenced(
+        conn,
+        include_str!("sql/task_extend.sql"),
+        lease,
+        params![lease.id.0, lease.token, expires],
+    )?;
+    Ok(from_micros(expires))
+}
+
+pub(crate) fn release(conn: &Connection, now: i64, lease: LeaseRef, delay: Duration) -> Result<()> {
+    fenced(
+        conn,
+        include_str!("sql/task_release.sql"),
+        lease,
+        params![lease.id.0, lease.token, now, duration_micros(delay)],
+    )
+}
+
+pub(crate) fn count_ready(conn: &Connection, now: i64, action: &str) -> Result<u64> {
+    conn.prepare_cached(include_str!("sql/task_count_ready.sql"))
+        .and_then(|mut s| s.query_row(params![action, now], |row| row.get::<_, i64>(0)))
+        .map(|n| n as u64)
+        .map_err(db_error)
+}
+
+pub(crate) fn stats(conn: &Connection) -> Result<Vec<ActionStats>> {
+    let mut statement = conn
+        .prepare_cached(include_str!("sql/task_stats.sql"))
+        .map_err(db_error)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(db_error)?;
+    let mut stats: Vec<ActionStats> = Vec::new();
+    for (action, state, count) in rows {
+        let state: State = state.parse()?;
+        match stats.last_mut() {
+            Some(last) if last.action == action => last.add(state, count as u64),
+            _ => {
+                let mut row = ActionStats::new(action);
+                row.add(state, count as u64);
+                stats.push(row);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+pub(crate) fn get(conn: &Connection, id: TaskId) -> Result<Option<Task>> {
+    conn.prepare_cached(include_str!("sql/task_get.sql"))
+        .and_then(|mut s| s.query_row(params![id.0], read_task).optional())
+        .map_err(db_error)
+}
+
+pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>> {
+    let sql = match options.order {
+        Order::OldestFirst => include_str!("sql/task_list_oldest.sql"),
+        Order::NewestFirst => include_str!("sql/task_list_newest.sql"),
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    options.action,
+                    options.state.map(State::as_str),
+                    options.after.map(|id| id.0),
+                    options.limit,
+                ],
+                read_task,
+            )?
+            .collect()
+        })
+        .map_err(db_error)
+}
+
+fn state_of(conn: &Connection, id: TaskId) -> Result<Option<State>> {
+    conn.prepare_cached(include_str!("sql/task_state.sql"))
+        .and_then(|mut s| {
+            s.query_row(params![id.0], |row| row.get::<_, String>(0))
+                .optional()
+        })
+        .map_err(db_error)?
+        .map(|state| state.parse())
+        .transpose()
+}
+
+pub(crate) fn retry(conn: &Connection, now: i64, id: TaskId) -> Result<()> {
+    let changed = conn
+        .prepare_cached(include_str!("sql/task_retry.sql"))
+        .and_then(|mut s| s.execute(params![id.0, now]))
+        .map_err(db_error)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    match state_of(conn, id)? {
+        None => Err(Error::TaskNotFound { id }),
+        Some(actual) => Err(Error::WrongState {
+            id,
+            actual,
+            expected: State::Failed,
+        }),
+    }
+}
+
+pub(crate) fn delete(conn: &Connection, id: TaskId) -> Result<()> {
+    let changed = conn
+        .prepare_cached(include_str!("sql/task_delete.sql"))
+        .and_then(|mut s| s.execute(params![id.0]))
+        .map_err(db_error)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(Error::TaskNotFound { id })
+    }
+}
+
+pub(crate) fn purge(
+    conn: &Connection,
+    now: i64,
+    state: State,
+    older_than: Duration,
+) -> Result<u64> {
+    let cutoff = now.saturating_sub(duration_micros(older_than));
+    conn.prepare_cached(include_str!("sql/task_purge.sql"))
+        .and_then(|mut s| s.execute(params![state.as_str(), cutoff]))
+        .map(|n| n as u64)
+        .map_err(db_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_round_trip_both_sides_of_the_epoch() {
+        for micros in [0, 1, -1, 1_700_000_000_123_456, -86_400_000_000] {
+            assert_eq!(to_micros(from_micros(micros)), micros);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The writer thread: every write of one backend goes through it, and the
+//! writes that queue up while a commit is syncing share the next commit
+//! (group commit). Each caller hears back only after the commit that holds
+//! its write succeeded.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::store::db_error;
+use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+
+/// The most writes that share one commit.
+const MAX_BATCH: usize = 512;
+
+/// One write waiting for the writer thread.
+trait Job: Send {
+    /// Runs the write inside the open transaction; returns whether it
+    /// succeeded and what to tell the caller once the commit is known.
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Pending>;
+    /// Tells the caller that the write was never attempted.
+    fn abort(self: Box<Self>, error: Error);
+}
+
+/// A write that ran and awaits the outcome of its commit.
+trait Pending: Send {
+    fn succeeded(&self) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), &Error>);
+}
+
+struct OpJob<T, F> {
+    op: F,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+struct PendingReply<T> {
+    result: Result<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Job for OpJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Pending> {
+        let OpJob { op, reply } = *self;
+        let result = catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
+            Err(Error::Database(DatabaseError::new(
+                DatabaseErrorKind::Other,
+                "a write panicked inside the writer thread",
+                None,
+            )))
+        });
+        Box::new(PendingReply { result, reply })
+    }
+
+    fn abort(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<T: Send> Pending for PendingReply<T> {
+    fn succeeded(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &Error>) {
+        let result = match commit {
+            Ok(()) => self.result,
+            Err(error) if self.result.is_ok() => Err(copy_error(error)),
+            // The write failed on its own; its error says more.
+            Err(_) => self.result,
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// A commit failure is reported to every caller of the batch.
+fn copy_error(error: &Error) -> Error {
+    match error {
+        Error::Database(e) => Error::Database(e.clone()),
+        other => Error::Database(DatabaseError::new(
+            DatabaseErrorKind::Other,
+            other.to_string(),
+            None,
+        )),
+    }
+}
+
+/// The handle to a writer thread; the thread ends when the last handle is
+/// dropped, after finishing what was sent.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(conn: Connection, name: String) -> Result<Self> {
+        let (jobs, inbox) = mpsc::channel::<Box<dyn Job>>();
+        thread::Builder::new()
+            .name(name)
+            .spawn(move || run(conn, inbox))
+            .map_err(|e| {
+                Error::Database(DatabaseError::new(
+                    DatabaseErrorKind::Other,
+                    format!("could not start the SQLite writer thread: {e}"),
+                    None,
+                ))
+            })?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `op` in the next commit and returns its result once committed.
+    pub(crate) async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(OpJob { op, reply }))
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+}
+
+fn run(conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, batch);
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_error) {
+        for job in batch {
+            job.abort(copy_error(&error));
+        }
+        return;
+    }
+    let single = batch.len() == 1;
+    let mut pending = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        // A lone write needs no savepoint: if it fails, the whole
+        // transaction is rolled back below.
+        let done = if single {
+            job.run(conn)
+        } else {
+            if let Err(error) = conn.execute_batch("SAVEPOINT taskq_job").map_err(db_error) {
+                job.abort(error);
+                continue;
+            }
+            let done = job.run(conn);
+            let end = if done.succeeded() {
+                "RELEASE taskq_job"
+            } else {
+                "ROLLBACK TO taskq_job; RELEASE taskq_job"
+            };
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch(end);
+            }
+            done
+        };
+        pending.push(done);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, disk
+            // full): nothing of this batch is committed.
+            break;
+        }
+    }
+    let outcome = if conn.is_autocommit() {
+        Err(Error::Database(DatabaseError::new(
+            DatabaseErrorKind::Other,
+            "the transaction was rolled back by SQLite",
+            None,
+        )))
+    } else if single && !pending[0].succeeded() {
+        conn.execute_batch("ROLLBACK").map_err(db_error)
+    } else {
+        conn.execute_batch("COMMIT")
+            .map_err(db_error)
+            .inspect_err(|_| {
+                let _ = conn.execute_batch("ROLLBACK");
+            })
+    };
+    for done in pending {
+        done.finish(outcome.as_ref().map(|_| ()));
+    }
+    if let Err(error) = &outcome {
+        for job in jobs {
+            job.abort(copy_error(error));
+        }
+    }
+}

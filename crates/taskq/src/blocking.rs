@@ -1,0 +1,280 @@
+//! A blocking facade for synchronous programs: the same queue, with calls
+//! that wait instead of returning futures.
+//!
+//! ```
+//! use taskq::blocking::Queue;
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("jobs.db");
+//! let queue = Queue::open_sqlite(&path)?;
+//! queue.enqueue("resize", &"cat.png")?;
+//! if let Some(lease) = queue.claim("resize")? {
+//!     let file: String = lease.payload_json()?;
+//!     assert_eq!(file, "cat.png");
+//!     lease.complete()?;
+//! }
+//! # Ok::<(), taskq::Error>(())
+//! ```
+//!
+//! These calls must not be made from inside an async runtime (they would
+//! block it); there they return [`Error::InvalidInput`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::runtime::Runtime;
+
+use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+use crate::lease::{FailOutcome, LeaseRef};
+use crate::options::{EnqueueOptions, ListOptions};
+use crate::state::State;
+use crate::task::{ActionStats, NewTask, Task, TaskId};
+
+/// A [`crate::Queue`] for synchronous code. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    queue: crate::Queue,
+    runtime: Arc<Runtime>,
+}
+
+fn new_runtime() -> Result<Arc<Runtime>> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| {
+            Error::Database(DatabaseError::new(
+                DatabaseErrorKind::Other,
+                format!("could not start the blocking runtime: {e}"),
+                None,
+            ))
+        })
+}
+
+fn block_on<F: Future>(runtime: &Runtime, future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::invalid(
+            "runtime",
+            "the blocking API was called inside an async runtime; use taskq::Queue there",
+        ));
+    }
+    Ok(runtime.block_on(future))
+}
+
+impl Queue {
+    /// Wraps an async queue.
+    pub fn new(queue: crate::Queue) -> Result<Self> {
+        Ok(Queue {
+            queue,
+            runtime: new_runtime()?,
+        })
+    }
+
+    /// See [`crate::Queue::connect`].
+    pub fn connect(url: &str) -> Result<Self> {
+        let runtime = new_runtime()?;
+        let queue = block_on(&runtime, crate::Queue::connect(url))??;
+        Ok(Queue { queue, runtime })
+    }
+
+    /// See [`crate::Queue::open_sqlite`].
+    #[cfg(feature = "sqlite")]
+    pub fn open_sqlite(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let runtime = new_runtime()?;
+        let queue = block_on(&runtime, crate::Queue::open_sqlite(path))??;
+        Ok(Queue { queue, runtime })
+    }
+
+    fn block<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
+        block_on(&self.runtime, future)?
+    }
+
+    /// The async queue underneath.
+    pub fn as_async(&self) -> &crate::Queue {
+        &self.queue
+    }
+
+    /// See [`crate::Queue::migrate`].
+    pub fn migrate(&self) -> Result<()> {
+        self.block(self.queue.migrate())
+    }
+
+    /// See [`crate::Queue::enqueue`].
+    pub fn enqueue<T: Serialize + ?Sized>(&self, action: &str, payload: &T) -> Result<TaskId> {
+        self.block(self.queue.enqueue(action, payload))
+    }
+
+    /// See [`crate::Queue::enqueue_with`].
+    pub fn enqueue_with<T: Serialize + ?Sized>(
+        &self,
+        action: &str,
+        payload: &T,
+        options: EnqueueOptions,
+    ) -> Result<TaskId> {
+        self.block(self.queue.enqueue_with(action, payload, options))
+    }
+
+    /// See [`crate::Queue::enqueue_task`].
+    pub fn enqueue_task(&self, task: NewTask) -> Result<TaskId> {
+        self.block(self.queue.enqueue_task(task))
+    }
+
+    /// See [`crate::Queue::enqueue_many`].
+    pub fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        self.block(self.queue.enqueue_many(tasks))
+    }
+
+    /// See [`crate::Queue::claim`].
+    pub fn claim(&self, action: &str) -> Result<Option<Lease>> {
+        let lease = self.block(self.queue.claim(action))?;
+        Ok(lease.map(|lease| self.wrap(lease)))
+    }
+
+    /// See [`crate::Queue::claim_many`].
+    pub fn claim_many(&self, action: &str, limit: u32) -> Result<Vec<Lease>> {
+        let leases = self.block(self.queue.claim_many(action, limit))?;
+        Ok(leases.into_iter().map(|lease| self.wrap(lease)).collect())
+    }
+
+    fn wrap(&self, lease: crate::Lease) -> Lease {
+        Lease {
+            lease,
+            runtime: Arc::clone(&self.runtime),
+        }
+    }
+
+    /// See [`crate::Queue::len`].
+    pub fn len(&self, action: &str) -> Result<u64> {
+        self.block(self.queue.len(action))
+    }
+
+    /// See [`crate::Queue::is_empty`].
+    pub fn is_empty(&self, action: &str) -> Result<bool> {
+        self.block(self.queue.is_empty(action))
+    }
+
+    /// See [`crate::Queue::stats`].
+    pub fn stats(&self) -> Result<Vec<ActionStats>> {
+        self.block(self.queue.stats())
+    }
+
+    /// See [`crate::Queue::get`].
+    pub fn get(&self, id: TaskId) -> Result<Option<Task>> {
+        self.block(self.queue.get(id))
+    }
+
+    /// See [`crate::Queue::list`].
+    pub fn list(&self, options: &ListOptions) -> Result<Vec<Task>> {
+        self.block(self.queue.list(options))
+    }
+
+    /// See [`crate::Queue::retry`].
+    pub fn retry(&self, id: TaskId) -> Result<()> {
+        self.block(self.queue.retry(id))
+    }
+
+    /// See [`crate::Queue::delete`].
+    pub fn delete(&self, id: TaskId) -> Result<()> {
+        self.block(self.queue.delete(id))
+    }
+
+    /// See [`crate::Queue::purge`].
+    pub fn purge(&self, state: State, older_than: Duration) -> Result<u64> {
+        self.block(self.queue.purge(state, older_than))
+    }
+
+    /// See [`crate::Queue::requeue_expired`].
+    pub fn requeue_expired(&self) -> Result<u64> {
+        self.block(self.queue.requeue_expired())
+    }
+}
+
+/// A [`crate::Lease`] for synchronous code.
+#[derive(Debug)]
+#[must_use = "a lease that is not completed, failed or released runs again after it expires"]
+pub struct Lease {
+    lease: crate::Lease,
+    runtime: Arc<Runtime>,
+}
+
+impl Lease {
+    /// The async lease underneath, for the transactional calls of a
+    /// backend.
+    pub fn as_async(&self) -> &crate::Lease {
+        &self.lease
+    }
+
+    /// The task, as claimed.
+    pub fn task(&self) -> &Task {
+        self.lease.task()
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.lease.id()
+    }
+
+    /// The fencing token of this claim.
+    pub fn token(&self) -> i64 {
+        self.lease.token()
+    }
+
+    /// The id and token.
+    pub fn lease_ref(&self) -> LeaseRef {
+        self.lease.lease_ref()
+    }
+
+    /// When the lease ends unless extended.
+    pub fn expires(&self) -> SystemTime {
+        self.lease.expires()
+    }
+
+    /// The raw payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        self.lease.payload()
+    }
+
+    /// The payload decoded from JSON into `T`.
+    pub fn payload_json<T: DeserializeOwned>(&self) -> Result<T> {
+        self.lease.payload_json()
+    }
+
+    /// See [`crate::Lease::complete`].
+    pub fn complete(self) -> Result<()> {
+        block_on(&self.runtime, self.lease.complete())?
+    }
+
+    /// See [`crate::Lease::complete_with`].
+    pub fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        block_on(&self.runtime, self.lease.complete_with(follow_ups))?
+    }
+
+    /// See [`crate::Lease::fail`].
+    pub fn fail(self, reason: impl std::fmt::Display) -> Result<FailOutcome> {
+        block_on(&self.runtime, self.lease.fail(reason))?
+    }
+
+    /// See [`crate::Lease::fail_permanently`].
+    pub fn fail_permanently(self, reason: impl std::fmt::Display) -> Result<()> {
+        block_on(&self.runtime, self.lease.fail_permanently(reason))?
+    }
+
+    /// See [`crate::Lease::extend`].
+    pub fn extend(&mut self, by: Duration) -> Result<SystemTime> {
+        let runtime = Arc::clone(&self.runtime);
+        block_on(&runtime, self.lease.extend(by))?
+    }
+
+    /// See [`crate::Lease::release`].
+    pub fn release(self) -> Result<()> {
+        block_on(&self.runtime, self.lease.release())?
+    }
+
+    /// See [`crate::Lease::snooze`].
+    pub fn snooze(self, delay: Duration) -> Result<()> {
+        block_on(&self.runtime, self.lease.snooze(delay))?
+    }
+}

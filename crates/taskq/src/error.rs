@@ -1,0 +1,209 @@
+//! The one error type of taskq, with variants a caller can act on.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::state::State;
+use crate::task::TaskId;
+
+/// A `Result` whose error is taskq's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in taskq.
+///
+/// Match on the variants to decide what to do; the messages read as
+/// sentences and are safe to show to an operator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No task has this id: it never existed, was completed, or was deleted.
+    #[error("task {id} does not exist (it may have been completed or deleted)")]
+    TaskNotFound {
+        /// The id that was looked up.
+        id: TaskId,
+    },
+
+    /// The lease is no longer held: the task was claimed again after the
+    /// lease expired, or it was released, failed, completed or deleted.
+    /// The call changed nothing.
+    #[error("the lease on task {id} (token {token}) is no longer held; the call changed nothing")]
+    LeaseLost {
+        /// The task the lease was on.
+        id: TaskId,
+        /// The fencing token of the lost lease.
+        token: i64,
+    },
+
+    /// An argument was out of range or malformed.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which argument or option was wrong.
+        field: &'static str,
+        /// Why it was rejected, in words.
+        reason: String,
+    },
+
+    /// The task is in a state that does not allow the operation (for
+    /// example retrying a task that has not failed).
+    #[error("task {id} is {actual}, but the operation needs it to be {expected}")]
+    WrongState {
+        /// The task in question.
+        id: TaskId,
+        /// The state it is in.
+        actual: State,
+        /// The state the operation needs.
+        expected: State,
+    },
+
+    /// The database was migrated by a newer version of taskq.
+    #[error("the database schema is at version {found}, newer than version {supported} that this taskq supports; upgrade taskq")]
+    SchemaTooNew {
+        /// The schema version found in the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+
+    /// The database has no taskq schema yet, or an older one.
+    #[error("the database schema is at version {found} but this taskq needs version {needed}; call migrate() first")]
+    SchemaTooOld {
+        /// The schema version found in the database (0: none).
+        found: i64,
+        /// The schema version this build needs.
+        needed: i64,
+    },
+
+    /// An applied migration differs from the one this build ships, which
+    /// means the schema was changed by hand or by an incompatible build.
+    #[error("migration {version} in the database does not match the one shipped with taskq (checksum differs)")]
+    MigrationMismatch {
+        /// The migration number.
+        version: i64,
+    },
+
+    /// The payload could not be encoded as JSON.
+    #[error("the payload could not be encoded as JSON: {source}")]
+    PayloadEncode {
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The payload of a task could not be decoded into the requested type.
+    /// Retrying will not help.
+    #[error("the payload of task {id} could not be decoded: {source}")]
+    PayloadDecode {
+        /// The task whose payload it is.
+        id: TaskId,
+        /// The deserializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The database failed or refused the operation.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+
+    /// The queue has been shut down and takes no more calls.
+    #[error("the queue is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The portable kind of a database error, if this is one.
+    pub fn database_kind(&self) -> Option<DatabaseErrorKind> {
+        match self {
+            Error::Database(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of database failure happened, the same for every backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DatabaseErrorKind {
+    /// Another connection held a lock longer than the busy timeout. Trying
+    /// again later may succeed.
+    Busy,
+    /// A uniqueness constraint was violated.
+    UniqueViolation,
+    /// The connection to the database was lost or could not be made.
+    ConnectionLost,
+    /// The file is not a database of this backend's kind.
+    NotADatabase,
+    /// The database file is damaged.
+    Corrupt,
+    /// The disk or database is full.
+    Full,
+    /// Any other failure; the message says more.
+    Other,
+}
+
+impl fmt::Display for DatabaseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatabaseErrorKind::Busy => "database busy",
+            DatabaseErrorKind::UniqueViolation => "unique constraint violated",
+            DatabaseErrorKind::ConnectionLost => "connection lost",
+            DatabaseErrorKind::NotADatabase => "not a database",
+            DatabaseErrorKind::Corrupt => "database corrupt",
+            DatabaseErrorKind::Full => "database or disk full",
+            DatabaseErrorKind::Other => "database error",
+        })
+    }
+}
+
+/// A failure reported by the database, with a portable [`DatabaseErrorKind`].
+///
+/// It can be cloned, so one failed commit can be reported to every caller
+/// whose work shared that commit.
+#[derive(Clone, Debug)]
+pub struct DatabaseError {
+    /// What kind of failure this is.
+    pub kind: DatabaseErrorKind,
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DatabaseError {
+    /// A database error of `kind` with a message and the driver's error.
+    pub fn new(
+        kind: DatabaseErrorKind,
+        message: impl Into<String>,
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        DatabaseError {
+            kind,
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// The message, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

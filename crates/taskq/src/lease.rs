@@ -1,0 +1,200 @@
+//! A claimed task and what its worker can do with it.
+
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+use crate::options::validate_duration;
+use crate::queue::Queue;
+use crate::task::{NewTask, Task, TaskId};
+
+/// The identity of one claim: the task and the fencing token the claim
+/// received. Every call made with it is refused with
+/// [`Error::LeaseLost`](crate::Error::LeaseLost) once a later claim took the task over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseRef {
+    /// The leased task.
+    pub id: TaskId,
+    /// The fencing token of the claim; it grows with every claim.
+    pub token: i64,
+}
+
+/// What happened to a task after [`Lease::fail`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// It will run again after this wait.
+    Retrying {
+        /// The backoff before the next try.
+        after: Duration,
+    },
+    /// Its tries are used up: it is [`State::Failed`](crate::State::Failed)
+    /// and stays for inspection.
+    Failed,
+}
+
+/// A task claimed with an exclusive lease.
+///
+/// Finish it with [`complete`](Lease::complete),
+/// [`fail`](Lease::fail) or [`release`](Lease::release), and call
+/// [`extend`](Lease::extend) while working longer than the task's timeout.
+/// A lease that is dropped unfinished simply expires, and the task runs
+/// again after its timeout.
+#[derive(Debug)]
+#[must_use = "a lease that is not completed, failed or released runs again after it expires"]
+pub struct Lease {
+    task: Task,
+    queue: Queue,
+}
+
+impl Lease {
+    pub(crate) fn new(task: Task, queue: Queue) -> Self {
+        Lease { task, queue }
+    }
+
+    /// The task, as claimed (state running, tries already counted).
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.task.id
+    }
+
+    /// The fencing token of this claim.
+    pub fn token(&self) -> i64 {
+        self.task.lease_token
+    }
+
+    /// The id and token, for the transactional calls of a backend.
+    pub fn lease_ref(&self) -> LeaseRef {
+        LeaseRef {
+            id: self.task.id,
+            token: self.task.lease_token,
+        }
+    }
+
+    /// When the lease ends unless extended.
+    pub fn expires(&self) -> SystemTime {
+        self.task
+            .expires
+            .expect("a claimed task always has a lease end")
+    }
+
+    /// The raw payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.task.payload
+    }
+
+    /// The payload decoded from JSON into `T`.
+    pub fn payload_json<T: DeserializeOwned>(&self) -> Result<T> {
+        self.task.payload_json()
+    }
+
+    /// The queue this lease came from.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Completes the task: it is removed (or kept as succeeded when the
+    /// queue retains completed tasks).
+    pub async fn complete(self) -> Result<()> {
+        self.complete_with(Vec::new()).await.map(drop)
+    }
+
+    /// Completes the task and enqueues `follow_ups` in the same
+    /// transaction, each recording this task as its parent: they exist if
+    /// and only if the completion committed. Returns their ids.
+    pub async fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        let follow_ups = self.prepare_follow_ups(follow_ups)?;
+        self.queue
+            .backend()
+            .task_complete(
+                self.lease_ref(),
+                follow_ups,
+                self.queue.config().retain_completed,
+            )
+            .await
+    }
+
+    /// Validates follow-ups and sets their parent to this task.
+    pub fn prepare_follow_ups(&self, follow_ups: Vec<NewTask>) -> Result<Vec<NewTask>> {
+        follow_ups
+            .into_iter()
+            .map(|mut task| {
+                task.options.parent = Some(self.task.id);
+                task.validate().map(|()| task)
+            })
+            .collect()
+    }
+
+    /// Records a failed try with `reason` as the task's last error. With
+    /// tries left the task is queued again after an exponential backoff;
+    /// otherwise it fails for good.
+    pub async fn fail(self, reason: impl std::fmt::Display) -> Result<FailOutcome> {
+        let outcome = if self.task.is_last_try() {
+            FailOutcome::Failed
+        } else {
+            FailOutcome::Retrying {
+                after: self.queue.config().backoff.delay(self.task.tries),
+            }
+        };
+        let retry_after = match outcome {
+            FailOutcome::Retrying { after } => Some(after),
+            FailOutcome::Failed => None,
+        };
+        self.queue
+            .backend()
+            .task_fail(self.lease_ref(), &reason.to_string(), retry_after)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Fails the task for good whatever tries it has left, for errors that
+    /// no retry can fix.
+    pub async fn fail_permanently(self, reason: impl std::fmt::Display) -> Result<()> {
+        self.queue
+            .backend()
+            .task_fail(self.lease_ref(), &reason.to_string(), None)
+            .await
+    }
+
+    /// Moves the lease end to `by` from now (a heartbeat). Fails with
+    /// [`Error::LeaseLost`](crate::Error::LeaseLost) if the task was taken over.
+    pub async fn extend(&mut self, by: Duration) -> Result<SystemTime> {
+        validate_duration("extend", by, false)?;
+        let expires = self
+            .queue
+            .backend()
+            .task_extend(self.lease_ref(), by)
+            .await?;
+        self.task.expires = Some(expires);
+        Ok(expires)
+    }
+
+    /// Gives the task back at once without counting the try, for a
+    /// graceful shutdown. It keeps its place in line.
+    pub async fn release(self) -> Result<()> {
+        self.queue
+            .backend()
+            .task_release(self.lease_ref(), Duration::ZERO)
+            .await
+    }
+
+    /// Gives the task back to run again after `delay`, without counting
+    /// the try: "not now, later".
+    pub async fn snooze(self, delay: Duration) -> Result<()> {
+        validate_duration("snooze", delay, true)?;
+        self.queue
+            .backend()
+            .task_release(self.lease_ref(), delay)
+            .await
+    }
+}
+
+impl From<&Lease> for LeaseRef {
+    fn from(lease: &Lease) -> Self {
+        lease.lease_ref()
+    }
+}

@@ -1,0 +1,66 @@
+//! taskq: a durable task queue that lives in the SQL database your
+//! application already has.
+//!
+//! A task is a row: an action (the queue's name) and a payload. Producers
+//! [`enqueue`](Queue::enqueue) tasks; workers [`claim`](Queue::claim) the
+//! oldest ready task of an action with an exclusive, time-limited lease and
+//! then [`complete`](Lease::complete), [`fail`](Lease::fail) or
+//! [`release`](Lease::release) it. A worker that crashes or stalls loses
+//! its lease and the task runs again; after its last try a task fails for
+//! good and stays for inspection. Tasks live in an embedded SQLite file by
+//! default.
+//!
+//! ```
+//! use taskq::{NewTask, Queue};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), taskq::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("jobs.db");
+//! let queue = Queue::open_sqlite(&path).await?; // created and migrated
+//!
+//! queue.enqueue("resize", &serde_json::json!({"file": "cat.png"})).await?;
+//!
+//! if let Some(lease) = queue.claim("resize").await? {
+//!     let job: serde_json::Value = lease.payload_json()?;
+//!     println!("resizing {}", job["file"]);
+//!     // Completing can enqueue follow-up tasks atomically with it.
+//!     let thumbnail = NewTask::json("upload", &job["file"])?;
+//!     lease.complete_with(vec![thumbnail]).await?;
+//! }
+//! assert_eq!(queue.len("upload").await?, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where to go next:
+//! - [`Queue`]: enqueue, claim, count, inspect and administer tasks;
+//! - [`Lease`]: what a worker does with a claimed task;
+//! - [`EnqueueOptions`]: tries, lease length, delay, parent;
+//! - [`sqlite`]: the SQLite backend, its durability settings, and
+//!   enqueueing inside your own `rusqlite` transaction;
+//! - [`blocking`]: the same API for synchronous programs;
+//! - [`Error`]: what can go wrong, as variants you can match.
+//!
+//! The life of a task, as a diagram and rules, is in `docs/lifecycle.md`.
+
+pub mod backend;
+pub mod blocking;
+mod error;
+mod lease;
+mod options;
+mod queue;
+mod state;
+mod task;
+
+#[cfg(feature = "sqlite")]
+pub use backend::sqlite;
+pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
+pub use lease::{FailOutcome, Lease, LeaseRef};
+pub use options::{
+    Backoff, EnqueueOptions, ListOptions, NotBefore, Order, QueueConfig, DEFAULT_MAX_TRIES,
+    DEFAULT_TIMEOUT, MAX_DURATION, MAX_LIST_LIMIT,
+};
+pub use queue::{Queue, MAX_CLAIM_BATCH};
+pub use state::State;
+pub use task::{ActionStats, NewTask, Task, TaskId, FOREVER, MAX_ACTION_LEN, MAX_PAYLOAD_LEN};

@@ -1,0 +1,247 @@
+//! The front door: enqueue, claim, count and administer tasks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::lease::Lease;
+use crate::options::{validate_duration, EnqueueOptions, ListOptions, QueueConfig};
+use crate::state::State;
+use crate::task::{validate_action, ActionStats, NewTask, Task, TaskId};
+
+/// The most tasks one [`Queue::claim_many`] call may take.
+pub const MAX_CLAIM_BATCH: u32 = 1000;
+
+/// A task queue on some backend. Cheap to clone: clones share the backend.
+///
+/// Every method validates its input, then makes one atomic step in the
+/// database. Writes return only after they are committed.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Box<dyn Backend>,
+    config: QueueConfig,
+}
+
+impl Queue {
+    /// A queue on `backend` with the given settings.
+    pub fn new(backend: impl Backend, config: QueueConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                backend: Box::new(backend),
+                config,
+            }),
+        })
+    }
+
+    /// Opens a queue from a database URL, with default settings:
+    ///
+    /// - `sqlite://PATH` or `sqlite:PATH`, or a plain file path: an
+    ///   embedded SQLite file, created and migrated if needed.
+    ///
+    /// A URL of any other scheme is refused with [`Error::InvalidInput`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        #[cfg(feature = "sqlite")]
+        if let Some(path) = sqlite_path(url) {
+            let backend = crate::backend::sqlite::SqliteBackend::open(
+                path,
+                crate::backend::sqlite::SqliteConfig::default(),
+            )
+            .await?;
+            return Queue::new(backend, QueueConfig::default());
+        }
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        Err(Error::invalid(
+            "url",
+            format!(
+                "the scheme {scheme:?} is not supported by this build of taskq (use sqlite://PATH)"
+            ),
+        ))
+    }
+
+    /// Opens (creating and migrating if needed) a queue in the SQLite file
+    /// at `path`, with default settings.
+    #[cfg(feature = "sqlite")]
+    pub async fn open_sqlite(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let backend = crate::backend::sqlite::SqliteBackend::open(
+            path,
+            crate::backend::sqlite::SqliteConfig::default(),
+        )
+        .await?;
+        Queue::new(backend, QueueConfig::default())
+    }
+
+    /// The backend, for calls the queue does not wrap.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    /// The queue's settings.
+    pub fn config(&self) -> &QueueConfig {
+        &self.inner.config
+    }
+
+    /// Creates or upgrades the schema. Safe to call from several processes
+    /// at once and when already up to date; refuses a database migrated by
+    /// a newer taskq with [`Error::SchemaTooNew`].
+    pub async fn migrate(&self) -> Result<()> {
+        self.backend().migrate().await
+    }
+
+    /// Enqueues `payload`, encoded as JSON, for `action` with default
+    /// options. Returns the new task's id once it is committed.
+    pub async fn enqueue<T: Serialize + ?Sized>(
+        &self,
+        action: &str,
+        payload: &T,
+    ) -> Result<TaskId> {
+        self.enqueue_task(NewTask::json(action, payload)?).await
+    }
+
+    /// Enqueues `payload`, encoded as JSON, with the given options.
+    pub async fn enqueue_with<T: Serialize + ?Sized>(
+        &self,
+        action: &str,
+        payload: &T,
+        options: EnqueueOptions,
+    ) -> Result<TaskId> {
+        self.enqueue_task(NewTask::json(action, payload)?.options(options))
+            .await
+    }
+
+    /// Enqueues one task (typed or raw payload, any options).
+    pub async fn enqueue_task(&self, task: NewTask) -> Result<TaskId> {
+        let ids = self.enqueue_many(vec![task]).await?;
+        Ok(ids[0])
+    }
+
+    /// Enqueues many tasks in one transaction: all of them or, on any
+    /// error, none. Returns their ids in order.
+    pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        tasks.iter().try_for_each(NewTask::validate)?;
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend().task_insert_many(tasks).await
+    }
+
+    /// Claims the oldest ready task of `action` with an exclusive lease, or
+    /// returns `None` when none is ready. A task whose lease expired is
+    /// ready again; one whose lease expired on its last try fails instead.
+    pub async fn claim(&self, action: &str) -> Result<Option<Lease>> {
+        Ok(self.claim_many(action, 1).await?.pop())
+    }
+
+    /// Claims up to `limit` ready tasks of `action` at once, oldest first.
+    /// Their leases run from now, so claim only what will start soon.
+    pub async fn claim_many(&self, action: &str, limit: u32) -> Result<Vec<Lease>> {
+        validate_action(action)?;
+        if limit == 0 || limit > MAX_CLAIM_BATCH {
+            return Err(Error::invalid(
+                "limit",
+                format!("{limit} is outside 1..={MAX_CLAIM_BATCH}"),
+            ));
+        }
+        let tasks = self.backend().task_claim(action, limit).await?;
+        Ok(tasks
+            .into_iter()
+            .map(|task| Lease::new(task, self.clone()))
+            .collect())
+    }
+
+    /// How many tasks of `action` a claim could take now (queued and due,
+    /// or with an expired lease). A plain read: it takes no write lock.
+    pub async fn len(&self, action: &str) -> Result<u64> {
+        validate_action(action)?;
+        self.backend().task_count_ready(action).await
+    }
+
+    /// Whether no task of `action` is ready now.
+    pub async fn is_empty(&self, action: &str) -> Result<bool> {
+        Ok(self.len(action).await? == 0)
+    }
+
+    /// Task counts per action and state, sorted by action.
+    pub async fn stats(&self) -> Result<Vec<ActionStats>> {
+        self.backend().task_stats().await
+    }
+
+    /// One task by id, in any state; `None` if there is no such task.
+    pub async fn get(&self, id: TaskId) -> Result<Option<Task>> {
+        self.backend().task_get(id).await
+    }
+
+    /// A page of tasks, filtered by action and state. Pass the last id of
+    /// a page as `after` to get the next.
+    pub async fn list(&self, options: &ListOptions) -> Result<Vec<Task>> {
+        options.validate()?;
+        self.backend().task_list(options).await
+    }
+
+    /// Queues a failed task again, with its tries reset, to run now.
+    pub async fn retry(&self, id: TaskId) -> Result<()> {
+        self.backend().task_retry(id).await
+    }
+
+    /// Deletes a task in any state. A worker holding it then gets
+    /// [`Error::LeaseLost`] when it finishes.
+    pub async fn delete(&self, id: TaskId) -> Result<()> {
+        self.backend().task_delete(id).await
+    }
+
+    /// Deletes the tasks in `state` ([`State::Failed`] or
+    /// [`State::Succeeded`]) that finished at least `older_than` ago, and
+    /// returns how many.
+    pub async fn purge(&self, state: State, older_than: Duration) -> Result<u64> {
+        if !state.is_finished() {
+            return Err(Error::invalid(
+                "state",
+                format!("only failed or succeeded tasks can be purged, not {state} ones"),
+            ));
+        }
+        validate_duration("older_than", older_than, true)?;
+        self.backend().task_purge(state, older_than).await
+    }
+
+    /// Requeues every task whose lease has expired (or fails it, when its
+    /// tries are used up) and returns how many moved. Claims do this
+    /// lazily, so calling it is optional: it makes expired tasks show up
+    /// in `len` and `stats` as queued sooner.
+    pub async fn requeue_expired(&self) -> Result<u64> {
+        self.backend().task_requeue_expired().await
+    }
+}
+
+/// The file path of a SQLite URL or plain path; `None` for other schemes.
+#[cfg(feature = "sqlite")]
+fn sqlite_path(url: &str) -> Option<&str> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return Some(path);
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        return Some(path);
+    }
+    (!url.contains("://")).then_some(url)
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_a_path() {
+        assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
+        assert_eq!(sqlite_path("sqlite://a.db"), Some("a.db"));
+        assert_eq!(sqlite_path("sqlite:a.db"), Some("a.db"));
+        assert_eq!(sqlite_path("jobs.db"), Some("jobs.db"));
+        assert_eq!(sqlite_path("postgres://u:p@h/db"), None);
+    }
+}

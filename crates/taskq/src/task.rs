@@ -1,0 +1,317 @@
+//! Tasks as stored, and tasks about to be enqueued.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::options::{EnqueueOptions, NotBefore};
+use crate::state::State;
+
+/// The longest action name, in bytes.
+pub const MAX_ACTION_LEN: usize = 255;
+
+/// The largest payload, in bytes (16 MiB). Larger data belongs in the
+/// application's own tables, with its key in the payload.
+pub const MAX_PAYLOAD_LEN: usize = 16 * 1024 * 1024;
+
+/// The value of `max_tries` that means "retry forever".
+pub const FOREVER: i32 = -1;
+
+/// The id of a task. Ids grow and are never reused.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct TaskId(pub i64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<i64> for TaskId {
+    fn from(id: i64) -> Self {
+        TaskId(id)
+    }
+}
+
+/// A task as it is stored: one row of the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// The action (queue name) it belongs to.
+    pub action: String,
+    /// The payload bytes; JSON when enqueued from a typed value.
+    pub payload: Vec<u8>,
+    /// Where it is in its life.
+    pub state: State,
+    /// It may not be claimed before this time.
+    pub not_before: SystemTime,
+    /// How many tries have started (a release does not count).
+    pub tries: i32,
+    /// How many tries it gets before failing for good; [`FOREVER`] is -1.
+    pub max_tries: i32,
+    /// The length of the lease a claim takes.
+    pub timeout: Duration,
+    /// When the current lease ends; set only while running.
+    pub expires: Option<SystemTime>,
+    /// The task whose completion enqueued this one.
+    pub parent: Option<TaskId>,
+    /// The error of the last failed try, or why its last lease ended.
+    pub last_error: Option<String>,
+    /// When it was enqueued.
+    pub created_at: SystemTime,
+    /// When it failed for good or succeeded; `None` while it may still run.
+    pub finished_at: Option<SystemTime>,
+    /// The fencing token of the newest claim (0 if never claimed).
+    pub lease_token: i64,
+}
+
+impl Task {
+    /// Decodes the JSON payload into `T`.
+    pub fn payload_json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.payload).map_err(|source| Error::PayloadDecode {
+            id: self.id,
+            source,
+        })
+    }
+
+    /// Whether a failure of the current try would be the last one.
+    pub fn is_last_try(&self) -> bool {
+        self.max_tries != FOREVER && self.tries >= self.max_tries
+    }
+}
+
+/// How many tasks of one action are in each state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ActionStats {
+    /// The action.
+    pub action: String,
+    /// Waiting to run, including those whose not-before time is still ahead.
+    pub queued: u64,
+    /// Leased to a worker (including leases that expired and were not yet
+    /// taken over).
+    pub running: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Completed and retained.
+    pub succeeded: u64,
+}
+
+impl ActionStats {
+    /// An all-zero row for `action`.
+    pub fn new(action: impl Into<String>) -> Self {
+        ActionStats {
+            action: action.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds `count` tasks in `state`.
+    pub fn add(&mut self, state: State, count: u64) {
+        match state {
+            State::Queued => self.queued += count,
+            State::Running => self.running += count,
+            State::Failed => self.failed += count,
+            State::Succeeded => self.succeeded += count,
+        }
+    }
+
+    /// The count for one state.
+    pub fn get(&self, state: State) -> u64 {
+        match state {
+            State::Queued => self.queued,
+            State::Running => self.running,
+            State::Failed => self.failed,
+            State::Succeeded => self.succeeded,
+        }
+    }
+
+    /// All tasks of the action.
+    pub fn total(&self) -> u64 {
+        self.queued + self.running + self.failed + self.succeeded
+    }
+}
+
+/// A task to enqueue: an action, a payload and options.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskq::NewTask;
+///
+/// let task = NewTask::json("send-email", &serde_json::json!({"to": "a@example.com"}))?
+///     .max_tries(3)
+///     .delay(Duration::from_secs(60));
+/// # Ok::<(), taskq::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTask {
+    /// The action (queue name).
+    pub action: String,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+    /// How the task runs.
+    pub options: EnqueueOptions,
+}
+
+impl NewTask {
+    /// A task whose payload is `payload` encoded as JSON.
+    pub fn json<T: Serialize + ?Sized>(action: impl Into<String>, payload: &T) -> Result<Self> {
+        let payload =
+            serde_json::to_vec(payload).map_err(|source| Error::PayloadEncode { source })?;
+        Ok(Self::raw(action, payload))
+    }
+
+    /// A task whose payload is the given bytes, in an encoding of the
+    /// caller's choice.
+    pub fn raw(action: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
+        NewTask {
+            action: action.into(),
+            payload: payload.into(),
+            options: EnqueueOptions::default(),
+        }
+    }
+
+    /// Replaces all options.
+    pub fn options(mut self, options: EnqueueOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets how many tries the task gets ([`FOREVER`] for no limit).
+    pub fn max_tries(mut self, max_tries: i32) -> Self {
+        self.options.max_tries = max_tries;
+        self
+    }
+
+    /// Sets the lease length of each try.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// Makes the task wait this long (by the database's clock) before it
+    /// may run.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.options.not_before = Some(NotBefore::Delay(delay));
+        self
+    }
+
+    /// Makes the task wait until this time before it may run.
+    pub fn run_at(mut self, at: SystemTime) -> Self {
+        self.options.not_before = Some(NotBefore::At(at));
+        self
+    }
+
+    /// Records the task that spawned this one.
+    pub fn parent(mut self, parent: TaskId) -> Self {
+        self.options.parent = Some(parent);
+        self
+    }
+
+    /// Checks the action, payload and options; every enqueue path calls it.
+    pub fn validate(&self) -> Result<()> {
+        validate_action(&self.action)?;
+        if self.payload.len() > MAX_PAYLOAD_LEN {
+            return Err(Error::invalid(
+                "payload",
+                format!(
+                    "{} bytes is more than the limit of {MAX_PAYLOAD_LEN} bytes",
+                    self.payload.len()
+                ),
+            ));
+        }
+        self.options.validate()
+    }
+}
+
+/// Checks an action name: 1 to [`MAX_ACTION_LEN`] bytes, no control
+/// characters.
+pub fn validate_action(action: &str) -> Result<()> {
+    if action.is_empty() {
+        return Err(Error::invalid("action", "the action name is empty"));
+    }
+    if action.len() > MAX_ACTION_LEN {
+        return Err(Error::invalid(
+            "action",
+            format!(
+                "the action name is {} bytes long; the limit is {MAX_ACTION_LEN}",
+                action.len()
+            ),
+        ));
+    }
+    if action.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "action",
+            "the action name contains control characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_are_bounded() {
+        assert!(validate_action("email").is_ok());
+        assert!(validate_action(&"a".repeat(MAX_ACTION_LEN)).is_ok());
+        for bad in ["", "tab\there", &"a".repeat(MAX_ACTION_LEN + 1)] {
+            let err = validate_action(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidInput {
+                        field: "action",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_payloads_are_refused() {
+        let task = NewTask::raw("a", vec![0u8; MAX_PAYLOAD_LEN + 1]);
+        assert!(matches!(
+            task.validate(),
+            Err(Error::InvalidInput {
+                field: "payload",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn typed_payload_round_trips_and_bad_payload_is_typed_error() {
+        let task = NewTask::json("a", &vec![1, 2, 3]).unwrap();
+        assert_eq!(task.payload, b"[1,2,3]");
+        let stored = Task {
+            id: TaskId(7),
+            action: "a".into(),
+            payload: b"not json".to_vec(),
+            state: State::Queued,
+            not_before: SystemTime::UNIX_EPOCH,
+            tries: 0,
+            max_tries: 10,
+            timeout: Duration::from_secs(1),
+            expires: None,
+            parent: None,
+            last_error: None,
+            created_at: SystemTime::UNIX_EPOCH,
+            finished_at: None,
+            lease_token: 0,
+        };
+        let err = stored.payload_json::<Vec<i32>>().unwrap_err();
+        assert!(matches!(err, Error::PayloadDecode { id: TaskId(7), .. }));
+    }
+}

@@ -1,0 +1,259 @@
+//! Counting, inspecting and administering tasks.
+
+use std::time::{Duration, SystemTime};
+
+use taskq::{EnqueueOptions, Error, ListOptions, NewTask, Order, State, TaskId};
+
+use super::{no_backoff, TestDb};
+
+pub async fn len_counts_only_ready_tasks(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    for i in 0..5 {
+        queue.enqueue("a", &i).await.unwrap();
+    }
+    queue
+        .enqueue_task(
+            NewTask::json("a", &9)
+                .unwrap()
+                .delay(Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+    queue.enqueue("b", &1).await.unwrap();
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        5,
+        "the scheduled task is not ready"
+    );
+    let lease = queue.claim("a").await.unwrap().unwrap();
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        4,
+        "a leased task is not ready"
+    );
+    lease.fail_permanently("x").await.unwrap();
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        4,
+        "a failed task is not ready"
+    );
+    assert_eq!(queue.len("b").await.unwrap(), 1);
+}
+
+pub async fn stats_count_per_action_and_state(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    for i in 0..4 {
+        queue.enqueue("a", &i).await.unwrap();
+    }
+    queue.enqueue("b", &1).await.unwrap();
+    let running = queue.claim("a").await.unwrap().unwrap();
+    queue
+        .claim("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .fail_permanently("x")
+        .await
+        .unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!(stats.len(), 2);
+    let (a, b) = (&stats[0], &stats[1]);
+    assert_eq!(a.action, "a", "sorted by action");
+    assert_eq!((a.queued, a.running, a.failed, a.succeeded), (2, 1, 1, 0));
+    assert_eq!(a.total(), 4);
+    assert_eq!((b.action.as_str(), b.queued, b.total()), ("b", 1, 1));
+    assert_eq!(a.get(State::Running), 1);
+    drop(running);
+}
+
+pub async fn get_returns_every_field(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let at = SystemTime::now() + Duration::from_secs(30);
+    let options = EnqueueOptions {
+        max_tries: 4,
+        timeout: Duration::from_secs(7),
+        not_before: Some(taskq::NotBefore::At(at)),
+        parent: Some(TaskId(12345)),
+    };
+    let id = queue.enqueue_with("a", &"x", options).await.unwrap();
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(task.id, id);
+    assert_eq!(task.action, "a");
+    assert_eq!(task.payload, b"\"x\"");
+    assert_eq!(task.state, State::Queued);
+    assert_eq!((task.tries, task.max_tries), (0, 4));
+    assert_eq!(task.timeout, Duration::from_secs(7));
+    assert_eq!(task.parent, Some(TaskId(12345)));
+    assert_eq!(
+        (task.expires, task.finished_at, task.last_error),
+        (None, None, None)
+    );
+    assert_eq!(task.lease_token, 0);
+    assert!(task.created_at <= SystemTime::now());
+    assert!(queue.get(TaskId(id.0 + 1000)).await.unwrap().is_none());
+}
+
+pub async fn list_filters_orders_and_pages(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let mut a_ids = Vec::new();
+    for i in 0..7 {
+        a_ids.push(queue.enqueue("a", &i).await.unwrap());
+        queue.enqueue("b", &i).await.unwrap();
+    }
+    queue
+        .claim("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .fail_permanently("x")
+        .await
+        .unwrap();
+
+    let page = |after, order, state| ListOptions {
+        action: Some("a".to_string()),
+        state,
+        order,
+        after,
+        limit: 3,
+    };
+    let first = queue
+        .list(&page(None, Order::OldestFirst, None))
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|t| t.id).collect::<Vec<_>>(), a_ids[..3]);
+    let second = queue
+        .list(&page(Some(first[2].id), Order::OldestFirst, None))
+        .await
+        .unwrap();
+    assert_eq!(second.iter().map(|t| t.id).collect::<Vec<_>>(), a_ids[3..6]);
+    let newest = queue
+        .list(&page(None, Order::NewestFirst, None))
+        .await
+        .unwrap();
+    assert_eq!(newest[0].id, a_ids[6]);
+    assert!(newest.windows(2).all(|w| w[0].id > w[1].id));
+    let failed = queue
+        .list(&page(None, Order::OldestFirst, Some(State::Failed)))
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, a_ids[0]);
+    let everything = queue
+        .list(&ListOptions {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 14);
+}
+
+pub async fn retry_requeues_a_failed_task(db: &dyn TestDb) {
+    let queue = db.queue_with(no_backoff()).await;
+    let id = queue
+        .enqueue_with(
+            "a",
+            &1,
+            EnqueueOptions {
+                max_tries: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    queue
+        .claim("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .fail("broken")
+        .await
+        .unwrap();
+    assert_eq!(queue.get(id).await.unwrap().unwrap().state, State::Failed);
+    queue.retry(id).await.unwrap();
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (task.state, task.tries, task.finished_at),
+        (State::Queued, 0, None)
+    );
+    assert_eq!(
+        task.last_error.as_deref(),
+        Some("broken"),
+        "the last error is kept"
+    );
+    let lease = queue.claim("a").await.unwrap().expect("ready again");
+    assert_eq!(lease.task().tries, 1);
+    lease.complete().await.unwrap();
+}
+
+pub async fn retry_and_delete_report_what_is_wrong(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let id = queue.enqueue("a", &1).await.unwrap();
+    let missing = TaskId(id.0 + 100);
+    assert!(matches!(queue.retry(missing).await, Err(Error::TaskNotFound { id }) if id == missing));
+    assert!(matches!(
+        queue.retry(id).await,
+        Err(Error::WrongState {
+            actual: State::Queued,
+            expected: State::Failed,
+            ..
+        })
+    ));
+    assert!(matches!(
+        queue.delete(missing).await,
+        Err(Error::TaskNotFound { .. })
+    ));
+    queue.delete(id).await.unwrap();
+    assert!(queue.get(id).await.unwrap().is_none());
+    assert!(matches!(
+        queue.delete(id).await,
+        Err(Error::TaskNotFound { .. })
+    ));
+}
+
+pub async fn purge_removes_old_finished_tasks(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    for i in 0..3 {
+        queue.enqueue("a", &i).await.unwrap();
+    }
+    let kept = queue.enqueue("b", &0).await.unwrap();
+    for _ in 0..2 {
+        queue
+            .claim("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .fail_permanently("x")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        queue
+            .purge(State::Failed, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        queue
+            .purge(State::Failed, Duration::from_millis(10))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        queue.purge(State::Succeeded, Duration::ZERO).await.unwrap(),
+        0
+    );
+    assert!(queue.get(kept).await.unwrap().is_some());
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        1,
+        "queued tasks are never purged"
+    );
+    assert!(matches!(
+        queue.purge(State::Queued, Duration::ZERO).await,
+        Err(Error::InvalidInput { field: "state", .. })
+    ));
+}

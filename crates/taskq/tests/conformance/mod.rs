@@ -1,0 +1,107 @@
+//! The conformance suite: the contract of DESIGN.md as tests, written once
+//! and run against every backend. A backend's test file implements
+//! [`TestDb`] and expands [`conformance_tests!`].
+
+#![allow(dead_code, reason = "each backend's test file uses what it needs")]
+
+pub mod admin;
+pub mod concurrency;
+pub mod fencing;
+pub mod input;
+pub mod lifecycle;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use taskq::{Backoff, Queue, QueueConfig};
+
+/// A fresh, empty database of one backend; every queue it hands out
+/// shares that database but has its own connections.
+#[async_trait]
+pub trait TestDb: Send + Sync {
+    /// A new queue (own backend, own connections) on this database.
+    async fn queue_with(&self, config: QueueConfig) -> Queue;
+
+    /// A new queue with default settings.
+    async fn queue(&self) -> Queue {
+        self.queue_with(QueueConfig::default()).await
+    }
+}
+
+/// Settings under which a failed task is ready again at once.
+pub fn no_backoff() -> QueueConfig {
+    QueueConfig {
+        backoff: Backoff {
+            initial: Duration::ZERO,
+            max: Duration::ZERO,
+            jitter: 0.0,
+        },
+        ..QueueConfig::default()
+    }
+}
+
+/// A lease short enough for expiry tests.
+pub const SHORT_LEASE: Duration = Duration::from_millis(300);
+
+/// Waits until a lease of [`SHORT_LEASE`] taken before the call has
+/// certainly expired.
+pub async fn outlive_short_lease() {
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+}
+
+/// Expands to one `#[tokio::test]` per conformance test, each on a fresh
+/// database from `$make().await`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        $crate::conformance_tests!(@each $make;
+            lifecycle::enqueue_then_claim_gives_the_task,
+            lifecycle::empty_queue_claims_none,
+            lifecycle::claims_oldest_first_by_not_before_then_id,
+            lifecycle::future_tasks_wait_for_their_time,
+            lifecycle::actions_are_separate_queues,
+            lifecycle::complete_removes_the_task,
+            lifecycle::retained_completion_keeps_a_succeeded_row,
+            lifecycle::follow_ups_record_their_parent,
+            lifecycle::fail_with_tries_left_backs_off,
+            lifecycle::fail_on_last_try_fails_for_good,
+            lifecycle::fail_permanently_ignores_tries_left,
+            lifecycle::forever_never_fails,
+            lifecycle::release_does_not_count_the_try,
+            lifecycle::snooze_waits_without_counting,
+            lifecycle::raw_payloads_round_trip,
+            lifecycle::claim_many_takes_oldest_up_to_limit,
+            lifecycle::batch_enqueue_is_all_or_nothing,
+            lifecycle::migrate_is_idempotent,
+            fencing::expired_lease_is_claimed_again,
+            fencing::stale_worker_is_refused_everything,
+            fencing::stale_completion_creates_no_follow_ups,
+            fencing::expiry_on_last_try_fails_the_task,
+            fencing::requeue_expired_counts_what_it_moved,
+            fencing::extend_keeps_the_task,
+            fencing::deleted_task_loses_its_lease,
+            admin::len_counts_only_ready_tasks,
+            admin::stats_count_per_action_and_state,
+            admin::get_returns_every_field,
+            admin::list_filters_orders_and_pages,
+            admin::retry_requeues_a_failed_task,
+            admin::retry_and_delete_report_what_is_wrong,
+            admin::purge_removes_old_finished_tasks,
+            input::bad_action_names_are_refused,
+            input::bad_options_are_refused,
+            input::bad_limits_and_states_are_refused,
+            input::undecodable_payload_is_a_typed_error,
+            concurrency::concurrent_workers_complete_each_task_once,
+            concurrency::concurrent_producers_get_distinct_ids,
+        );
+    };
+    (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let db = $make().await;
+                conformance::$module::$name(&db).await;
+            }
+        )*
+    };
+}

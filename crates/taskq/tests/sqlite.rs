@@ -1,0 +1,394 @@
+//! The conformance suite and the SQLite-only behaviour, on real files.
+
+mod conformance;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, TransactionBehavior};
+use taskq::sqlite::{self, Durability, SqliteBackend, SqliteConfig};
+use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State};
+
+use conformance::TestDb;
+
+struct SqliteDb {
+    dir: tempfile::TempDir,
+}
+
+impl SqliteDb {
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("taskq.db")
+    }
+}
+
+#[async_trait]
+impl TestDb for SqliteDb {
+    async fn queue_with(&self, config: QueueConfig) -> Queue {
+        let backend = SqliteBackend::open(self.path(), SqliteConfig::default())
+            .await
+            .unwrap();
+        Queue::new(backend, config).unwrap()
+    }
+}
+
+async fn sqlite_db() -> SqliteDb {
+    SqliteDb {
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+conformance_tests!(sqlite_db);
+
+fn kind(result: Result<impl std::fmt::Debug, Error>) -> Option<DatabaseErrorKind> {
+    result.unwrap_err().database_kind()
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    let text = "these are my notes, not a database\n".repeat(200);
+    std::fs::write(&path, &text).unwrap();
+    let result = Queue::open_sqlite(&path).await;
+    assert_eq!(kind(result), Some(DatabaseErrorKind::NotADatabase));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "the file is untouched"
+    );
+}
+
+#[tokio::test]
+async fn in_memory_and_empty_paths_are_refused() {
+    for path in [":memory:", ""] {
+        let result = SqliteBackend::open(path, SqliteConfig::default()).await;
+        assert!(matches!(
+            result,
+            Err(Error::InvalidInput { field: "path", .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let db = sqlite_db().await;
+    let queue = db.queue().await;
+    queue.enqueue("a", &1).await.unwrap();
+    let conn = Connection::open(db.path()).unwrap();
+    conn.execute(
+        "INSERT INTO taskq_migrations (version, name, checksum, applied_at) VALUES (99, 'future', 0, 0)",
+        [],
+    )
+    .unwrap();
+    let newer = |r: Result<_, Error>| {
+        matches!(
+            r,
+            Err(Error::SchemaTooNew {
+                found: 99,
+                supported: 1
+            })
+        )
+    };
+    assert!(newer(queue.migrate().await));
+    assert!(newer(Queue::open_sqlite(db.path()).await.map(drop)));
+    let unmigrated = SqliteConfig {
+        migrate: false,
+        ..SqliteConfig::default()
+    };
+    assert!(newer(
+        SqliteBackend::open(db.path(), unmigrated).await.map(drop)
+    ));
+    assert_eq!(queue.len("a").await.unwrap(), 1, "the data is still there");
+}
+
+#[tokio::test]
+async fn an_edited_migration_is_refused() {
+    let db = sqlite_db().await;
+    db.queue().await;
+    let conn = Connection::open(db.path()).unwrap();
+    conn.execute(
+        "UPDATE taskq_migrations SET checksum = 42 WHERE version = 1",
+        [],
+    )
+    .unwrap();
+    let result = Queue::open_sqlite(db.path()).await;
+    assert!(matches!(
+        result,
+        Err(Error::MigrationMismatch { version: 1 })
+    ));
+}
+
+#[tokio::test]
+async fn an_unmigrated_database_says_so() {
+    let db = sqlite_db().await;
+    let config = SqliteConfig {
+        migrate: false,
+        ..SqliteConfig::default()
+    };
+    let backend = SqliteBackend::open(db.path(), config).await.unwrap();
+    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    assert!(matches!(
+        queue.enqueue("a", &1).await,
+        Err(Error::SchemaTooOld {
+            found: 0,
+            needed: 1
+        })
+    ));
+    queue.migrate().await.unwrap();
+    queue.enqueue("a", &1).await.unwrap();
+}
+
+#[test]
+fn concurrent_migrations_apply_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let conn = Connection::open(&path).unwrap();
+                sqlite::configure_connection(&conn, &SqliteConfig::default()).unwrap();
+                sqlite::migrate_in(&conn).unwrap();
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    let applied: i64 = conn
+        .query_row("SELECT count(*) FROM taskq_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(applied, 1);
+}
+
+fn app_connection(db: &SqliteDb) -> Connection {
+    let conn = Connection::open(db.path()).unwrap();
+    sqlite::configure_connection(&conn, &SqliteConfig::default()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL)",
+    )
+    .unwrap();
+    conn
+}
+
+#[tokio::test]
+async fn transactional_enqueue_commits_and_rolls_back_with_the_caller() {
+    let db = sqlite_db().await;
+    let queue = db.queue().await;
+    let mut conn = app_connection(&db);
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute("INSERT INTO orders (item) VALUES ('book')", [])
+        .unwrap();
+    let kept = sqlite::enqueue_in(&tx, &NewTask::json("ship", &"book").unwrap()).unwrap();
+    tx.commit().unwrap();
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute("INSERT INTO orders (item) VALUES ('lamp')", [])
+        .unwrap();
+    let batch = [
+        NewTask::json("ship", &"lamp").unwrap(),
+        NewTask::json("bill", &"lamp").unwrap(),
+    ];
+    let gone = sqlite::enqueue_many_in(&tx, &batch).unwrap();
+    tx.rollback().unwrap();
+
+    let orders: i64 = conn
+        .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(orders, 1);
+    assert!(queue.get(kept).await.unwrap().is_some());
+    for id in gone {
+        assert!(
+            queue.get(id).await.unwrap().is_none(),
+            "rolled back with the caller"
+        );
+    }
+    assert_eq!(queue.len("ship").await.unwrap(), 1);
+    assert_eq!(queue.len("bill").await.unwrap(), 0);
+
+    let bad = sqlite::enqueue_in(&conn, &NewTask::json("", &1).unwrap());
+    assert!(matches!(
+        bad,
+        Err(Error::InvalidInput {
+            field: "action",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn transactional_completion_commits_with_the_callers_writes() {
+    let db = sqlite_db().await;
+    let queue = db.queue().await;
+    let mut conn = app_connection(&db);
+    let id = queue.enqueue("ship", &"book").await.unwrap();
+    let lease = queue.claim("ship").await.unwrap().unwrap();
+
+    // Rolled back: nothing happened, the lease is still good.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute("INSERT INTO orders (item) VALUES ('shipped book')", [])
+        .unwrap();
+    sqlite::complete_in(&tx, &lease, vec![NewTask::json("notify", &1).unwrap()]).unwrap();
+    tx.rollback().unwrap();
+    assert_eq!(queue.get(id).await.unwrap().unwrap().state, State::Running);
+    assert_eq!(queue.len("notify").await.unwrap(), 0);
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute("INSERT INTO orders (item) VALUES ('shipped book')", [])
+        .unwrap();
+    let follow =
+        sqlite::complete_in(&tx, &lease, vec![NewTask::json("notify", &1).unwrap()]).unwrap();
+    tx.commit().unwrap();
+    assert!(queue.get(id).await.unwrap().is_none());
+    assert_eq!(
+        queue.get(follow[0]).await.unwrap().unwrap().parent,
+        Some(id)
+    );
+
+    // Completing twice is fenced.
+    let again = sqlite::complete_in(&conn, &lease, Vec::new());
+    assert!(matches!(again, Err(Error::LeaseLost { .. })));
+}
+
+#[tokio::test]
+async fn a_held_write_lock_makes_callers_wait_then_fail_as_busy() {
+    let db = sqlite_db().await;
+    let config = SqliteConfig {
+        busy_timeout: Duration::from_millis(300),
+        ..SqliteConfig::default()
+    };
+    let backend = SqliteBackend::open(db.path(), config).await.unwrap();
+    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    let mut locker = app_connection(&db);
+
+    // Held longer than the busy timeout: a typed busy error, nothing written.
+    let tx = locker
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    let started = Instant::now();
+    let result = queue.enqueue("a", &1).await;
+    assert_eq!(kind(result), Some(DatabaseErrorKind::Busy));
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "it waited first"
+    );
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        0,
+        "reads are not blocked by the lock"
+    );
+    tx.rollback().unwrap();
+
+    // Held briefly: the caller waits and succeeds.
+    let (held, locked) = std::sync::mpsc::channel();
+    let path = db.path();
+    let holder = std::thread::spawn(move || {
+        let mut conn = Connection::open(path).unwrap();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        held.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        tx.commit().unwrap();
+    });
+    locked.recv().unwrap();
+    queue.enqueue("a", &2).await.unwrap();
+    holder.join().unwrap();
+    assert_eq!(queue.len("a").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn durability_settings_reach_sqlite() {
+    let db = sqlite_db().await;
+    for (durability, expected) in [(Durability::PowerLoss, 2), (Durability::ProcessCrash, 1)] {
+        let conn = Connection::open(db.path()).unwrap();
+        let config = SqliteConfig {
+            durability,
+            ..SqliteConfig::default()
+        };
+        sqlite::configure_connection(&conn, &config).unwrap();
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((synchronous, journal.as_str()), (expected, "wal"));
+        let backend = SqliteBackend::open(db.path(), config).await.unwrap();
+        let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+        queue.enqueue("a", &1).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn group_commit_acknowledges_each_caller_with_its_own_result() {
+    let db = sqlite_db().await;
+    let queue = db.queue().await;
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let queue = queue.clone();
+        calls.push(tokio::spawn(async move {
+            // Every tenth call fails inside the shared commit.
+            if i % 10 == 0 {
+                let stale = taskq::LeaseRef {
+                    id: taskq::TaskId(1_000_000 + i),
+                    token: 1,
+                };
+                queue
+                    .backend()
+                    .task_complete(stale, Vec::new(), false)
+                    .await
+                    .map(|_| None)
+            } else {
+                queue.enqueue("g", &i).await.map(Some)
+            }
+        }));
+    }
+    let mut ok = 0;
+    for (i, call) in calls.into_iter().enumerate() {
+        match call.await.unwrap() {
+            Ok(Some(_)) => ok += 1,
+            Err(Error::LeaseLost { .. }) => assert_eq!(i % 10, 0),
+            other => panic!("call {i}: {other:?}"),
+        }
+    }
+    assert_eq!(ok, 180);
+    assert_eq!(
+        queue.len("g").await.unwrap(),
+        180,
+        "one failing call spoils no other"
+    );
+}
+
+#[test]
+fn the_blocking_facade_works_and_refuses_async_contexts() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = taskq::blocking::Queue::open_sqlite(dir.path().join("b.db")).unwrap();
+    let id = queue.enqueue("a", &1).unwrap();
+    let mut lease = queue.claim("a").unwrap().unwrap();
+    assert_eq!(lease.id(), id);
+    lease.extend(Duration::from_secs(30)).unwrap();
+    lease.fail("retry me").unwrap();
+    assert_eq!(queue.stats().unwrap()[0].queued, 1);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inside = runtime.block_on(async { queue.len("a") });
+    assert!(matches!(
+        inside,
+        Err(Error::InvalidInput {
+            field: "runtime",
+            ..
+        })
+    ));
+}
