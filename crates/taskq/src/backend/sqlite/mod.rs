@@ -41,7 +41,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -116,9 +116,7 @@ impl SqliteConfig {
 pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<()> {
     config.validate()?;
     conn.busy_timeout(config.busy_timeout).map_err(db_error)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(db_error)?;
+    let mode = switch_to_wal(conn, config.busy_timeout)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Database(DatabaseError::new(
             DatabaseErrorKind::Other,
@@ -132,6 +130,29 @@ pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<
     };
     conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
         .map_err(db_error)
+}
+
+/// Switches the file to WAL mode. The switch needs a lock that SQLite does
+/// not wait for through the busy handler, so when many processes open a
+/// new file at once, it is retried here until the busy timeout runs out.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        let result = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .map_err(db_error);
+        match result {
+            Err(error)
+                if error.database_kind() == Some(DatabaseErrorKind::Busy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1 + fastrand::u64(0..10)));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Creates or upgrades taskq's tables on the caller's connection, in the

@@ -1,0 +1,237 @@
+//! Several OS processes on one SQLite file, and processes killed with
+//! SIGKILL at awkward moments. The child processes are this test binary
+//! itself, re-run with `--ignored --exact child_process` and told what to
+//! do through environment variables.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use taskq::{NewTask, State, TaskId};
+
+const MODE: &str = "TASKQ_TEST_CHILD_MODE";
+const DB: &str = "TASKQ_TEST_CHILD_DB";
+
+fn spawn_child(mode: &str, db: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(MODE, mode)
+        .env(DB, db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// What follows `marker` on a line. The test harness may print its own
+/// text before a child's first line, so the marker is looked for anywhere.
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.find(marker)
+        .map(|at| line[at + marker.len()..].trim_end())
+}
+
+/// The lines a child printed with `prefix`, without it.
+fn lines_with(child: Child, prefix: &str) -> Vec<String> {
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the child failed: {:?}",
+        output.status
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| after(line, prefix).map(str::to_owned))
+        .collect()
+}
+
+/// Reads the child's output until a line starts with `prefix`.
+fn wait_for_line(reader: &mut impl BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the child ended early"
+        );
+        if let Some(rest) = after(&line, prefix) {
+            return rest.to_owned();
+        }
+    }
+}
+
+/// What a child process does, chosen by the parent test.
+#[test]
+#[ignore = "run by the other tests as a child process"]
+fn child_process() {
+    let mode = std::env::var(MODE).expect("started by a parent test");
+    let db = std::env::var(DB).unwrap();
+    let queue = taskq::blocking::Queue::open_sqlite(&db).unwrap();
+    match mode.as_str() {
+        // Work "work" tasks until none is left, printing each id.
+        "drain" => {
+            while let Some(lease) = queue.claim("work").unwrap() {
+                println!("DONE {}", lease.id());
+                lease.complete().unwrap();
+            }
+        }
+        // Claim one task, say so, and hang until killed.
+        "hold" => {
+            let lease = queue.claim("held").unwrap().unwrap();
+            println!("HELD {}", lease.id());
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        // Enqueue batches of 500 tasks forever, printing each acknowledged one.
+        "produce" => {
+            for batch in 0.. {
+                let tasks = (0..500)
+                    .map(|i| NewTask::json("batch", &(batch, i)).unwrap())
+                    .collect();
+                queue.enqueue_many(tasks).unwrap();
+                println!("ACKED {batch}");
+            }
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+#[test]
+fn processes_and_threads_on_one_file_complete_each_task_once() {
+    const TASKS: usize = 1500;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
+    let ids: HashSet<TaskId> = queue
+        .enqueue_many(
+            (0..TASKS)
+                .map(|i| NewTask::json("work", &i).unwrap())
+                .collect(),
+        )
+        .unwrap()
+        .into_iter()
+        .collect();
+
+    let children: Vec<Child> = (0..3).map(|_| spawn_child("drain", &path)).collect();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
+                let mut done = Vec::new();
+                while let Some(lease) = queue.claim("work").unwrap() {
+                    done.push(lease.id());
+                    lease.complete().unwrap();
+                }
+                done
+            })
+        })
+        .collect();
+
+    let mut runs: HashMap<TaskId, usize> = HashMap::new();
+    let mut by_children = 0;
+    for child in children {
+        for id in lines_with(child, "DONE ") {
+            *runs.entry(TaskId(id.parse().unwrap())).or_default() += 1;
+            by_children += 1;
+        }
+    }
+    for thread in threads {
+        for id in thread.join().unwrap() {
+            *runs.entry(id).or_default() += 1;
+        }
+    }
+    assert!(by_children > 0, "the other processes took part");
+    assert_eq!(
+        runs.keys().copied().collect::<HashSet<_>>(),
+        ids,
+        "every task ran"
+    );
+    assert!(runs.values().all(|&n| n == 1), "no task ran twice");
+    assert!(queue.stats().unwrap().is_empty(), "nothing is left");
+}
+
+#[test]
+fn a_worker_killed_while_holding_a_lease_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
+    let lease = Duration::from_millis(700);
+    let id = queue
+        .enqueue_task(NewTask::json("held", &"precious").unwrap().timeout(lease))
+        .unwrap();
+
+    let mut child = spawn_child("hold", &path);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let held: i64 = wait_for_line(&mut stdout, "HELD ").parse().unwrap();
+    assert_eq!(TaskId(held), id);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let task = queue.get(id).unwrap().unwrap();
+    assert_eq!((task.state, task.tries), (State::Running, 1));
+    assert!(
+        queue.claim("held").unwrap().is_none(),
+        "the lease outlives its worker"
+    );
+    std::thread::sleep(lease);
+    let again = queue
+        .claim("held")
+        .unwrap()
+        .expect("back after the lease expired");
+    assert_eq!((again.id(), again.task().tries), (id, 2));
+    assert_eq!(again.payload_json::<String>().unwrap(), "precious");
+    again.complete().unwrap();
+}
+
+#[test]
+fn a_producer_killed_mid_batch_leaves_whole_batches_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batches.db");
+    taskq::blocking::Queue::open_sqlite(&path).unwrap();
+    let mut child = spawn_child("produce", &path);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut acked = Vec::new();
+    for _ in 0..5 {
+        acked.push(wait_for_line(&mut stdout, "ACKED ").parse::<i64>().unwrap());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let rest = stdout.lines().map_while(Result::ok);
+    acked.extend(rest.filter_map(|l| after(&l, "ACKED ").and_then(|n| n.parse::<i64>().ok())));
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let mut per_batch: HashMap<i64, i64> = HashMap::new();
+    let mut statement = conn
+        .prepare("SELECT json_extract(CAST(payload AS TEXT), '$[0]'), count(*) FROM taskq_tasks GROUP BY 1")
+        .unwrap();
+    for row in statement
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap()
+    {
+        let (batch, count) = row.unwrap();
+        per_batch.insert(batch, count);
+    }
+    assert!(
+        per_batch.values().all(|&n| n == 500),
+        "no partial batch: {per_batch:?}"
+    );
+    for batch in acked {
+        assert_eq!(
+            per_batch.get(&batch),
+            Some(&500),
+            "acknowledged batch {batch} is there"
+        );
+    }
+}
