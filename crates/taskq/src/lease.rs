@@ -108,14 +108,15 @@ impl Lease {
     /// and only if the completion committed. Returns their ids.
     pub async fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<TaskId>> {
         let follow_ups = self.prepare_follow_ups(follow_ups)?;
-        self.queue
+        let due = crate::queue::due_actions(&follow_ups);
+        let retain = self.queue.config().retain_completed;
+        let ids = self
+            .queue
             .backend()
-            .task_complete(
-                self.lease_ref(),
-                follow_ups,
-                self.queue.config().retain_completed,
-            )
-            .await
+            .task_complete(self.lease_ref(), follow_ups, retain)
+            .await?;
+        self.queue.wake(&due);
+        Ok(ids)
     }
 
     /// Validates follow-ups and sets their parent to this task.
@@ -179,7 +180,9 @@ impl Lease {
         self.queue
             .backend()
             .task_release(self.lease_ref(), Duration::ZERO)
-            .await
+            .await?;
+        self.queue.wake(std::slice::from_ref(&self.task.action));
+        Ok(())
     }
 
     /// Gives the task back to run again after `delay`, without counting

@@ -52,6 +52,7 @@ mod options;
 mod queue;
 mod state;
 mod task;
+mod wakeup;
 
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite;
@@ -64,3 +65,4 @@ pub use options::{
 pub use queue::{Queue, MAX_CLAIM_BATCH};
 pub use state::State;
 pub use task::{ActionStats, NewTask, Task, TaskId, FOREVER, MAX_ACTION_LEN, MAX_PAYLOAD_LEN};
+pub use wakeup::{WakeupSubscription, Wakeups};

@@ -213,7 +213,7 @@ impl Backoff {
 
 /// Long-lived settings of a [`Queue`](crate::Queue), the same for every
 /// backend.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct QueueConfig {
     /// How failed tries are spaced out. Default: see [`Backoff`].
     pub backoff: Backoff,
@@ -221,11 +221,27 @@ pub struct QueueConfig {
     /// them, for auditing; purge them with
     /// [`Queue::purge`](crate::Queue::purge). Default: `false`.
     pub retain_completed: bool,
+    /// How often an idle [`Queue::claim_wait`](crate::Queue::claim_wait)
+    /// looks for ready tasks when no wake-up arrives: the most a task
+    /// enqueued by another process, or coming due after a delay, waits
+    /// for an idle worker. Default: 1 second.
+    pub poll_interval: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            backoff: Backoff::default(),
+            retain_completed: false,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 impl QueueConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
+        validate_duration("poll_interval", self.poll_interval, false)?;
         self.backoff.validate()
     }
 }

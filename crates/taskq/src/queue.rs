@@ -1,16 +1,17 @@
 //! The front door: enqueue, claim, count and administer tasks.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::lease::Lease;
-use crate::options::{validate_duration, EnqueueOptions, ListOptions, QueueConfig};
+use crate::options::{validate_duration, EnqueueOptions, ListOptions, NotBefore, QueueConfig};
 use crate::state::State;
 use crate::task::{validate_action, ActionStats, NewTask, Task, TaskId};
+use crate::wakeup::Wakeups;
 
 /// The most tasks one [`Queue::claim_many`] call may take.
 pub const MAX_CLAIM_BATCH: u32 = 1000;
@@ -28,6 +29,10 @@ pub struct Queue {
 struct Inner {
     backend: Box<dyn Backend>,
     config: QueueConfig,
+    wakeups: Arc<Wakeups>,
+    /// Set once the backend was asked to deliver other processes'
+    /// wake-ups, when the first waiter came.
+    listening: OnceLock<()>,
 }
 
 impl Queue {
@@ -38,6 +43,8 @@ impl Queue {
             inner: Arc::new(Inner {
                 backend: Box::new(backend),
                 config,
+                wakeups: Arc::default(),
+                listening: OnceLock::new(),
             }),
         })
     }
@@ -89,6 +96,18 @@ impl Queue {
         &self.inner.config
     }
 
+    /// The wake-up signals of this queue and its clones.
+    pub fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.inner.wakeups
+    }
+
+    /// Signals waiting workers that tasks of these actions are ready.
+    pub(crate) fn wake(&self, actions: &[String]) {
+        for action in actions {
+            self.inner.wakeups.wake(action);
+        }
+    }
+
     /// Creates or upgrades the schema. Safe to call from several processes
     /// at once and when already up to date; refuses a database migrated by
     /// a newer taskq with [`Error::SchemaTooNew`].
@@ -130,7 +149,10 @@ impl Queue {
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
-        self.backend().task_insert_many(tasks).await
+        let due = due_actions(&tasks);
+        let ids = self.backend().task_insert_many(tasks).await?;
+        self.wake(&due);
+        Ok(ids)
     }
 
     /// Claims the oldest ready task of `action` with an exclusive lease, or
@@ -155,6 +177,34 @@ impl Queue {
             .into_iter()
             .map(|task| Lease::new(task, self.clone()))
             .collect())
+    }
+
+    /// Claims the oldest ready task of `action`, waiting up to `max_wait`
+    /// for one to become ready. An idle wait ends early when a task of the
+    /// action is enqueued through this queue (or, on backends that support
+    /// it, by another process); otherwise it looks again every
+    /// [`QueueConfig::poll_interval`]. Returns `None` if nothing became
+    /// ready in time.
+    pub async fn claim_wait(&self, action: &str, max_wait: Duration) -> Result<Option<Lease>> {
+        validate_action(action)?;
+        validate_duration("max_wait", max_wait, true)?;
+        self.inner
+            .listening
+            .get_or_init(|| self.backend().listen(Arc::clone(&self.inner.wakeups)));
+        let deadline = Instant::now() + max_wait;
+        loop {
+            let mut subscription = self.inner.wakeups.subscribe(action);
+            if let Some(lease) = self.claim(action).await? {
+                return Ok(Some(lease));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            subscription
+                .wait(left.min(self.inner.config.poll_interval))
+                .await;
+        }
     }
 
     /// How many tasks of `action` a claim could take now (queued and due,
@@ -218,6 +268,23 @@ impl Queue {
     pub async fn requeue_expired(&self) -> Result<u64> {
         self.backend().task_requeue_expired().await
     }
+}
+
+/// The distinct actions of `tasks` that are due to run now.
+pub(crate) fn due_actions(tasks: &[NewTask]) -> Vec<String> {
+    let now = SystemTime::now();
+    let mut due: Vec<String> = Vec::new();
+    for task in tasks {
+        let ready = match task.options.not_before {
+            None => true,
+            Some(NotBefore::Delay(delay)) => delay.is_zero(),
+            Some(NotBefore::At(at)) => at <= now,
+        };
+        if ready && !due.contains(&task.action) {
+            due.push(task.action.clone());
+        }
+    }
+    due
 }
 
 /// The file path of a SQLite URL or plain path; `None` for other schemes.

@@ -11,6 +11,7 @@
 //! backend must pass.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use crate::lease::LeaseRef;
 use crate::options::ListOptions;
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
+use crate::wakeup::Wakeups;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -95,6 +97,20 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Deletes a task in any state.
     /// [`Error::TaskNotFound`](crate::Error::TaskNotFound) if there is none.
     async fn task_delete(&self, id: TaskId) -> Result<()>;
+
+    /// Whether the backend hears tasks that other processes enqueue and
+    /// wakes idle waiters for them (see [`listen`](Self::listen)).
+    fn supports_notify(&self) -> bool {
+        false
+    }
+
+    /// Starts delivering wake-ups for tasks that other processes enqueue,
+    /// if the backend [supports it](Self::supports_notify). Called at most
+    /// once per queue, from inside a tokio runtime, when a worker first
+    /// waits. The default does nothing: waiters poll.
+    fn listen(&self, wakeups: Arc<Wakeups>) {
+        let _ = wakeups;
+    }
 
     /// Deletes tasks in a finished `state` that finished at least
     /// `older_than` ago; returns how many.

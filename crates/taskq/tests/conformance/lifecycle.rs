@@ -364,3 +364,71 @@ pub async fn migrate_is_idempotent(db: &dyn TestDb) {
         "migrating keeps the data"
     );
 }
+
+pub async fn claim_wait_wakes_on_enqueue(db: &dyn TestDb) {
+    let slow_poll = QueueConfig {
+        poll_interval: Duration::from_secs(30),
+        ..QueueConfig::default()
+    };
+    let queue = db.queue_with(slow_poll).await;
+    let nothing = queue
+        .claim_wait("idle", Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert!(nothing.is_none(), "nothing arrives: None after the wait");
+
+    let waiter = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let lease = queue
+                .claim_wait("w", Duration::from_secs(20))
+                .await
+                .unwrap();
+            (lease.map(|l| l.id()), std::time::Instant::now())
+        })
+    };
+    tokio::task::yield_now().await;
+    let id = queue.enqueue("w", &1).await.unwrap();
+    let enqueued = std::time::Instant::now();
+    let (claimed, at) = waiter.await.unwrap();
+    assert_eq!(claimed, Some(id));
+    let latency = at.saturating_duration_since(enqueued);
+    assert!(
+        latency < Duration::from_secs(5),
+        "woken, not polled: {latency:?}"
+    );
+}
+
+pub async fn claim_wait_sees_other_producers(db: &dyn TestDb) {
+    let producer = db.queue().await;
+    let notify = producer.backend().supports_notify();
+    // Without notifications, a quick poll is what finds the task.
+    let poll_interval = if notify {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_millis(100)
+    };
+    let worker = db
+        .queue_with(QueueConfig {
+            poll_interval,
+            ..QueueConfig::default()
+        })
+        .await;
+    let waiter = tokio::spawn(async move {
+        let lease = worker
+            .claim_wait("x", Duration::from_secs(20))
+            .await
+            .unwrap();
+        (lease.map(|l| l.id()), std::time::Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = producer.enqueue("x", &1).await.unwrap();
+    let enqueued = std::time::Instant::now();
+    let (claimed, at) = waiter.await.unwrap();
+    assert_eq!(claimed, Some(id));
+    let latency = at.saturating_duration_since(enqueued);
+    assert!(
+        latency < Duration::from_secs(5),
+        "found in time: {latency:?}"
+    );
+}

@@ -73,6 +73,8 @@ macro_rules! conformance_tests {
             lifecycle::claim_many_takes_oldest_up_to_limit,
             lifecycle::batch_enqueue_is_all_or_nothing,
             lifecycle::migrate_is_idempotent,
+            lifecycle::claim_wait_wakes_on_enqueue,
+            lifecycle::claim_wait_sees_other_producers,
             fencing::expired_lease_is_claimed_again,
             fencing::stale_worker_is_refused_everything,
             fencing::stale_completion_creates_no_follow_ups,

@@ -1,0 +1,90 @@
+//! Wake-up hints: an idle worker waiting for tasks of an action is woken
+//! when one is enqueued, instead of waiting for its next poll.
+//!
+//! Hints only: a lost hint costs latency, never a task, because waiting
+//! always ends after the poll interval and the claim is the truth.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Per-action signals that tasks may be ready.
+///
+/// A [`Queue`](crate::Queue) raises them itself after its own enqueues,
+/// and a backend that can hear other processes' enqueues (PostgreSQL's
+/// `LISTEN`) raises them for those.
+#[derive(Debug, Default)]
+pub struct Wakeups {
+    actions: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+/// A subscription to one action's wake-ups, taken *before* looking for
+/// work so that a task enqueued in between is not missed.
+#[derive(Debug)]
+pub struct WakeupSubscription {
+    receiver: watch::Receiver<u64>,
+}
+
+impl Wakeups {
+    /// Signals that tasks of `action` may be ready.
+    pub fn wake(&self, action: &str) {
+        let actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = actions.get(action) {
+            sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Signals every action: after a reconnect, when hints may have been
+    /// missed.
+    pub fn wake_all(&self) {
+        let actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+        for sender in actions.values() {
+            sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Subscribes to the wake-ups of `action`.
+    pub fn subscribe(&self, action: &str) -> WakeupSubscription {
+        let mut actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = actions
+            .entry(action.to_owned())
+            .or_insert_with(|| watch::channel(0).0);
+        WakeupSubscription {
+            receiver: sender.subscribe(),
+        }
+    }
+}
+
+impl WakeupSubscription {
+    /// Waits until a wake-up arrives after the subscription was taken (or
+    /// after the last wait), or until `timeout` passes. Returns whether it
+    /// was woken.
+    pub async fn wait(&mut self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.receiver.changed()).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wake_between_subscribe_and_wait_is_not_missed() {
+        let wakeups = Wakeups::default();
+        let mut subscription = wakeups.subscribe("a");
+        wakeups.wake("b");
+        wakeups.wake("a");
+        assert!(subscription.wait(Duration::from_secs(5)).await);
+        assert!(
+            !subscription.wait(Duration::from_millis(10)).await,
+            "consumed"
+        );
+        wakeups.wake_all();
+        assert!(subscription.wait(Duration::from_secs(5)).await);
+    }
+}
