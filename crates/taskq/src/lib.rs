@@ -8,7 +8,8 @@
 //! [`release`](Lease::release) it. A worker that crashes or stalls loses
 //! its lease and the task runs again; after its last try a task fails for
 //! good and stays for inspection. Tasks live in an embedded SQLite file by
-//! default.
+//! default, or in PostgreSQL (feature `postgres`) for applications on many
+//! machines; [`Queue::connect`] picks the backend from a URL.
 //!
 //! ```
 //! use taskq::{NewTask, Queue};
@@ -39,6 +40,8 @@
 //! - [`EnqueueOptions`]: tries, lease length, delay, parent;
 //! - [`sqlite`]: the SQLite backend, its durability settings, and
 //!   enqueueing inside your own `rusqlite` transaction;
+//! - `postgres` (feature `postgres`): the PostgreSQL backend, and
+//!   enqueueing inside your own `tokio_postgres` transaction;
 //! - [`blocking`]: the same API for synchronous programs;
 //! - [`Error`]: what can go wrong, as variants you can match.
 //!
@@ -54,6 +57,8 @@ mod state;
 mod task;
 mod wakeup;
 
+#[cfg(feature = "postgres")]
+pub use backend::postgres;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite;
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};

@@ -54,8 +54,22 @@ impl Queue {
     /// - `sqlite://PATH` or `sqlite:PATH`, or a plain file path: an
     ///   embedded SQLite file, created and migrated if needed.
     ///
+    /// - `postgres://…` or `postgresql://…` (with the `postgres` feature):
+    ///   a PostgreSQL database, its `taskq` schema created and migrated if
+    ///   needed.
+    ///
     /// A URL of any other scheme is refused with [`Error::InvalidInput`].
+    /// Passwords in URLs never appear in errors or logs.
     pub async fn connect(url: &str) -> Result<Self> {
+        #[cfg(feature = "postgres")]
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let backend = crate::backend::postgres::PostgresBackend::connect(
+                url,
+                crate::backend::postgres::PostgresConfig::default(),
+            )
+            .await?;
+            return Queue::new(backend, QueueConfig::default());
+        }
         #[cfg(feature = "sqlite")]
         if let Some(path) = sqlite_path(url) {
             let backend = crate::backend::sqlite::SqliteBackend::open(

@@ -23,6 +23,10 @@ use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
 use crate::wakeup::Wakeups;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migration;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -3,13 +3,8 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::store::{db_error, now_micros};
+use crate::backend::migration::{checksum, Migration};
 use crate::error::{Error, Result};
-
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
-}
 
 /// Every migration, in order. Released migrations are never edited.
 const MIGRATIONS: &[Migration] = &[Migration {
@@ -20,14 +15,6 @@ const MIGRATIONS: &[Migration] = &[Migration {
 
 /// The schema version this build creates and needs.
 pub const LATEST_VERSION: i64 = 1;
-
-/// FNV-1a: a stable fingerprint of a migration's text, to notice edits.
-fn checksum(sql: &str) -> i64 {
-    let hash = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    hash as i64
-}
 
 /// The newest applied migration, 0 for a database without taskq tables.
 pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
@@ -129,11 +116,5 @@ mod tests {
             assert_eq!(migration.version, i as i64 + 1);
         }
         assert_eq!(MIGRATIONS.last().unwrap().version, LATEST_VERSION);
-    }
-
-    #[test]
-    fn checksum_notices_edits() {
-        assert_eq!(checksum("a"), checksum("a"));
-        assert_ne!(checksum("CREATE TABLE a"), checksum("CREATE TABLE b"));
     }
 }

@@ -1,0 +1,59 @@
+//! The `LISTEN` connection that turns other processes' enqueues into
+//! wake-ups. Notifications are hints: when the connection drops, every
+//! waiter is woken to look for itself, and the listener reconnects.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::wakeup::Wakeups;
+
+/// Listens on `channel` until the returned task is aborted.
+pub(super) fn spawn(
+    config: tokio_postgres::Config,
+    channel: String,
+    wakeups: Arc<Wakeups>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let listen = format!("LISTEN \"{channel}\"");
+        let mut retry_in = Duration::from_millis(100);
+        loop {
+            match config.connect(NoTls).await {
+                Ok((client, mut connection)) => {
+                    retry_in = Duration::from_millis(100);
+                    let wake = Arc::clone(&wakeups);
+                    let messages = tokio::spawn(async move {
+                        while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                            match message {
+                                Ok(AsyncMessage::Notification(note)) => wake.wake(note.payload()),
+                                Ok(_) => {}
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                    match client.batch_execute(&listen).await {
+                        Ok(()) => {
+                            // Hints sent while we were away are lost.
+                            wakeups.wake_all();
+                            let _ = messages.await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "taskq could not LISTEN for wake-ups");
+                            messages.abort();
+                        }
+                    }
+                    tracing::debug!("taskq wake-up listener disconnected; reconnecting");
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "taskq wake-up listener could not connect");
+                }
+            }
+            wakeups.wake_all();
+            tokio::time::sleep(retry_in).await;
+            retry_in = (retry_in * 2).min(Duration::from_secs(5));
+        }
+    })
+}

@@ -1,0 +1,141 @@
+//! Numbered, checksummed schema migrations, run under an advisory lock.
+
+use tokio_postgres::GenericClient;
+
+use super::{db_error, quote};
+use crate::backend::migration::{checksum, Migration};
+use crate::error::{Error, Result};
+
+/// Every migration, in order, numbered in step with the SQLite backend.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "create_tasks",
+    sql: include_str!("migrations/0001_create_tasks.sql"),
+}];
+
+/// The schema version this build creates and needs.
+pub const LATEST_VERSION: i64 = 1;
+
+/// The advisory lock that serializes migrations of one schema.
+fn lock_key(schema: &str) -> i64 {
+    checksum(&format!("taskq migrate {schema}"))
+}
+
+/// The newest applied migration, 0 where taskq was never migrated.
+pub(crate) async fn schema_version(client: &impl GenericClient, schema: &str) -> Result<i64> {
+    let table = format!("{}.taskq_migrations", quote(schema));
+    let exists = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(db_error)?
+        .try_get::<_, bool>(0)
+        .map_err(db_error)?;
+    if !exists {
+        return Ok(0);
+    }
+    let sql = format!("SELECT coalesce(max(version), 0) FROM {table}");
+    client
+        .query_one(&sql, &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(db_error)
+}
+
+/// Refuses a schema migrated by a newer taskq.
+pub(crate) async fn check_not_newer(client: &impl GenericClient, schema: &str) -> Result<()> {
+    let found = schema_version(client, schema).await?;
+    if found > LATEST_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: LATEST_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Creates the schema if needed and applies the missing migrations, all
+/// in one transaction that first takes an advisory lock, so concurrent
+/// migrators run one after the other.
+pub(crate) async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -> Result<()> {
+    let quoted = quote(schema);
+    let tx = client.transaction().await.map_err(db_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(schema)])
+        .await
+        .map_err(db_error)?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {quoted};
+         CREATE TABLE IF NOT EXISTS {quoted}.taskq_migrations (
+             version    bigint      PRIMARY KEY,
+             name       text        NOT NULL,
+             checksum   bigint      NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )"
+    ))
+    .await
+    .map_err(db_error)?;
+    let applied: Vec<(i64, i64)> = tx
+        .query(
+            &format!("SELECT version, checksum FROM {quoted}.taskq_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(db_error)?;
+    if let Some(&(found, _)) = applied.last() {
+        if found > LATEST_VERSION {
+            return Err(Error::SchemaTooNew {
+                found,
+                supported: LATEST_VERSION,
+            });
+        }
+    }
+    for migration in MIGRATIONS {
+        match applied
+            .iter()
+            .find(|(version, _)| *version == migration.version)
+        {
+            Some(&(_, sum)) if sum != checksum(migration.sql) => {
+                return Err(Error::MigrationMismatch {
+                    version: migration.version,
+                });
+            }
+            Some(_) => {}
+            None => {
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    schema,
+                    "applying migration"
+                );
+                tx.batch_execute(&migration.sql.replace("{schema}", &quoted))
+                    .await
+                    .map_err(db_error)?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {quoted}.taskq_migrations (version, name, checksum) VALUES ($1, $2, $3)"
+                    ),
+                    &[&migration.version, &migration.name, &checksum(migration.sql)],
+                )
+                .await
+                .map_err(db_error)?;
+            }
+        }
+    }
+    tx.commit().await.map_err(db_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_numbered_in_order_and_latest_matches() {
+        for (i, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, i as i64 + 1);
+        }
+        assert_eq!(MIGRATIONS.last().unwrap().version, LATEST_VERSION);
+    }
+}

@@ -1,0 +1,758 @@
+//! The PostgreSQL backend: one database shared by workers on many machines.
+//!
+//! Built on [`tokio_postgres`], the mainstream asynchronous PostgreSQL
+//! driver, with a [`deadpool_postgres`] connection pool. Claims use
+//! `FOR UPDATE SKIP LOCKED`, so concurrent workers take different tasks
+//! without waiting for each other; lease and schedule times come from the
+//! database clock (`now()`), so the machines' clocks do not matter; an
+//! idle [`Queue::claim_wait`](crate::Queue::claim_wait) is woken within
+//! milliseconds through `LISTEN`/`NOTIFY`, and polls as a fallback.
+//!
+//! # Transactional enqueue
+//!
+//! Enqueue on your own `tokio_postgres` transaction so the task commits or
+//! rolls back with your data:
+//!
+//! ```no_run
+//! # async fn example(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use taskq::postgres;
+//! use taskq::NewTask;
+//!
+//! let tx = client.transaction().await?;
+//! tx.execute("INSERT INTO users (name) VALUES ($1)", &[&"ada"]).await?;
+//! postgres::enqueue_in(&tx, "taskq", &[NewTask::json("welcome-email", &"ada")?]).await?;
+//! tx.commit().await?; // the user and the task commit together
+//! # Ok(())
+//! # }
+//! ```
+
+mod listener;
+mod migrate;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, NoTls, Row};
+
+use crate::backend::Backend;
+use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+use crate::lease::{Lease, LeaseRef};
+use crate::options::{validate_duration, ListOptions, NotBefore, Order};
+use crate::state::State;
+use crate::task::{ActionStats, NewTask, Task, TaskId};
+use crate::wakeup::Wakeups;
+
+pub use migrate::LATEST_VERSION as SCHEMA_VERSION;
+
+/// The longest schema name taskq accepts.
+pub const MAX_SCHEMA_LEN: usize = 50;
+
+/// Settings of a [`PostgresBackend`]. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// The schema that holds taskq's tables: lower-case letters, digits
+    /// and underscores, not starting with a digit, at most
+    /// [`MAX_SCHEMA_LEN`] long. Created by the migration. Default: `taskq`.
+    pub schema: String,
+    /// The most pooled connections. Default: 16.
+    pub pool_size: usize,
+    /// How long to wait for a connection, new or from the pool, before
+    /// failing with a connection error. Default: 10 seconds.
+    pub connect_timeout: Duration,
+    /// Create or upgrade the schema when connecting. Default: `true`.
+    pub migrate: bool,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            schema: "taskq".to_string(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(10),
+            migrate: true,
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        validate_schema(&self.schema)?;
+        if self.pool_size == 0 {
+            return Err(Error::invalid("pool_size", "must be at least 1"));
+        }
+        validate_duration("connect_timeout", self.connect_timeout, false)
+    }
+}
+
+/// Checks a schema name: it is spliced into SQL as an identifier, so only
+/// plain names are accepted.
+pub fn validate_schema(schema: &str) -> Result<()> {
+    let mut chars = schema.chars();
+    let plain = matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
+    if !plain || schema.len() > MAX_SCHEMA_LEN {
+        return Err(Error::invalid(
+            "schema",
+            format!(
+                "{schema:?} is not a plain schema name (lower-case letters, digits and \
+                 underscores, not starting with a digit, at most {MAX_SCHEMA_LEN} long)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A validated schema name as a quoted identifier.
+fn quote(schema: &str) -> String {
+    format!("\"{schema}\"")
+}
+
+/// The `NOTIFY` channel of a schema's queue.
+fn channel(schema: &str) -> String {
+    format!("taskq_{schema}")
+}
+
+/// Turns a driver error into taskq's, with a portable kind.
+pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
+    let (kind, message) = match error.as_db_error() {
+        Some(db) => {
+            let code = db.code();
+            if (*code == SqlState::UNDEFINED_TABLE && db.message().contains("taskq_"))
+                || *code == SqlState::INVALID_SCHEMA_NAME
+            {
+                return Error::SchemaTooOld {
+                    found: 0,
+                    needed: SCHEMA_VERSION,
+                };
+            }
+            let kind = if *code == SqlState::UNIQUE_VIOLATION {
+                DatabaseErrorKind::UniqueViolation
+            } else if [
+                SqlState::LOCK_NOT_AVAILABLE,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::TOO_MANY_CONNECTIONS,
+            ]
+            .contains(code)
+            {
+                DatabaseErrorKind::Busy
+            } else if *code == SqlState::DISK_FULL {
+                DatabaseErrorKind::Full
+            } else if [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::CONNECTION_FAILURE,
+                SqlState::CONNECTION_EXCEPTION,
+            ]
+            .contains(code)
+            {
+                DatabaseErrorKind::ConnectionLost
+            } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+                DatabaseErrorKind::Corrupt
+            } else {
+                DatabaseErrorKind::Other
+            };
+            (kind, format!("{}: {}", db.severity(), db.message()))
+        }
+        None => {
+            let mut message = error.to_string();
+            if let Some(source) = std::error::Error::source(&error) {
+                message = format!("{message}: {source}");
+            }
+            (DatabaseErrorKind::ConnectionLost, message)
+        }
+    };
+    Error::Database(DatabaseError::new(kind, message, Some(Arc::new(error))))
+}
+
+fn pool_error(error: PoolError) -> Error {
+    match error {
+        PoolError::Backend(error) => db_error(error),
+        PoolError::Closed => Error::Closed,
+        other => Error::Database(DatabaseError::new(
+            DatabaseErrorKind::ConnectionLost,
+            format!("no connection to PostgreSQL: {other}"),
+            None,
+        )),
+    }
+}
+
+fn read_task(row: &Row) -> Result<Task> {
+    let read = || -> Result<Task, tokio_postgres::Error> {
+        let state: String = row.try_get(3)?;
+        Ok(Task {
+            id: TaskId(row.try_get(0)?),
+            action: row.try_get(1)?,
+            payload: row.try_get(2)?,
+            state: state.parse().unwrap_or(State::Failed),
+            not_before: row.try_get(4)?,
+            tries: row.try_get(5)?,
+            max_tries: row.try_get(6)?,
+            timeout: Duration::from_micros(row.try_get::<_, i64>(7)?.max(0) as u64),
+            expires: row.try_get(8)?,
+            parent: row.try_get::<_, Option<i64>>(9)?.map(TaskId),
+            last_error: row.try_get(10)?,
+            created_at: row.try_get(11)?,
+            finished_at: row.try_get(12)?,
+            lease_token: row.try_get(13)?,
+        })
+    };
+    read().map_err(db_error)
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Every statement, with the schema filled in.
+#[derive(Debug)]
+struct Sql {
+    insert_many: String,
+    requeue_expired: String,
+    claim: String,
+    complete: String,
+    complete_retain: String,
+    fail: String,
+    extend: String,
+    release: String,
+    count_ready: String,
+    stats: String,
+    get: String,
+    list_oldest: String,
+    list_newest: String,
+    retry: String,
+    delete: String,
+    purge: String,
+    state: String,
+}
+
+impl Sql {
+    fn for_schema(schema: &str) -> Self {
+        let quoted = quote(schema);
+        let fill = |sql: &str| sql.replace("{schema}", &quoted);
+        Sql {
+            insert_many: fill(include_str!("sql/task_insert_many.sql")),
+            requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
+            claim: fill(include_str!("sql/task_claim.sql")),
+            complete: fill(include_str!("sql/task_complete.sql")),
+            complete_retain: fill(include_str!("sql/task_complete_retain.sql")),
+            fail: fill(include_str!("sql/task_fail.sql")),
+            extend: fill(include_str!("sql/task_extend.sql")),
+            release: fill(include_str!("sql/task_release.sql")),
+            count_ready: fill(include_str!("sql/task_count_ready.sql")),
+            stats: fill(include_str!("sql/task_stats.sql")),
+            get: fill(include_str!("sql/task_get.sql")),
+            list_oldest: fill(include_str!("sql/task_list_oldest.sql")),
+            list_newest: fill(include_str!("sql/task_list_newest.sql")),
+            retry: fill(include_str!("sql/task_retry.sql")),
+            delete: fill(include_str!("sql/task_delete.sql")),
+            purge: fill(include_str!("sql/task_purge.sql")),
+            state: fill(include_str!("sql/task_state.sql")),
+        }
+    }
+}
+
+/// The columns of a batch insert, one array per column.
+struct InsertColumns<'a> {
+    actions: Vec<&'a str>,
+    payloads: Vec<&'a [u8]>,
+    run_at: Vec<Option<SystemTime>>,
+    delays: Vec<Option<i64>>,
+    max_tries: Vec<i32>,
+    timeouts: Vec<i64>,
+    parents: Vec<Option<i64>>,
+}
+
+impl<'a> InsertColumns<'a> {
+    fn new(tasks: &'a [NewTask]) -> Self {
+        let mut columns = InsertColumns {
+            actions: Vec::with_capacity(tasks.len()),
+            payloads: Vec::with_capacity(tasks.len()),
+            run_at: Vec::with_capacity(tasks.len()),
+            delays: Vec::with_capacity(tasks.len()),
+            max_tries: Vec::with_capacity(tasks.len()),
+            timeouts: Vec::with_capacity(tasks.len()),
+            parents: Vec::with_capacity(tasks.len()),
+        };
+        for task in tasks {
+            let options = &task.options;
+            let (at, delay) = match options.not_before {
+                None => (None, None),
+                Some(NotBefore::Delay(delay)) => (None, Some(micros(delay))),
+                Some(NotBefore::At(at)) => (Some(at), None),
+            };
+            columns.actions.push(&task.action);
+            columns.payloads.push(&task.payload);
+            columns.run_at.push(at);
+            columns.delays.push(delay);
+            columns.max_tries.push(options.max_tries);
+            columns.timeouts.push(micros(options.timeout));
+            columns.parents.push(options.parent.map(|p| p.0));
+        }
+        columns
+    }
+
+    fn params<'p>(&'p self, channel: &'p String) -> [&'p (dyn ToSql + Sync); 8] {
+        [
+            &self.actions,
+            &self.payloads,
+            &self.run_at,
+            &self.delays,
+            &self.max_tries,
+            &self.timeouts,
+            &self.parents,
+            channel,
+        ]
+    }
+}
+
+fn ids(rows: &[Row]) -> Result<Vec<TaskId>> {
+    rows.iter()
+        .map(|row| row.try_get(0).map(TaskId).map_err(db_error))
+        .collect()
+}
+
+fn lease_lost(lease: LeaseRef) -> Error {
+    Error::LeaseLost {
+        id: lease.id,
+        token: lease.token,
+    }
+}
+
+/// Enqueues tasks on the caller's own connection or transaction (any
+/// [`tokio_postgres::GenericClient`]), in the taskq tables of `schema`:
+/// inside a transaction they commit or roll back with it. All or none.
+pub async fn enqueue_in(
+    client: &impl GenericClient,
+    schema: &str,
+    tasks: &[NewTask],
+) -> Result<Vec<TaskId>> {
+    validate_schema(schema)?;
+    tasks.iter().try_for_each(NewTask::validate)?;
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = Sql::for_schema(schema);
+    let columns = InsertColumns::new(tasks);
+    let channel = channel(schema);
+    let rows = client
+        .query(&sql.insert_many, &columns.params(&channel))
+        .await
+        .map_err(db_error)?;
+    ids(&rows)
+}
+
+/// Completes a leased task on the caller's own transaction, with
+/// follow-up tasks: the caller's writes, the completion and the follow-ups
+/// commit together or not at all. Fenced like [`Lease::complete`]: if the
+/// lease was lost it returns [`Error::LeaseLost`] and writes nothing (roll
+/// the transaction back then).
+pub async fn complete_in(
+    client: &impl GenericClient,
+    schema: &str,
+    lease: &Lease,
+    follow_ups: Vec<NewTask>,
+) -> Result<Vec<TaskId>> {
+    validate_schema(schema)?;
+    let follow_ups = lease.prepare_follow_ups(follow_ups)?;
+    let sql = Sql::for_schema(schema);
+    let lease_ref = lease.lease_ref();
+    let complete = if lease.queue().config().retain_completed {
+        &sql.complete_retain
+    } else {
+        &sql.complete
+    };
+    let changed = client
+        .execute(complete, &[&lease_ref.id.0, &lease_ref.token])
+        .await
+        .map_err(db_error)?;
+    if changed != 1 {
+        return Err(lease_lost(lease_ref));
+    }
+    enqueue_in(client, schema, &follow_ups).await
+}
+
+/// A task queue in a PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresBackend {
+    pool: Pool,
+    pg_config: tokio_postgres::Config,
+    schema: String,
+    channel: String,
+    sql: Sql,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        if let Some(listener) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            listener.abort();
+        }
+    }
+}
+
+impl PostgresBackend {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`
+    /// or a key-value connection string), checks it, and migrates it when
+    /// `config.migrate` is set.
+    ///
+    /// The URL's password is never printed in errors or logs.
+    pub async fn connect(url: &str, config: PostgresConfig) -> Result<Self> {
+        config.validate()?;
+        let mut pg_config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            Error::invalid(
+                "url",
+                format!("not a valid PostgreSQL connection URL ({e})"),
+            )
+        })?;
+        pg_config.connect_timeout(config.connect_timeout);
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("taskq");
+        }
+        let manager = Manager::from_config(
+            pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.connect_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .build()
+            .map_err(|e| {
+                Error::invalid("url", format!("could not set up the connection pool: {e}"))
+            })?;
+        let backend = PostgresBackend {
+            pool,
+            pg_config,
+            channel: channel(&config.schema),
+            sql: Sql::for_schema(&config.schema),
+            schema: config.schema,
+            listener: Mutex::new(None),
+        };
+        if config.migrate {
+            backend.migrate().await?;
+        } else {
+            let client = backend.client().await?;
+            migrate::check_not_newer(&**client, &backend.schema).await?;
+        }
+        Ok(backend)
+    }
+
+    /// The schema that holds the tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+        client.query(&statement, params).await.map_err(db_error)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+        client.execute(&statement, params).await.map_err(db_error)
+    }
+
+    /// A read, tried once more on a fresh connection if the first one
+    /// turned out to be dead (after a server restart, say).
+    async fn read<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        match op().await {
+            Err(error) if error.database_kind() == Some(DatabaseErrorKind::ConnectionLost) => {
+                op().await
+            }
+            other => other,
+        }
+    }
+
+    async fn fenced(
+        &self,
+        sql: &str,
+        lease: LeaseRef,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<()> {
+        match self.execute(sql, params).await? {
+            1 => Ok(()),
+            _ => Err(lease_lost(lease)),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        migrate::migrate(&mut client, &self.schema).await
+    }
+
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        let columns = InsertColumns::new(&tasks);
+        let rows = self
+            .query(&self.sql.insert_many, &columns.params(&self.channel))
+            .await?;
+        ids(&rows)
+    }
+
+    async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>> {
+        let client = self.client().await?;
+        let expire = client
+            .prepare_cached(&self.sql.requeue_expired)
+            .await
+            .map_err(db_error)?;
+        let claim = client
+            .prepare_cached(&self.sql.claim)
+            .await
+            .map_err(db_error)?;
+        let action = Some(action);
+        let limit = i64::from(limit);
+        // Sent together (pipelined); each statement is its own transaction,
+        // and the claim sees what the requeue committed.
+        let expire_params: [&(dyn ToSql + Sync); 1] = [&action];
+        let claim_params: [&(dyn ToSql + Sync); 2] = [&action, &limit];
+        let (expired, claimed) = tokio::join!(
+            client.execute(&expire, &expire_params),
+            client.query(&claim, &claim_params),
+        );
+        expired.map_err(db_error)?;
+        let mut tasks = claimed
+            .map_err(db_error)?
+            .iter()
+            .map(read_task)
+            .collect::<Result<Vec<_>>>()?;
+        tasks.sort_by_key(|task| (task.not_before, task.id));
+        Ok(tasks)
+    }
+
+    async fn task_complete(
+        &self,
+        lease: LeaseRef,
+        follow_ups: Vec<NewTask>,
+        retain: bool,
+    ) -> Result<Vec<TaskId>> {
+        let complete = if retain {
+            &self.sql.complete_retain
+        } else {
+            &self.sql.complete
+        };
+        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
+        if follow_ups.is_empty() {
+            self.fenced(complete, lease, &params).await?;
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let statement = tx.prepare_cached(complete).await.map_err(db_error)?;
+        if tx.execute(&statement, &params).await.map_err(db_error)? != 1 {
+            return Err(lease_lost(lease));
+        }
+        let columns = InsertColumns::new(&follow_ups);
+        let insert = tx
+            .prepare_cached(&self.sql.insert_many)
+            .await
+            .map_err(db_error)?;
+        let rows = tx
+            .query(&insert, &columns.params(&self.channel))
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        ids(&rows)
+    }
+
+    async fn task_fail(
+        &self,
+        lease: LeaseRef,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<()> {
+        let retry_after = retry_after.map(micros);
+        let params: [&(dyn ToSql + Sync); 4] = [&lease.id.0, &lease.token, &error, &retry_after];
+        self.fenced(&self.sql.fail, lease, &params).await
+    }
+
+    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
+        let rows = self
+            .query(&self.sql.extend, &[&lease.id.0, &lease.token, &micros(by)])
+            .await?;
+        match rows.first() {
+            Some(row) => row.try_get(0).map_err(db_error),
+            None => Err(lease_lost(lease)),
+        }
+    }
+
+    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
+        let rows = self
+            .query(
+                &self.sql.release,
+                &[&lease.id.0, &lease.token, &micros(delay), &self.channel],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
+    async fn task_requeue_expired(&self) -> Result<u64> {
+        self.execute(&self.sql.requeue_expired, &[&None::<&str>])
+            .await
+    }
+
+    async fn task_count_ready(&self, action: &str) -> Result<u64> {
+        self.read(|| async {
+            let rows = self.query(&self.sql.count_ready, &[&action]).await?;
+            let count: i64 = rows[0].try_get(0).map_err(db_error)?;
+            Ok(count as u64)
+        })
+        .await
+    }
+
+    async fn task_stats(&self) -> Result<Vec<ActionStats>> {
+        self.read(|| async {
+            let rows = self.query(&self.sql.stats, &[]).await?;
+            let mut stats: Vec<ActionStats> = Vec::new();
+            for row in rows {
+                let action: String = row.try_get(0).map_err(db_error)?;
+                let state: State = row.try_get::<_, String>(1).map_err(db_error)?.parse()?;
+                let count = row.try_get::<_, i64>(2).map_err(db_error)? as u64;
+                match stats.last_mut() {
+                    Some(last) if last.action == action => last.add(state, count),
+                    _ => {
+                        let mut entry = ActionStats::new(action);
+                        entry.add(state, count);
+                        stats.push(entry);
+                    }
+                }
+            }
+            Ok(stats)
+        })
+        .await
+    }
+
+    async fn task_get(&self, id: TaskId) -> Result<Option<Task>> {
+        self.read(|| async {
+            let rows = self.query(&self.sql.get, &[&id.0]).await?;
+            rows.first().map(read_task).transpose()
+        })
+        .await
+    }
+
+    async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
+        let sql = match options.order {
+            Order::OldestFirst => &self.sql.list_oldest,
+            Order::NewestFirst => &self.sql.list_newest,
+        };
+        let state = options.state.map(State::as_str);
+        let after = options.after.map(|id| id.0);
+        let limit = i64::from(options.limit);
+        self.read(|| async {
+            let rows = self
+                .query(sql, &[&options.action, &state, &after, &limit])
+                .await?;
+            rows.iter().map(read_task).collect()
+        })
+        .await
+    }
+
+    async fn task_retry(&self, id: TaskId) -> Result<()> {
+        let rows = self.query(&self.sql.retry, &[&id.0, &self.channel]).await?;
+        if !rows.is_empty() {
+            return Ok(());
+        }
+        let rows = self.query(&self.sql.state, &[&id.0]).await?;
+        match rows.first() {
+            None => Err(Error::TaskNotFound { id }),
+            Some(row) => Err(Error::WrongState {
+                id,
+                actual: row.try_get::<_, String>(0).map_err(db_error)?.parse()?,
+                expected: State::Failed,
+            }),
+        }
+    }
+
+    async fn task_delete(&self, id: TaskId) -> Result<()> {
+        match self.execute(&self.sql.delete, &[&id.0]).await? {
+            1 => Ok(()),
+            _ => Err(Error::TaskNotFound { id }),
+        }
+    }
+
+    async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
+        self.execute(&self.sql.purge, &[&state.as_str(), &micros(older_than)])
+            .await
+    }
+
+    fn supports_notify(&self) -> bool {
+        true
+    }
+
+    fn listen(&self, wakeups: Arc<Wakeups>) {
+        let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        if listener.is_none() {
+            *listener = Some(listener::spawn(
+                self.pg_config.clone(),
+                self.channel.clone(),
+                wakeups,
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_schema_names_pass() {
+        for good in ["taskq", "_x", "jobs_2", &"a".repeat(MAX_SCHEMA_LEN)] {
+            assert!(validate_schema(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(MAX_SCHEMA_LEN + 1);
+        for bad in [
+            "",
+            "1abc",
+            "Jobs",
+            "a-b",
+            "a\"; DROP TABLE x; --",
+            "a b",
+            &long,
+        ] {
+            assert!(
+                matches!(
+                    validate_schema(bad),
+                    Err(Error::InvalidInput {
+                        field: "schema",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,1 @@
+DELETE FROM {schema}.taskq_tasks WHERE id = $1

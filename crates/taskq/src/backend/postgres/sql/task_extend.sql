@@ -1,0 +1,4 @@
+-- $1 id, $2 lease token, $3 microseconds from now.
+UPDATE {schema}.taskq_tasks SET expires = now() + $3::bigint * interval '1 microsecond'
+WHERE id = $1 AND lease_token = $2 AND state = 'running'
+RETURNING expires

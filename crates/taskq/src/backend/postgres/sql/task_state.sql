@@ -1,0 +1,1 @@
+SELECT state FROM {schema}.taskq_tasks WHERE id = $1

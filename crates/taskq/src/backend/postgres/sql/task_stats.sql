@@ -1,0 +1,1 @@
+SELECT action, state, count(*) FROM {schema}.taskq_tasks GROUP BY action, state ORDER BY action COLLATE "C"

@@ -1,0 +1,380 @@
+//! The conformance suite and the PostgreSQL-only behaviour, on a real
+//! server: `./scripts/test` starts a throwaway one and sets
+//! `TASKQ_TEST_POSTGRES_URL`. Each test works in a schema of its own.
+
+#![cfg(feature = "postgres")]
+
+mod conformance;
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use taskq::postgres::{self, PostgresBackend, PostgresConfig};
+use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State, TaskId};
+
+use conformance::TestDb;
+
+fn url() -> String {
+    std::env::var("TASKQ_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "the PostgreSQL tests need a server: run ./scripts/test, which starts a throwaway \
+             one, or set TASKQ_TEST_POSTGRES_URL=postgres://user@host:port/db \
+             (install PostgreSQL with: sudo apt-get install postgresql)"
+        )
+    })
+}
+
+fn fresh_schema() -> String {
+    format!("t_{:016x}", fastrand::u64(..))
+}
+
+struct PostgresDb {
+    schema: String,
+}
+
+impl PostgresDb {
+    fn config(&self) -> PostgresConfig {
+        PostgresConfig {
+            schema: self.schema.clone(),
+            pool_size: 4,
+            ..PostgresConfig::default()
+        }
+    }
+}
+
+#[async_trait]
+impl TestDb for PostgresDb {
+    async fn queue_with(&self, config: QueueConfig) -> Queue {
+        let backend = PostgresBackend::connect(&url(), self.config())
+            .await
+            .unwrap();
+        Queue::new(backend, config).unwrap()
+    }
+}
+
+async fn postgres_db() -> PostgresDb {
+    PostgresDb {
+        schema: fresh_schema(),
+    }
+}
+
+conformance_tests!(postgres_db);
+
+async fn raw_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn connect_picks_the_backend_from_the_url() {
+    let queue = Queue::connect(&url()).await.unwrap();
+    assert!(queue.backend().supports_notify());
+    let id = queue.enqueue("url", &1).await.unwrap();
+    queue.delete(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_schemas_and_urls_are_refused_without_leaking_secrets() {
+    for schema in ["", "Upper", "x; DROP TABLE y", "1st", "a\"b"] {
+        let config = PostgresConfig {
+            schema: schema.into(),
+            ..PostgresConfig::default()
+        };
+        let result = PostgresBackend::connect(&url(), config).await;
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidInput {
+                    field: "schema",
+                    ..
+                })
+            ),
+            "{schema}"
+        );
+    }
+    let result = PostgresBackend::connect(
+        "postgres://user:hunter2@127.0.0.1:port/db",
+        PostgresConfig::default(),
+    )
+    .await;
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidInput { field: "url", .. }),
+        "{error}"
+    );
+    assert!(!format!("{error} {error:?}").contains("hunter2"));
+
+    // Nothing listens on port 1.
+    let config = PostgresConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..PostgresConfig::default()
+    };
+    let result = PostgresBackend::connect("postgres://user:hunter2@127.0.0.1:1/db", config).await;
+    let error = result.unwrap_err();
+    assert_eq!(
+        error.database_kind(),
+        Some(DatabaseErrorKind::ConnectionLost),
+        "{error}"
+    );
+    assert!(!format!("{error} {error:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let client = raw_client().await;
+    client
+        .execute(
+            &format!("INSERT INTO {}.taskq_migrations (version, name, checksum) VALUES (99, 'future', 0)", db.schema),
+            &[],
+        )
+        .await
+        .unwrap();
+    let newer = |r: Result<(), Error>| {
+        matches!(
+            r,
+            Err(Error::SchemaTooNew {
+                found: 99,
+                supported: 1
+            })
+        )
+    };
+    assert!(newer(queue.migrate().await));
+    assert!(newer(
+        PostgresBackend::connect(&url(), db.config())
+            .await
+            .map(drop)
+    ));
+    let unmigrated = PostgresConfig {
+        migrate: false,
+        ..db.config()
+    };
+    assert!(newer(
+        PostgresBackend::connect(&url(), unmigrated).await.map(drop)
+    ));
+}
+
+#[tokio::test]
+async fn an_unmigrated_schema_says_so() {
+    let db = postgres_db().await;
+    let config = PostgresConfig {
+        migrate: false,
+        ..db.config()
+    };
+    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
+    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    assert!(matches!(
+        queue.enqueue("a", &1).await,
+        Err(Error::SchemaTooOld { .. })
+    ));
+    queue.migrate().await.unwrap();
+    queue.enqueue("a", &1).await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_once() {
+    let db = postgres_db().await;
+    let config = db.config();
+    let connects = (0..6).map(|_| {
+        let config = config.clone();
+        tokio::spawn(async move { PostgresBackend::connect(&url(), config).await.map(drop) })
+    });
+    for connect in connects.collect::<Vec<_>>() {
+        connect.await.unwrap().unwrap();
+    }
+    let client = raw_client().await;
+    let row = client
+        .query_one(
+            &format!("SELECT count(*) FROM {}.taskq_migrations", db.schema),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+}
+
+#[tokio::test]
+async fn transactional_enqueue_and_completion_follow_the_callers_transaction() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let mut client = raw_client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {}.orders (item text NOT NULL)",
+            db.schema
+        ))
+        .await
+        .unwrap();
+    let insert = format!("INSERT INTO {}.orders (item) VALUES ($1)", db.schema);
+
+    let tx = client.transaction().await.unwrap();
+    tx.execute(&insert, &[&"book"]).await.unwrap();
+    let kept = postgres::enqueue_in(&tx, &db.schema, &[NewTask::json("ship", &"book").unwrap()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let tx = client.transaction().await.unwrap();
+    tx.execute(&insert, &[&"lamp"]).await.unwrap();
+    let gone = postgres::enqueue_in(&tx, &db.schema, &[NewTask::json("ship", &"lamp").unwrap()])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    assert!(queue.get(kept[0]).await.unwrap().is_some());
+    assert!(
+        queue.get(gone[0]).await.unwrap().is_none(),
+        "rolled back with the caller"
+    );
+
+    let lease = queue.claim("ship").await.unwrap().unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.execute(&insert, &[&"shipped"]).await.unwrap();
+    postgres::complete_in(
+        &tx,
+        &db.schema,
+        &lease,
+        vec![NewTask::json("notify", &1).unwrap()],
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        queue.get(lease.id()).await.unwrap().unwrap().state,
+        State::Running
+    );
+    assert_eq!(queue.len("notify").await.unwrap(), 0);
+
+    let tx = client.transaction().await.unwrap();
+    tx.execute(&insert, &[&"shipped"]).await.unwrap();
+    let follow = postgres::complete_in(
+        &tx,
+        &db.schema,
+        &lease,
+        vec![NewTask::json("notify", &1).unwrap()],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(queue.get(lease.id()).await.unwrap().is_none());
+    assert_eq!(
+        queue.get(follow[0]).await.unwrap().unwrap().parent,
+        Some(lease.id())
+    );
+    let again = postgres::complete_in(&client, &db.schema, &lease, Vec::new()).await;
+    assert!(matches!(again, Err(Error::LeaseLost { .. })));
+}
+
+#[tokio::test]
+async fn lease_times_come_from_the_database_clock() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    queue
+        .enqueue_task(
+            NewTask::json("clock", &1)
+                .unwrap()
+                .timeout(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    let lease = queue.claim("clock").await.unwrap().unwrap();
+    let client = raw_client().await;
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT expires - created_at, expires <= now() + interval '1 hour' FROM {}.taskq_tasks WHERE id = $1",
+                db.schema
+            ),
+            &[&lease.id().0],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(1),
+        "the lease end is measured from the database's now()"
+    );
+}
+
+/// The test binary re-run as a worker process: claims and completes
+/// "work" tasks until none is left, printing each id.
+#[tokio::test]
+#[ignore = "run by processes_complete_each_task_exactly_once as a child process"]
+async fn child_worker() {
+    let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
+    let config = PostgresConfig {
+        schema,
+        pool_size: 2,
+        ..PostgresConfig::default()
+    };
+    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
+    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    let mut out = String::new();
+    loop {
+        let leases = queue.claim_many("work", 5).await.unwrap();
+        if leases.is_empty() {
+            break;
+        }
+        for lease in leases {
+            out.push_str(&format!("DONE {}\n", lease.id()));
+            lease.complete().await.unwrap();
+        }
+    }
+    print!("\n{out}");
+}
+
+#[tokio::test]
+async fn processes_complete_each_task_exactly_once() {
+    const TASKS: usize = 10_000;
+    const PROCESSES: usize = 4;
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let mut ids = HashSet::new();
+    for chunk in (0..TASKS).collect::<Vec<_>>().chunks(1000) {
+        let batch = chunk
+            .iter()
+            .map(|i| NewTask::json("work", i).unwrap())
+            .collect();
+        ids.extend(queue.enqueue_many(batch).await.unwrap());
+    }
+    let children: Vec<Child> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--ignored", "--exact", "child_worker", "--nocapture"])
+                .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut runs: HashMap<TaskId, usize> = HashMap::new();
+    let mut per_process = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let mut mine = 0;
+        for id in text.lines().filter_map(|l| l.strip_prefix("DONE ")) {
+            *runs.entry(TaskId(id.parse().unwrap())).or_default() += 1;
+            mine += 1;
+        }
+        per_process.push(mine);
+    }
+    assert_eq!(runs.len(), TASKS, "every task ran: {per_process:?}");
+    assert_eq!(runs.keys().copied().collect::<HashSet<_>>(), ids);
+    let twice: Vec<_> = runs.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "tasks completed more than once: {twice:?}"
+    );
+    assert!(
+        per_process.iter().filter(|&&n| n > 0).count() >= 2,
+        "work was shared: {per_process:?}"
+    );
+    assert!(queue.stats().await.unwrap().is_empty());
+}

@@ -1,0 +1,229 @@
+//! PostgreSQL stopped hard (`pg_ctl -m immediate`) in the middle of a run:
+//! producers and workers get errors while it is down, retry, and carry on
+//! with the same queue once it is back; nothing acknowledged is lost. The
+//! test owns a throwaway server of its own, so restarting it disturbs no
+//! other test.
+
+#![cfg(feature = "postgres")]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use taskq::postgres::{PostgresBackend, PostgresConfig};
+use taskq::{NewTask, Queue, QueueConfig};
+
+/// A PostgreSQL server on a temporary directory, stopped when dropped.
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn run_as_owner(program: PathBuf, args: &[&str]) {
+    let running_as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mut command = if running_as_root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(&program);
+        command
+    } else {
+        Command::new(&program)
+    };
+    let output = command.args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{program:?} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bin = PathBuf::from(std::env::var("TASKQ_TEST_POSTGRES_BIN").expect(
+            "run ./scripts/test, which finds the PostgreSQL binaries and sets TASKQ_TEST_POSTGRES_BIN",
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let _ = Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status();
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data_arg = data.to_str().unwrap().to_owned();
+        run_as_owner(
+            bin.join("initdb"),
+            &["-D", &data_arg, "-U", "taskq", "-A", "trust", "--no-sync"],
+        );
+        let cluster = Cluster {
+            bin,
+            data,
+            port,
+            _dir: dir,
+        };
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {}",
+            self.port,
+            self.data.parent().unwrap().display()
+        );
+        let log = self.data.parent().unwrap().join("server.log");
+        run_as_owner(
+            self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn stop_immediately(&self) {
+        run_as_owner(
+            self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://taskq@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.stop_immediately());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_and_producers_carry_on_after_a_server_restart() {
+    const TASKS: usize = 300;
+    let cluster = Cluster::start();
+    let config = PostgresConfig {
+        connect_timeout: Duration::from_secs(2),
+        pool_size: 4,
+        ..PostgresConfig::default()
+    };
+    let backend = PostgresBackend::connect(&cluster.url(), config)
+        .await
+        .unwrap();
+    let queue_config = QueueConfig {
+        poll_interval: Duration::from_millis(200),
+        ..QueueConfig::default()
+    };
+    let queue = Queue::new(backend, queue_config).unwrap();
+
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0usize));
+    let producer = {
+        let (queue, acked, errors) = (queue.clone(), acked.clone(), errors.clone());
+        tokio::spawn(async move {
+            for i in 0..TASKS {
+                loop {
+                    // A short lease: a claim or completion in doubt when
+                    // the server died leaves the task leased until then.
+                    let task = NewTask::json("job", &i)
+                        .unwrap()
+                        .timeout(Duration::from_secs(2));
+                    match queue.enqueue_task(task).await {
+                        Ok(_) => break,
+                        Err(_) => {
+                            *errors.lock().unwrap() += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                acked.lock().unwrap().insert(i);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (queue, done, errors) = (queue.clone(), done.clone(), errors.clone());
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(90);
+                let unfinished =
+                    || done.lock().unwrap().iter().collect::<HashSet<_>>().len() < TASKS;
+                while Instant::now() < deadline && unfinished() {
+                    let result = async {
+                        if let Some(lease) =
+                            queue.claim_wait("job", Duration::from_millis(500)).await?
+                        {
+                            let i: usize = lease.payload_json()?;
+                            lease.complete().await?;
+                            done.lock().unwrap().push(i);
+                        }
+                        Ok::<_, taskq::Error>(())
+                    }
+                    .await;
+                    if result.is_err() {
+                        *errors.lock().unwrap() += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Let the run get going, then stop the server hard and bring it back.
+    while done.lock().unwrap().len() < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop_immediately();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.pg_ctl_start();
+    let restarted = Instant::now();
+    let done_at_restart = done.lock().unwrap().len();
+
+    producer.await.unwrap();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let done = done.lock().unwrap().clone();
+    let acked = acked.lock().unwrap().clone();
+    let completed: HashSet<usize> = done.iter().copied().collect();
+    let lost: Vec<_> = acked.difference(&completed).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but never completed: {lost:?}"
+    );
+    assert_eq!(acked.len(), TASKS);
+    assert!(
+        done.len() > done_at_restart,
+        "work went on after the restart"
+    );
+    assert!(*errors.lock().unwrap() > 0, "the outage was noticed");
+    eprintln!(
+        "restart: down {:?}; {} errors; {} completions ({} duplicates after in-doubt commits)",
+        restarted - down,
+        errors.lock().unwrap(),
+        done.len(),
+        done.len() - completed.len()
+    );
+}
