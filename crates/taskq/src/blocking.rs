@@ -16,6 +16,8 @@
 //! # Ok::<(), taskq::Error>(())
 //! ```
 //!
+//! [`Worker`] runs synchronous handlers, each on a thread of its own.
+//!
 //! These calls must not be made from inside an async runtime (they would
 //! block it); there they return [`Error::InvalidInput`].
 
@@ -32,6 +34,7 @@ use crate::lease::{FailOutcome, LeaseRef};
 use crate::options::{EnqueueOptions, ListOptions};
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
+use crate::worker::{Outcome, TaskContext, WorkerConfig, WorkerMetrics};
 
 /// A [`crate::Queue`] for synchronous code. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -276,5 +279,92 @@ impl Lease {
     /// See [`crate::Lease::snooze`].
     pub fn snooze(self, delay: Duration) -> Result<()> {
         block_on(&self.runtime, self.lease.snooze(delay))?
+    }
+}
+
+/// A [`crate::worker::Worker`] for synchronous handlers: each runs on a
+/// thread of the blocking pool, so it may block as it likes.
+///
+/// ```
+/// use taskq::blocking::{Queue, Worker};
+/// use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let queue = Queue::open_sqlite(dir.path().join("jobs.db"))?;
+/// queue.enqueue("print", &"hello")?;
+///
+/// let stop = CancellationToken::new();
+/// let mut worker = Worker::new(&queue, WorkerConfig::default());
+/// let stopper = stop.clone();
+/// worker.handle("print", move |text: String, _ctx: TaskContext| {
+///     println!("{text}");
+///     stopper.cancel(); // stop after the first task, for this example
+///     Ok::<_, String>(())
+/// })?;
+/// worker.run_until(stop)?; // or worker.run(), until SIGINT or SIGTERM
+/// assert_eq!(queue.len("print")?, 0);
+/// # Ok::<(), taskq::Error>(())
+/// ```
+pub struct Worker {
+    worker: crate::worker::Worker,
+    runtime: Arc<Runtime>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.worker.fmt(f)
+    }
+}
+
+impl Worker {
+    /// A worker for `queue`, with no handlers yet.
+    pub fn new(queue: &Queue, config: WorkerConfig) -> Self {
+        Worker {
+            worker: crate::worker::Worker::new(queue.queue.clone(), config),
+            runtime: Arc::clone(&queue.runtime),
+        }
+    }
+
+    /// Registers a synchronous `handler` for `action`; see
+    /// [`crate::worker::Worker::handle`].
+    pub fn handle<T, H, R, E>(&mut self, action: &str, handler: H) -> Result<&mut Self>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Fn(T, TaskContext) -> std::result::Result<R, E> + Send + Sync + 'static,
+        R: Into<Outcome> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.worker
+            .handle(action, move |payload: T, context: TaskContext| {
+                let handler = Arc::clone(&handler);
+                async move {
+                    let run = tokio::task::spawn_blocking(move || handler(payload, context));
+                    match run.await {
+                        Ok(result) => result.map(Into::into).map_err(|e| e.to_string()),
+                        Err(error) => match error.try_into_panic() {
+                            Ok(panic) => std::panic::resume_unwind(panic),
+                            Err(error) => Err(error.to_string()),
+                        },
+                    }
+                }
+            })?;
+        Ok(self)
+    }
+
+    /// The worker's live counters.
+    pub fn metrics(&self) -> Arc<WorkerMetrics> {
+        self.worker.metrics()
+    }
+
+    /// Runs until SIGINT or SIGTERM; see [`crate::worker::Worker::run`].
+    pub fn run(self) -> Result<()> {
+        block_on(&self.runtime, self.worker.run())?
+    }
+
+    /// Runs until `stop` is cancelled (from any thread); see
+    /// [`crate::worker::Worker::run_until`].
+    pub fn run_until(self, stop: crate::worker::CancellationToken) -> Result<()> {
+        block_on(&self.runtime, self.worker.run_until(stop.cancelled_owned()))?
     }
 }

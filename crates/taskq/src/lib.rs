@@ -56,6 +56,7 @@ mod queue;
 mod state;
 mod task;
 mod wakeup;
+pub mod worker;
 
 #[cfg(feature = "postgres")]
 pub use backend::postgres;

@@ -115,6 +115,13 @@ impl Queue {
         &self.inner.wakeups
     }
 
+    /// Asks the backend, once, to deliver other processes' wake-ups.
+    pub(crate) fn ensure_listening(&self) {
+        self.inner
+            .listening
+            .get_or_init(|| self.backend().listen(Arc::clone(&self.inner.wakeups)));
+    }
+
     /// Signals waiting workers that tasks of these actions are ready.
     pub(crate) fn wake(&self, actions: &[String]) {
         for action in actions {
@@ -202,9 +209,7 @@ impl Queue {
     pub async fn claim_wait(&self, action: &str, max_wait: Duration) -> Result<Option<Lease>> {
         validate_action(action)?;
         validate_duration("max_wait", max_wait, true)?;
-        self.inner
-            .listening
-            .get_or_init(|| self.backend().listen(Arc::clone(&self.inner.wakeups)));
+        self.ensure_listening();
         let deadline = Instant::now() + max_wait;
         loop {
             let mut subscription = self.inner.wakeups.subscribe(action);

@@ -392,3 +392,49 @@ fn the_blocking_facade_works_and_refuses_async_contexts() {
         })
     ));
 }
+
+#[test]
+fn the_blocking_worker_runs_sync_handlers_and_survives_their_panics() {
+    use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let queue = taskq::blocking::Queue::open_sqlite(dir.path().join("w.db")).unwrap();
+    let boom = queue
+        .enqueue_task(NewTask::json("sync", &"boom").unwrap().max_tries(1))
+        .unwrap();
+    let fine = queue.enqueue("sync", &"fine").unwrap();
+    let mut worker = taskq::blocking::Worker::new(&queue, WorkerConfig::default());
+    worker
+        .handle("sync", |word: String, _ctx: TaskContext| {
+            std::thread::sleep(Duration::from_millis(10)); // blocking is fine here
+            if word == "boom" {
+                panic!("sync handler exploded");
+            }
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let metrics = worker.metrics();
+    let stop = CancellationToken::new();
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while metrics.snapshot().completed + metrics.snapshot().failed < 2
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            stop.cancel();
+            metrics.snapshot()
+        })
+    };
+    worker.run_until(stop).unwrap();
+    let settled = watcher.join().unwrap();
+    assert_eq!(
+        (settled.completed, settled.failed, settled.panicked),
+        (1, 1, 1)
+    );
+    assert!(queue.get(fine).unwrap().is_none());
+    let failed = queue.get(boom).unwrap().unwrap();
+    assert_eq!(failed.state, State::Failed);
+    assert!(failed.last_error.unwrap().contains("sync handler exploded"));
+}

@@ -9,6 +9,7 @@ pub mod concurrency;
 pub mod fencing;
 pub mod input;
 pub mod lifecycle;
+pub mod worker;
 
 use std::time::Duration;
 
@@ -95,6 +96,16 @@ macro_rules! conformance_tests {
             input::undecodable_payload_is_a_typed_error,
             concurrency::concurrent_workers_complete_each_task_once,
             concurrency::concurrent_producers_get_distinct_ids,
+            worker::worker_runs_handlers_for_several_actions,
+            worker::worker_respects_concurrency_limits,
+            worker::heartbeat_keeps_a_long_task_from_running_twice,
+            worker::lost_lease_cancels_the_handler,
+            worker::shutdown_finishes_quick_tasks_and_releases_the_rest,
+            worker::a_panicking_handler_fails_the_try_and_the_worker_survives,
+            worker::handler_follow_ups_record_their_parent,
+            worker::an_idle_worker_starts_new_tasks_within_milliseconds,
+            worker::undecodable_payloads_fail_for_good,
+            worker::retry_and_snooze_outcomes_are_applied,
         );
     };
     (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {

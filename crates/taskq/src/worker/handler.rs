@@ -1,0 +1,195 @@
+//! What a handler receives and what it returns.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::task::{NewTask, Task, TaskId};
+
+/// What a handler decided about its task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: complete the task, enqueueing `follow_ups` in the same
+    /// transaction (each records this task as its parent).
+    Complete {
+        /// Tasks to enqueue if and only if the completion commits.
+        follow_ups: Vec<NewTask>,
+    },
+    /// This try failed: record `reason` and retry after the backoff, or
+    /// fail for good if it was the last try. A handler's `Err` means the
+    /// same.
+    Retry {
+        /// Stored as the task's last error.
+        reason: String,
+    },
+    /// Not now: run again after `delay`, without counting the try.
+    Snooze {
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// Fail for good now, whatever tries are left: no retry can help.
+    Fail {
+        /// Stored as the task's last error.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Complete the task.
+    pub fn complete() -> Self {
+        Outcome::Complete {
+            follow_ups: Vec::new(),
+        }
+    }
+
+    /// Complete the task and enqueue follow-ups atomically with it.
+    pub fn follow_up(tasks: Vec<NewTask>) -> Self {
+        Outcome::Complete { follow_ups: tasks }
+    }
+
+    /// Retry after the backoff (counts as a failed try).
+    pub fn retry(reason: impl std::fmt::Display) -> Self {
+        Outcome::Retry {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Run again after `delay` without counting the try.
+    pub fn snooze(delay: Duration) -> Self {
+        Outcome::Snooze { delay }
+    }
+
+    /// Fail for good.
+    pub fn fail(reason: impl std::fmt::Display) -> Self {
+        Outcome::Fail {
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<()> for Outcome {
+    fn from((): ()) -> Self {
+        Outcome::complete()
+    }
+}
+
+/// Everything about the running task except its payload, and the token
+/// that tells the handler to stop.
+#[derive(Clone, Debug)]
+pub struct TaskContext {
+    task: Arc<Task>,
+    cancel: CancellationToken,
+}
+
+impl TaskContext {
+    pub(crate) fn new(task: Arc<Task>, cancel: CancellationToken) -> Self {
+        TaskContext { task, cancel }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.task.id
+    }
+
+    /// The task's action.
+    pub fn action(&self) -> &str {
+        &self.task.action
+    }
+
+    /// Which try this is, from 1.
+    pub fn tries(&self) -> i32 {
+        self.task.tries
+    }
+
+    /// How many tries the task gets (-1: forever).
+    pub fn max_tries(&self) -> i32 {
+        self.task.max_tries
+    }
+
+    /// Whether a failure now would fail the task for good.
+    pub fn is_last_try(&self) -> bool {
+        self.task.is_last_try()
+    }
+
+    /// The task whose completion enqueued this one.
+    pub fn parent(&self) -> Option<TaskId> {
+        self.task.parent
+    }
+
+    /// When the task was enqueued.
+    pub fn created_at(&self) -> SystemTime {
+        self.task.created_at
+    }
+
+    /// The whole task as claimed, raw payload included.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// Cancelled when the handler should stop: the lease was lost (another
+    /// worker may now run the task, and this result will be discarded) or
+    /// the worker is shutting down past its grace period.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the handler has been told to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Resolves when the handler is told to stop.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+}
+
+/// A handler's result before it is applied to the lease.
+pub(crate) type HandlerResult = Result<Outcome, String>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+/// A handler with its payload type erased: it decodes the payload itself.
+pub(crate) trait ErasedHandler: Send + Sync {
+    /// `Err` from the outer result: the payload could not be decoded.
+    fn call(&self, payload: &[u8], context: TaskContext) -> Result<BoxFuture, String>;
+}
+
+pub(crate) struct TypedHandler<T, H> {
+    handler: H,
+    _payload: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, H> TypedHandler<T, H> {
+    pub(crate) fn new(handler: H) -> Self {
+        TypedHandler {
+            handler,
+            _payload: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, H, Fut, R, E> ErasedHandler for TypedHandler<T, H>
+where
+    T: DeserializeOwned + Send + 'static,
+    H: Fn(T, TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+    R: Into<Outcome>,
+    E: std::fmt::Display,
+{
+    fn call(&self, payload: &[u8], context: TaskContext) -> Result<BoxFuture, String> {
+        let payload: T = serde_json::from_slice(payload)
+            .map_err(|e| format!("the payload could not be decoded: {e}"))?;
+        let future = (self.handler)(payload, context);
+        Ok(Box::pin(async move {
+            match future.await {
+                Ok(outcome) => Ok(outcome.into()),
+                Err(error) => Err(error.to_string()),
+            }
+        }))
+    }
+}

@@ -1,0 +1,130 @@
+//! Counters and timings of a worker, readable at any time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Live counters of a [`Worker`](super::Worker). Read them with
+/// [`snapshot`](WorkerMetrics::snapshot).
+#[derive(Debug, Default)]
+pub struct WorkerMetrics {
+    completed: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    snoozed: AtomicU64,
+    panicked: AtomicU64,
+    lease_lost: AtomicU64,
+    released: AtomicU64,
+    claim_errors: AtomicU64,
+    in_flight: AtomicU64,
+    wait_micros: AtomicU64,
+    run_micros: AtomicU64,
+    max_wait_micros: AtomicU64,
+    max_run_micros: AtomicU64,
+    started: AtomicU64,
+}
+
+/// The counters of a worker at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Tasks completed.
+    pub completed: u64,
+    /// Tries that failed and will be retried.
+    pub retried: u64,
+    /// Tasks failed for good (tries used up, a permanent failure, or an
+    /// undecodable payload).
+    pub failed: u64,
+    /// Tasks snoozed.
+    pub snoozed: u64,
+    /// Handler panics (each also counted as retried or failed).
+    pub panicked: u64,
+    /// Tries whose lease was lost while running; their results were
+    /// discarded.
+    pub lease_lost: u64,
+    /// Tasks given back unfinished at shutdown.
+    pub released: u64,
+    /// Failed attempts to claim (database unreachable, say).
+    pub claim_errors: u64,
+    /// Handlers running now.
+    pub in_flight: u64,
+    /// Tries started.
+    pub started: u64,
+    /// Total time tasks waited between becoming ready and starting.
+    pub total_wait: Duration,
+    /// The longest such wait.
+    pub max_wait: Duration,
+    /// Total time handlers ran.
+    pub total_run: Duration,
+    /// The longest handler run.
+    pub max_run: Duration,
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl WorkerMetrics {
+    /// The counters now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            completed: get(&self.completed),
+            retried: get(&self.retried),
+            failed: get(&self.failed),
+            snoozed: get(&self.snoozed),
+            panicked: get(&self.panicked),
+            lease_lost: get(&self.lease_lost),
+            released: get(&self.released),
+            claim_errors: get(&self.claim_errors),
+            in_flight: get(&self.in_flight),
+            started: get(&self.started),
+            total_wait: Duration::from_micros(get(&self.wait_micros)),
+            max_wait: Duration::from_micros(get(&self.max_wait_micros)),
+            total_run: Duration::from_micros(get(&self.run_micros)),
+            max_run: Duration::from_micros(get(&self.max_run_micros)),
+        }
+    }
+
+    pub(crate) fn start(&self, waited: Duration) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.wait_micros
+            .fetch_add(micros(waited), Ordering::Relaxed);
+        self.max_wait_micros
+            .fetch_max(micros(waited), Ordering::Relaxed);
+    }
+
+    pub(crate) fn finish(&self, ran: Duration) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.run_micros.fetch_add(micros(ran), Ordering::Relaxed);
+        self.max_run_micros
+            .fetch_max(micros(ran), Ordering::Relaxed);
+    }
+
+    pub(crate) fn count(&self, event: Event) {
+        let counter = match event {
+            Event::Completed => &self.completed,
+            Event::Retried => &self.retried,
+            Event::Failed => &self.failed,
+            Event::Snoozed => &self.snoozed,
+            Event::Panicked => &self.panicked,
+            Event::LeaseLost => &self.lease_lost,
+            Event::Released => &self.released,
+            Event::ClaimError => &self.claim_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Something a worker counts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Event {
+    Completed,
+    Retried,
+    Failed,
+    Snoozed,
+    Panicked,
+    LeaseLost,
+    Released,
+    ClaimError,
+}

@@ -1,0 +1,401 @@
+//! The worker runtime: register a handler per action, and the worker
+//! claims tasks, runs handlers concurrently, keeps their leases alive, and
+//! applies what they return.
+//!
+//! ```
+//! use std::time::Duration;
+//! use serde::Deserialize;
+//! use taskq::worker::{Outcome, TaskContext, Worker, WorkerConfig};
+//! use taskq::{NewTask, Queue};
+//!
+//! #[derive(Deserialize)]
+//! struct Email { to: String }
+//!
+//! async fn send_email(email: Email, ctx: TaskContext) -> Result<Outcome, String> {
+//!     if email.to.is_empty() {
+//!         return Ok(Outcome::fail("no recipient")); // retrying cannot help
+//!     }
+//!     println!("try {} of task {}: mailing {}", ctx.tries(), ctx.id(), email.to);
+//!     Ok(Outcome::follow_up(vec![NewTask::json("audit", &email.to).map_err(|e| e.to_string())?]))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), taskq::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let queue = Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+//! queue.enqueue("email", &serde_json::json!({"to": "ada@example.com"})).await?;
+//!
+//! let mut worker = Worker::new(queue.clone(), WorkerConfig::default());
+//! worker.handle("email", send_email)?;
+//! // Runs until SIGINT or SIGTERM with `worker.run()`; here, for two seconds.
+//! worker.run_until(tokio::time::sleep(Duration::from_secs(2))).await?;
+//! assert_eq!(queue.len("audit").await?, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod handler;
+mod metrics;
+mod runner;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::error::{Error, Result};
+use crate::options::validate_duration;
+use crate::queue::{Queue, MAX_CLAIM_BATCH};
+use crate::task::validate_action;
+
+pub use handler::{Outcome, TaskContext};
+pub use metrics::{MetricsSnapshot, WorkerMetrics};
+/// The token type of [`TaskContext::cancellation`] and
+/// [`blocking::Worker::run_until`](crate::blocking::Worker::run_until).
+pub use tokio_util::sync::CancellationToken;
+
+use handler::{ErasedHandler, TypedHandler};
+use metrics::Event;
+
+/// Settings of a [`Worker`]. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Handlers that may run at once, over all actions. Default: 10.
+    pub concurrency: usize,
+    /// The most tasks one claim takes. A worker only claims as many tasks
+    /// as it has idle handler slots, so no lease is held for work that is
+    /// not started at once. Default: 10.
+    pub claim_batch: u32,
+    /// After shutdown begins, how long running handlers may take to
+    /// finish before they are cancelled and their tasks released to run
+    /// again elsewhere. Default: 30 seconds.
+    pub shutdown_timeout: Duration,
+    /// The first wait after a failed claim (for example while the database
+    /// is unreachable); it doubles up to ten times this. Default: 1 second.
+    pub error_backoff: Duration,
+    /// When a handler's lease is lost, how long it may take to notice its
+    /// [cancellation](TaskContext::cancelled) and return before it is
+    /// aborted. Its result is discarded either way. Default: 5 seconds.
+    pub cancel_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 10,
+            claim_batch: 10,
+            shutdown_timeout: Duration::from_secs(30),
+            error_backoff: Duration::from_secs(1),
+            cancel_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.concurrency == 0 || self.concurrency > Semaphore::MAX_PERMITS {
+            return Err(Error::invalid("concurrency", "must be at least 1"));
+        }
+        if self.claim_batch == 0 || self.claim_batch > MAX_CLAIM_BATCH {
+            return Err(Error::invalid(
+                "claim_batch",
+                format!("must be between 1 and {MAX_CLAIM_BATCH}"),
+            ));
+        }
+        validate_duration("shutdown_timeout", self.shutdown_timeout, true)?;
+        validate_duration("cancel_grace", self.cancel_grace, true)?;
+        validate_duration("error_backoff", self.error_backoff, false)
+    }
+}
+
+struct Registration {
+    action: String,
+    handler: Arc<dyn ErasedHandler>,
+    limit: Option<Arc<Semaphore>>,
+}
+
+/// Runs handlers for the tasks of one queue. Build it, register a handler
+/// per action, then [`run`](Worker::run) it.
+///
+/// For each task the worker decodes the payload into the handler's type
+/// (a payload that does not decode fails the task for good), runs the
+/// handler on its own tokio task, extends the lease every third of the
+/// task's timeout while the handler runs, and applies the handler's
+/// [`Outcome`]; an `Err` retries after the backoff, a panic fails the try.
+pub struct Worker {
+    queue: Queue,
+    config: WorkerConfig,
+    registrations: Vec<Registration>,
+    metrics: Arc<WorkerMetrics>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let actions: Vec<&str> = self
+            .registrations
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect();
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("actions", &actions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the dispatchers and runners of one run share.
+struct Shared {
+    queue: Queue,
+    config: WorkerConfig,
+    metrics: Arc<WorkerMetrics>,
+    slots: Arc<Semaphore>,
+    /// Cancelled when shutdown begins: claim nothing more.
+    stop_claiming: CancellationToken,
+    /// Cancelled when the grace period is over: stop handlers, release.
+    hard_stop: CancellationToken,
+    runners: TaskTracker,
+}
+
+/// A handler slot, held while the handler runs.
+struct Slot {
+    _global: OwnedSemaphorePermit,
+    _action: Option<OwnedSemaphorePermit>,
+}
+
+impl Worker {
+    /// A worker for `queue`, with no handlers yet.
+    pub fn new(queue: Queue, config: WorkerConfig) -> Self {
+        Worker {
+            queue,
+            config,
+            registrations: Vec::new(),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Registers `handler` for `action`. The handler receives the payload
+    /// decoded from JSON as `T`, and a [`TaskContext`]; it returns
+    /// `Ok(())` or `Ok(`[`Outcome`]`)`, or an error whose text becomes the
+    /// task's last error before a retry.
+    pub fn handle<T, H, Fut, R, E>(&mut self, action: &str, handler: H) -> Result<&mut Self>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Fn(T, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, E>> + Send + 'static,
+        R: Into<Outcome>,
+        E: std::fmt::Display,
+    {
+        self.register(action, None, Arc::new(TypedHandler::new(handler)))
+    }
+
+    /// Like [`handle`](Worker::handle), with at most `limit` handlers of
+    /// this action running at once (within the worker's concurrency).
+    pub fn handle_with_limit<T, H, Fut, R, E>(
+        &mut self,
+        action: &str,
+        limit: usize,
+        handler: H,
+    ) -> Result<&mut Self>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Fn(T, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, E>> + Send + 'static,
+        R: Into<Outcome>,
+        E: std::fmt::Display,
+    {
+        if limit == 0 || limit > Semaphore::MAX_PERMITS {
+            return Err(Error::invalid("limit", "must be at least 1"));
+        }
+        self.register(action, Some(limit), Arc::new(TypedHandler::new(handler)))
+    }
+
+    fn register(
+        &mut self,
+        action: &str,
+        limit: Option<usize>,
+        handler: Arc<dyn ErasedHandler>,
+    ) -> Result<&mut Self> {
+        validate_action(action)?;
+        if self.registrations.iter().any(|r| r.action == action) {
+            return Err(Error::invalid(
+                "action",
+                format!("{action:?} already has a handler"),
+            ));
+        }
+        self.registrations.push(Registration {
+            action: action.to_owned(),
+            handler,
+            limit: limit.map(|n| Arc::new(Semaphore::new(n))),
+        });
+        Ok(self)
+    }
+
+    /// The worker's counters, live; keep the `Arc` to read them while the
+    /// worker runs.
+    pub fn metrics(&self) -> Arc<WorkerMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Runs until the process receives SIGINT (Ctrl-C) or SIGTERM, then
+    /// shuts down gracefully (see [`run_until`](Worker::run_until)).
+    pub async fn run(self) -> Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` resolves, then stops claiming, lets running
+    /// handlers finish for up to [`WorkerConfig::shutdown_timeout`], and
+    /// cancels and releases what is left so that it runs again at once
+    /// elsewhere. Returns when every handler is done.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        self.config.validate()?;
+        if self.registrations.is_empty() {
+            return Err(Error::invalid(
+                "handlers",
+                "the worker has no handler to run",
+            ));
+        }
+        let actions: HashSet<&str> = self
+            .registrations
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect();
+        tracing::info!(
+            ?actions,
+            concurrency = self.config.concurrency,
+            "taskq worker starting"
+        );
+        self.queue.ensure_listening();
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(self.config.concurrency)),
+            queue: self.queue,
+            config: self.config,
+            metrics: self.metrics,
+            stop_claiming: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            runners: TaskTracker::new(),
+        });
+        let dispatchers: Vec<_> = self
+            .registrations
+            .into_iter()
+            .map(|registration| tokio::spawn(dispatch(Arc::clone(&shared), registration)))
+            .collect();
+
+        shutdown.await;
+        tracing::info!("taskq worker shutting down");
+        shared.stop_claiming.cancel();
+        for dispatcher in dispatchers {
+            let _ = dispatcher.await;
+        }
+        shared.runners.close();
+        if tokio::time::timeout(shared.config.shutdown_timeout, shared.runners.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("taskq worker: handlers still running after the shutdown timeout; cancelling and releasing them");
+            shared.hard_stop.cancel();
+            shared.runners.wait().await;
+        }
+        tracing::info!("taskq worker stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Takes a handler slot (and the action's, if it has a limit), waiting.
+async fn take_slot(shared: &Shared, limit: &Option<Arc<Semaphore>>) -> Option<Slot> {
+    let action = match limit {
+        Some(limit) => Some(Arc::clone(limit).acquire_owned().await.ok()?),
+        None => None,
+    };
+    let global = Arc::clone(&shared.slots).acquire_owned().await.ok()?;
+    Some(Slot {
+        _global: global,
+        _action: action,
+    })
+}
+
+/// Takes a handler slot if one is free now.
+fn try_take_slot(shared: &Shared, limit: &Option<Arc<Semaphore>>) -> Option<Slot> {
+    let action = match limit {
+        Some(limit) => Some(Arc::clone(limit).try_acquire_owned().ok()?),
+        None => None,
+    };
+    let global = Arc::clone(&shared.slots).try_acquire_owned().ok()?;
+    Some(Slot {
+        _global: global,
+        _action: action,
+    })
+}
+
+/// Claims tasks of one action whenever handler slots are free, and hands
+/// each to a runner; waits for a wake-up or the poll interval when idle.
+async fn dispatch(shared: Arc<Shared>, registration: Registration) {
+    let Registration {
+        action,
+        handler,
+        limit,
+    } = registration;
+    let mut error_wait = shared.config.error_backoff;
+    loop {
+        let first = tokio::select! {
+            slot = take_slot(&shared, &limit) => slot,
+            _ = shared.stop_claiming.cancelled() => return,
+        };
+        let Some(first) = first else { return };
+        let mut slots = vec![first];
+        while slots.len() < shared.config.claim_batch as usize {
+            match try_take_slot(&shared, &limit) {
+                Some(slot) => slots.push(slot),
+                None => break,
+            }
+        }
+        let mut wakeup = shared.queue.wakeups().subscribe(&action);
+        match shared.queue.claim_many(&action, slots.len() as u32).await {
+            Ok(leases) if leases.is_empty() => {
+                drop(slots);
+                error_wait = shared.config.error_backoff;
+                tokio::select! {
+                    _ = wakeup.wait(shared.queue.config().poll_interval) => {}
+                    _ = shared.stop_claiming.cancelled() => return,
+                }
+            }
+            Ok(leases) => {
+                error_wait = shared.config.error_backoff;
+                for (lease, slot) in leases.into_iter().zip(slots) {
+                    let run = runner::run(Arc::clone(&shared), Arc::clone(&handler), lease, slot);
+                    shared.runners.spawn(run);
+                }
+            }
+            Err(error) => {
+                drop(slots);
+                shared.metrics.count(Event::ClaimError);
+                tracing::warn!(%error, action, retry_in = ?error_wait, "taskq worker could not claim");
+                tokio::select! {
+                    _ = tokio::time::sleep(error_wait) => {}
+                    _ = shared.stop_claiming.cancelled() => return,
+                }
+                error_wait = (error_wait * 2).min(shared.config.error_backoff * 10);
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! One task's run: the handler on its own tokio task, the lease heartbeat
+//! beside it, and the outcome applied to the lease.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::task::JoinError;
+use tracing::Instrument;
+
+use super::handler::{ErasedHandler, HandlerResult, Outcome, TaskContext};
+use super::metrics::Event;
+use super::{Shared, Slot};
+use crate::error::Error;
+use crate::lease::{FailOutcome, Lease};
+
+/// How a handler's run ended.
+enum End {
+    /// It returned, or panicked.
+    Finished(Result<HandlerResult, JoinError>),
+    /// A heartbeat found the lease taken over.
+    LeaseLost,
+    /// The shutdown grace period ran out.
+    Stopped,
+}
+
+/// How often to extend a lease of `timeout`: three times per lease.
+fn heartbeat_interval(timeout: Duration) -> Duration {
+    (timeout / 3).max(Duration::from_millis(10))
+}
+
+fn panic_message(error: JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic".to_string()),
+        Err(error) => error.to_string(),
+    }
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    handler: Arc<dyn ErasedHandler>,
+    lease: Lease,
+    slot: Slot,
+) {
+    let task = Arc::new(lease.task().clone());
+    let span =
+        tracing::info_span!("taskq.task", id = %task.id, action = %task.action, try = task.tries);
+    async move {
+        let ready_at = task.not_before.max(task.created_at);
+        let waited = SystemTime::now().duration_since(ready_at).unwrap_or_default();
+        shared.metrics.start(waited);
+        let started = Instant::now();
+        let cancel = shared.hard_stop.child_token();
+        let context = TaskContext::new(Arc::clone(&task), cancel.clone());
+
+        let end = match handler.call(lease.payload(), context) {
+            Err(reason) => End::Finished(Ok(Ok(Outcome::fail(reason)))),
+            Ok(future) => {
+                let mut handle = tokio::spawn(future.in_current_span());
+                let beat = heartbeat_interval(task.timeout);
+                let mut next_beat = tokio::time::Instant::now() + beat;
+                loop {
+                    tokio::select! {
+                        result = &mut handle => break End::Finished(result),
+                        _ = tokio::time::sleep_until(next_beat) => {
+                            next_beat += beat;
+                            match shared.queue.backend().task_extend(lease.lease_ref(), task.timeout).await {
+                                Ok(_) => {}
+                                Err(Error::LeaseLost { .. }) => {
+                                    cancel.cancel();
+                                    let grace = shared.config.cancel_grace;
+                                    if tokio::time::timeout(grace, &mut handle).await.is_err() {
+                                        handle.abort();
+                                    }
+                                    break End::LeaseLost;
+                                }
+                                Err(error) => tracing::warn!(%error, "could not extend the lease; trying again"),
+                            }
+                        }
+                        _ = shared.hard_stop.cancelled() => {
+                            cancel.cancel();
+                            handle.abort();
+                            break End::Stopped;
+                        }
+                    }
+                }
+            }
+        };
+        shared.metrics.finish(started.elapsed());
+        drop(slot);
+        finish(&shared, lease, end).await;
+    }
+    .instrument(span)
+    .await
+}
+
+/// Applies the end of a run to the lease and counts it.
+async fn finish(shared: &Shared, lease: Lease, end: End) {
+    let metrics = &shared.metrics;
+    let (event, applied) = match end {
+        End::LeaseLost => {
+            tracing::warn!("the lease was lost while the handler ran; its result is discarded");
+            metrics.count(Event::LeaseLost);
+            return;
+        }
+        End::Stopped => (Event::Released, lease.release().await),
+        End::Finished(Ok(Ok(Outcome::Complete { follow_ups }))) => (
+            Event::Completed,
+            lease.complete_with(follow_ups).await.map(drop),
+        ),
+        End::Finished(Ok(Ok(Outcome::Snooze { delay }))) => {
+            (Event::Snoozed, lease.snooze(delay).await)
+        }
+        End::Finished(Ok(Ok(Outcome::Fail { reason }))) => {
+            tracing::warn!(reason, "task failed for good");
+            (Event::Failed, lease.fail_permanently(reason).await)
+        }
+        End::Finished(Ok(Ok(Outcome::Retry { reason })) | Ok(Err(reason))) => {
+            fail(lease, reason).await
+        }
+        End::Finished(Err(error)) => {
+            metrics.count(Event::Panicked);
+            let reason = format!("the handler panicked: {}", panic_message(error));
+            fail(lease, reason).await
+        }
+    };
+    match applied {
+        Ok(()) => metrics.count(event),
+        Err(Error::LeaseLost { .. }) => {
+            tracing::warn!("the lease was lost before the result could be recorded");
+            metrics.count(Event::LeaseLost);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not record the result; the task runs again after its lease expires");
+        }
+    }
+}
+
+async fn fail(lease: Lease, reason: String) -> (Event, crate::Result<()>) {
+    tracing::warn!(reason, "try failed");
+    match lease.fail(reason).await {
+        Ok(FailOutcome::Retrying { .. }) => (Event::Retried, Ok(())),
+        Ok(FailOutcome::Failed) => (Event::Failed, Ok(())),
+        Err(error) => (Event::Retried, Err(error)),
+    }
+}

@@ -1,0 +1,485 @@
+//! The worker runtime on a real database: handlers, concurrency, heartbeat,
+//! cancellation, shutdown, panics, follow-ups and wake-ups.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use taskq::worker::{MetricsSnapshot, Outcome, TaskContext, Worker, WorkerConfig, WorkerMetrics};
+use taskq::{NewTask, QueueConfig, State, TaskId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{no_backoff, TestDb};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A worker running in the background until stopped.
+struct Running {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<taskq::Result<()>>,
+    metrics: Arc<WorkerMetrics>,
+}
+
+fn start(worker: Worker) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let metrics = worker.metrics();
+    let done = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        stop,
+        done,
+        metrics,
+    }
+}
+
+impl Running {
+    async fn stop(self) -> MetricsSnapshot {
+        let _ = self.stop.send(());
+        self.done.await.unwrap().unwrap();
+        self.metrics.snapshot()
+    }
+}
+
+/// Receives `n` messages, failing the test if they take too long.
+async fn receive<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> Vec<T> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let message = tokio::time::timeout(PATIENCE, rx.recv()).await;
+        got.push(message.expect("waited too long").expect("channel open"));
+    }
+    got
+}
+
+/// Waits until `check` holds, looking every 20 ms.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "waited too long for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn config(concurrency: usize) -> WorkerConfig {
+    WorkerConfig {
+        concurrency,
+        ..WorkerConfig::default()
+    }
+}
+
+pub async fn worker_runs_handlers_for_several_actions(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(4));
+    let a = tx.clone();
+    worker
+        .handle("numbers", move |n: u32, _ctx: TaskContext| {
+            let a = a.clone();
+            async move { a.send(format!("n{n}")).map_err(|e| e.to_string()) }
+        })
+        .unwrap();
+    worker
+        .handle("words", move |w: String, _ctx: TaskContext| {
+            let tx = tx.clone();
+            async move { tx.send(w).map_err(|e| e.to_string()) }
+        })
+        .unwrap();
+    let running = start(worker);
+    for i in 0..10u32 {
+        queue.enqueue("numbers", &i).await.unwrap();
+        queue.enqueue("words", &format!("w{i}")).await.unwrap();
+    }
+    let mut got = receive(&mut rx, 20).await;
+    got.sort();
+    let mut expected: Vec<String> = (0..10)
+        .flat_map(|i| [format!("n{i}"), format!("w{i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    until("completions", async || {
+        queue.stats().await.unwrap().is_empty()
+    })
+    .await;
+    let metrics = running.stop().await;
+    assert_eq!(
+        (metrics.completed, metrics.started, metrics.in_flight),
+        (20, 20, 0)
+    );
+}
+
+pub async fn worker_respects_concurrency_limits(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let running_now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let limited_now = Arc::new(AtomicUsize::new(0));
+    let limited_most = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(3));
+    for (action, limited) in [("wide", false), ("narrow", true)] {
+        let (running_now, most, tx) = (running_now.clone(), most.clone(), tx.clone());
+        let (limited_now, limited_most) = (limited_now.clone(), limited_most.clone());
+        let handler = move |_: u32, _ctx: TaskContext| {
+            let (running_now, most, tx) = (running_now.clone(), most.clone(), tx.clone());
+            let (limited_now, limited_most) = (limited_now.clone(), limited_most.clone());
+            async move {
+                let now = running_now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                if limited {
+                    let now = limited_now.fetch_add(1, Ordering::SeqCst) + 1;
+                    limited_most.fetch_max(now, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                if limited {
+                    limited_now.fetch_sub(1, Ordering::SeqCst);
+                }
+                running_now.fetch_sub(1, Ordering::SeqCst);
+                tx.send(()).map_err(|e| e.to_string())
+            }
+        };
+        if limited {
+            worker.handle_with_limit(action, 1, handler).unwrap();
+        } else {
+            worker.handle(action, handler).unwrap();
+        }
+    }
+    let tasks = (0..12)
+        .map(|i| NewTask::json("wide", &i).unwrap())
+        .chain((0..4).map(|i| NewTask::json("narrow", &i).unwrap()))
+        .collect();
+    queue.enqueue_many(tasks).await.unwrap();
+    let running = start(worker);
+    receive(&mut rx, 16).await;
+    running.stop().await;
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        3,
+        "the worker ran up to its limit, never more"
+    );
+    assert_eq!(
+        limited_most.load(Ordering::SeqCst),
+        1,
+        "the action's own limit held"
+    );
+}
+
+pub async fn heartbeat_keeps_a_long_task_from_running_twice(db: &dyn TestDb) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let queue = db.queue().await;
+        let mut worker = Worker::new(queue, config(2));
+        let (runs, tx) = (runs.clone(), tx.clone());
+        worker
+            .handle("long", move |_: u32, ctx: TaskContext| {
+                let (runs, tx) = (runs.clone(), tx.clone());
+                async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    // Four times the lease: only heartbeats keep it.
+                    tokio::time::sleep(Duration::from_millis(1200)).await;
+                    tx.send(ctx.id()).map_err(|e| e.to_string())
+                }
+            })
+            .unwrap();
+        workers.push(start(worker));
+    }
+    let queue = db.queue().await;
+    let task = NewTask::json("long", &1)
+        .unwrap()
+        .timeout(Duration::from_millis(300));
+    let id = queue.enqueue_task(task).await.unwrap();
+    assert_eq!(receive(&mut rx, 1).await, vec![id]);
+    until("the completion", async || {
+        queue.get(id).await.unwrap().is_none()
+    })
+    .await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "never taken over while its worker lived"
+    );
+    for worker in workers {
+        assert_eq!(worker.stop().await.lease_lost, 0);
+    }
+}
+
+pub async fn lost_lease_cancels_the_handler(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(1));
+    worker
+        .handle("doomed", move |_: u32, ctx: TaskContext| {
+            let tx = tx.clone();
+            async move {
+                tx.send("started").unwrap();
+                ctx.cancelled().await;
+                tx.send("cancelled").unwrap();
+                Ok::<_, String>(Outcome::complete())
+            }
+        })
+        .unwrap();
+    let running = start(worker);
+    let task = NewTask::json("doomed", &1)
+        .unwrap()
+        .timeout(Duration::from_millis(300));
+    let id = queue.enqueue_task(task).await.unwrap();
+    assert_eq!(receive(&mut rx, 1).await, vec!["started"]);
+    // Someone takes the task away: the next heartbeat notices.
+    queue.delete(id).await.unwrap();
+    assert_eq!(receive(&mut rx, 1).await, vec!["cancelled"]);
+    let metrics = running.metrics.clone();
+    until("the lost lease to be counted", async || {
+        metrics.snapshot().lease_lost == 1
+    })
+    .await;
+    let metrics = running.stop().await;
+    assert_eq!(
+        metrics.completed, 0,
+        "the result of a lost lease is discarded"
+    );
+}
+
+pub async fn shutdown_finishes_quick_tasks_and_releases_the_rest(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker_config = WorkerConfig {
+        concurrency: 2,
+        shutdown_timeout: Duration::from_millis(300),
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(queue.clone(), worker_config);
+    worker
+        .handle("mixed", move |slow: bool, _ctx: TaskContext| {
+            let tx = tx.clone();
+            async move {
+                tx.send(slow).unwrap();
+                if slow {
+                    std::future::pending::<()>().await; // ignores cancellation
+                } else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok::<_, String>(())
+            }
+        })
+        .unwrap();
+    let stuck = queue.enqueue("mixed", &true).await.unwrap();
+    let quick = queue.enqueue("mixed", &false).await.unwrap();
+    let running = start(worker);
+    let mut started = receive(&mut rx, 2).await;
+    started.sort();
+    assert_eq!(started, vec![false, true]);
+    let began = Instant::now();
+    let metrics = running.stop().await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "the grace period is bounded"
+    );
+    assert_eq!((metrics.completed, metrics.released), (1, 1));
+    assert!(
+        queue.get(quick).await.unwrap().is_none(),
+        "the quick task finished during the grace period"
+    );
+    let task = queue.get(stuck).await.unwrap().unwrap();
+    assert_eq!(
+        (task.state, task.tries),
+        (State::Queued, 0),
+        "released, the try not counted"
+    );
+
+    // A second worker picks it up at once.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut second = Worker::new(queue.clone(), config(1));
+    second
+        .handle("mixed", move |_: bool, ctx: TaskContext| {
+            let tx = tx.clone();
+            async move { tx.send(ctx.id()).map_err(|e| e.to_string()) }
+        })
+        .unwrap();
+    let running = start(second);
+    assert_eq!(receive(&mut rx, 1).await, vec![stuck]);
+    until("the completion", async || {
+        queue.get(stuck).await.unwrap().is_none()
+    })
+    .await;
+    running.stop().await;
+}
+
+pub async fn a_panicking_handler_fails_the_try_and_the_worker_survives(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(1));
+    worker
+        .handle("fragile", move |word: String, _ctx: TaskContext| {
+            let tx = tx.clone();
+            async move {
+                if word == "boom" {
+                    panic!("cannot handle {word}");
+                }
+                tx.send(word).map_err(|e| e.to_string())
+            }
+        })
+        .unwrap();
+    let boom = queue
+        .enqueue_task(NewTask::json("fragile", &"boom").unwrap().max_tries(1))
+        .await
+        .unwrap();
+    queue.enqueue("fragile", &"fine").await.unwrap();
+    let running = start(worker);
+    assert_eq!(receive(&mut rx, 1).await, vec!["fine".to_string()]);
+    until("the failure", async || {
+        queue.get(boom).await.unwrap().unwrap().state == State::Failed
+    })
+    .await;
+    let task = queue.get(boom).await.unwrap().unwrap();
+    let error = task.last_error.unwrap();
+    assert!(
+        error.contains("panicked") && error.contains("cannot handle boom"),
+        "{error}"
+    );
+    let metrics = running.stop().await;
+    assert_eq!(
+        (metrics.panicked, metrics.failed, metrics.completed),
+        (1, 1, 1)
+    );
+}
+
+pub async fn handler_follow_ups_record_their_parent(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(2));
+    worker
+        .handle("order", |n: u32, _ctx: TaskContext| async move {
+            let ship = NewTask::json("ship", &n).map_err(|e| e.to_string())?;
+            Ok::<_, String>(Outcome::follow_up(vec![ship]))
+        })
+        .unwrap();
+    worker
+        .handle("ship", move |n: u32, ctx: TaskContext| {
+            let tx = tx.clone();
+            async move { tx.send((n, ctx.parent())).map_err(|e| e.to_string()) }
+        })
+        .unwrap();
+    let running = start(worker);
+    let order = queue.enqueue("order", &7u32).await.unwrap();
+    assert_eq!(receive(&mut rx, 1).await, vec![(7, Some(order))]);
+    running.stop().await;
+}
+
+pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb) {
+    let slow_poll = QueueConfig {
+        poll_interval: Duration::from_secs(30),
+        ..QueueConfig::default()
+    };
+    let queue = db.queue_with(slow_poll).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(2));
+    worker
+        .handle("ping", move |_: u32, _ctx: TaskContext| {
+            let tx = tx.clone();
+            async move { tx.send(Instant::now()).map_err(|e| e.to_string()) }
+        })
+        .unwrap();
+    let running = start(worker);
+    // Let the worker find the queue empty and go idle.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut latencies = Vec::new();
+    for i in 0..5u32 {
+        let enqueued = Instant::now();
+        queue.enqueue("ping", &i).await.unwrap();
+        let started = receive(&mut rx, 1).await[0];
+        latencies.push(started.saturating_duration_since(enqueued));
+    }
+    // From another connection: only LISTEN/NOTIFY can beat the 30 s poll.
+    if queue.backend().supports_notify() {
+        let other = db.queue().await;
+        let enqueued = Instant::now();
+        other.enqueue("ping", &99u32).await.unwrap();
+        let started = receive(&mut rx, 1).await[0];
+        latencies.push(started.saturating_duration_since(enqueued));
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    assert!(
+        median < Duration::from_millis(200),
+        "woken, not polled: {latencies:?}"
+    );
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(5)),
+        "{latencies:?}"
+    );
+    running.stop().await;
+}
+
+pub async fn undecodable_payloads_fail_for_good(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let mut worker = Worker::new(queue.clone(), config(1));
+    worker
+        .handle("typed", |_: Vec<u32>, _ctx: TaskContext| async {
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let id = queue
+        .enqueue_task(NewTask::raw("typed", b"{\"not\": \"a list\"}".to_vec()))
+        .await
+        .unwrap();
+    let running = start(worker);
+    until("the failure", async || {
+        queue.get(id).await.unwrap().unwrap().state == State::Failed
+    })
+    .await;
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(task.tries, 1, "no retry: it could never succeed");
+    assert!(task.last_error.unwrap().contains("could not be decoded"));
+    assert_eq!(running.stop().await.failed, 1);
+}
+
+pub async fn retry_and_snooze_outcomes_are_applied(db: &dyn TestDb) {
+    let queue = db.queue_with(no_backoff()).await;
+    let snoozed = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(2));
+    let retry_tx = tx.clone();
+    worker
+        .handle("flaky", move |_: u32, ctx: TaskContext| {
+            let tx = retry_tx.clone();
+            async move {
+                if ctx.tries() == 1 {
+                    return Err("not yet".to_string());
+                }
+                tx.send(("flaky", ctx.tries())).map_err(|e| e.to_string())
+            }
+        })
+        .unwrap();
+    worker
+        .handle("sleepy", move |_: u32, ctx: TaskContext| {
+            let (tx, snoozed) = (tx.clone(), snoozed.clone());
+            async move {
+                if !snoozed.swap(true, Ordering::SeqCst) {
+                    return Ok::<_, String>(Outcome::snooze(Duration::from_millis(50)));
+                }
+                tx.send(("sleepy", ctx.tries()))
+                    .map_err(|e| e.to_string())?;
+                Ok(Outcome::complete())
+            }
+        })
+        .unwrap();
+    let flaky: TaskId = queue.enqueue("flaky", &1u32).await.unwrap();
+    queue.enqueue("sleepy", &1u32).await.unwrap();
+    let running = start(worker);
+    let mut got = receive(&mut rx, 2).await;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("flaky", 2), ("sleepy", 1)],
+        "a snooze does not count the try"
+    );
+    until("the completion", async || {
+        queue.get(flaky).await.unwrap().is_none()
+    })
+    .await;
+    let metrics = running.stop().await;
+    assert_eq!(
+        (metrics.retried, metrics.snoozed, metrics.completed),
+        (1, 1, 2)
+    );
+}
