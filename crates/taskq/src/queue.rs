@@ -56,18 +56,19 @@ impl Queue {
     ///
     /// - `postgres://…` or `postgresql://…` (with the `postgres` feature):
     ///   a PostgreSQL database, its `taskq` schema created and migrated if
-    ///   needed.
+    ///   needed. A `schema=NAME` query parameter picks another schema.
     ///
     /// A URL of any other scheme is refused with [`Error::InvalidInput`].
     /// Passwords in URLs never appear in errors or logs.
     pub async fn connect(url: &str) -> Result<Self> {
         #[cfg(feature = "postgres")]
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let backend = crate::backend::postgres::PostgresBackend::connect(
-                url,
-                crate::backend::postgres::PostgresConfig::default(),
-            )
-            .await?;
+            let (url, schema) = crate::backend::postgres::split_schema(url);
+            let mut config = crate::backend::postgres::PostgresConfig::default();
+            if let Some(schema) = schema {
+                config.schema = schema;
+            }
+            let backend = crate::backend::postgres::PostgresBackend::connect(&url, config).await?;
             return Queue::new(backend, QueueConfig::default());
         }
         #[cfg(feature = "sqlite")]

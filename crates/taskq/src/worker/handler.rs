@@ -193,3 +193,33 @@ where
         }))
     }
 }
+
+/// A handler that takes the raw payload bytes, for payloads that are not
+/// JSON.
+pub(crate) struct RawHandler<H> {
+    handler: H,
+}
+
+impl<H> RawHandler<H> {
+    pub(crate) fn new(handler: H) -> Self {
+        RawHandler { handler }
+    }
+}
+
+impl<H, Fut, R, E> ErasedHandler for RawHandler<H>
+where
+    H: Fn(Vec<u8>, TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+    R: Into<Outcome>,
+    E: std::fmt::Display,
+{
+    fn call(&self, payload: &[u8], context: TaskContext) -> Result<BoxFuture, String> {
+        let future = (self.handler)(payload.to_vec(), context);
+        Ok(Box::pin(async move {
+            match future.await {
+                Ok(outcome) => Ok(outcome.into()),
+                Err(error) => Err(error.to_string()),
+            }
+        }))
+    }
+}

@@ -58,7 +58,7 @@ pub use metrics::{MetricsSnapshot, WorkerMetrics};
 /// [`blocking::Worker::run_until`](crate::blocking::Worker::run_until).
 pub use tokio_util::sync::CancellationToken;
 
-use handler::{ErasedHandler, TypedHandler};
+use handler::{ErasedHandler, RawHandler, TypedHandler};
 use metrics::Event;
 
 /// Settings of a [`Worker`]. Every field has a default.
@@ -212,6 +212,27 @@ impl Worker {
             return Err(Error::invalid("limit", "must be at least 1"));
         }
         self.register(action, Some(limit), Arc::new(TypedHandler::new(handler)))
+    }
+
+    /// Like [`handle`](Worker::handle), for payloads in an encoding of
+    /// your own: the handler receives the raw payload bytes. `limit`, if
+    /// set, caps the handlers of this action running at once.
+    pub fn handle_raw<H, Fut, R, E>(
+        &mut self,
+        action: &str,
+        limit: Option<usize>,
+        handler: H,
+    ) -> Result<&mut Self>
+    where
+        H: Fn(Vec<u8>, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, E>> + Send + 'static,
+        R: Into<Outcome>,
+        E: std::fmt::Display,
+    {
+        if limit == Some(0) {
+            return Err(Error::invalid("limit", "must be at least 1"));
+        }
+        self.register(action, limit, Arc::new(RawHandler::new(handler)))
     }
 
     fn register(

@@ -110,6 +110,31 @@ pub fn validate_schema(schema: &str) -> Result<()> {
     Ok(())
 }
 
+/// Takes taskq's own `schema=NAME` query parameter out of a PostgreSQL
+/// URL, returning the URL the driver understands and the schema.
+pub fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("schema=") {
+            Some(name) => {
+                schema = Some(name.to_string());
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
+}
+
 /// A validated schema name as a quoted identifier.
 fn quote(schema: &str) -> String {
     format!("\"{schema}\"")
@@ -727,6 +752,25 @@ impl Backend for PostgresBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_parameter_is_taken_out_of_the_url() {
+        assert_eq!(
+            split_schema("postgres://h/db"),
+            ("postgres://h/db".into(), None)
+        );
+        assert_eq!(
+            split_schema("postgres://h/db?schema=jobs"),
+            ("postgres://h/db".into(), Some("jobs".into()))
+        );
+        assert_eq!(
+            split_schema("postgres://h/db?sslmode=disable&schema=jobs&connect_timeout=5"),
+            (
+                "postgres://h/db?sslmode=disable&connect_timeout=5".into(),
+                Some("jobs".into())
+            )
+        );
+    }
 
     #[test]
     fn only_plain_schema_names_pass() {

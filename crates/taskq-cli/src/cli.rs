@@ -1,0 +1,75 @@
+//! The command line: global options and the subcommands.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the database failed or refused the operation
+  2  bad usage or invalid input (arguments, options, payloads)
+  3  no task with that id
+  4  the task is not in a state that allows the operation
+  5  the database cannot be reached, is not a database, or has a schema
+     this taskq cannot use
+
+Examples:
+  taskq enqueue email '{\"to\": \"ada@example.com\"}'
+  taskq stats
+  taskq work email -- ./send-email.sh
+  taskq --database postgres://app@db.internal/app list --state failed";
+
+/// Operate durable task queues from the shell: enqueue tasks, inspect and
+/// administer them, and run a command for each task as a worker.
+#[derive(Debug, Parser)]
+#[command(name = "taskq", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The database: sqlite://PATH (or just a file path) for an embedded
+    /// SQLite file, or postgres://USER:PASSWORD@HOST:PORT/DB, optionally
+    /// with ?schema=NAME (default schema: taskq). Without it, the SQLite
+    /// file taskq.db in the current directory, created if needed.
+    #[arg(
+        long,
+        short = 'd',
+        env = "TASKQ_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://taskq.db",
+        global = true
+    )]
+    pub database: String,
+
+    /// Print JSON for scripts instead of tables for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Migrate(commands::migrate::Args),
+    Enqueue(commands::enqueue::Args),
+    Bulk(commands::bulk::Args),
+    Len(commands::len::Args),
+    Stats(commands::stats::Args),
+    List(commands::list::Args),
+    Show(commands::show::Args),
+    Retry(commands::retry::Args),
+    Delete(commands::delete::Args),
+    Purge(commands::purge::Args),
+    RequeueExpired(commands::requeue_expired::Args),
+    Work(commands::work::Args),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

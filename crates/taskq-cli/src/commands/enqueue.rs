@@ -1,0 +1,131 @@
+//! `taskq enqueue`
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+use taskq::{NewTask, Queue, TaskId};
+
+use super::{parse_duration, parse_id, parse_time};
+use crate::failure::Failure;
+use crate::output::Output;
+
+/// Enqueue one task and print its id.
+///
+/// The payload is JSON, from the PAYLOAD argument, from --file, or from
+/// standard input (PAYLOAD `-`, or no PAYLOAD with input piped in); with
+/// none, it is `null`. --raw stores the bytes as they are, unchecked.
+///
+/// Examples:
+///   taskq enqueue email '{"to": "ada@example.com"}'
+///   taskq enqueue report --delay 10m --max-tries 3 < report.json
+///   taskq enqueue cleanup --run-at 2026-12-01T03:00:00Z
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The action (queue name) of the task.
+    pub action: String,
+    /// The payload as JSON text; `-` reads it from standard input.
+    pub payload: Option<String>,
+    /// Read the payload from this file.
+    #[arg(long, conflicts_with = "payload")]
+    pub file: Option<PathBuf>,
+    /// Store the payload bytes as they are, without checking for JSON.
+    #[arg(long)]
+    pub raw: bool,
+    #[command(flatten)]
+    pub options: TaskOptions,
+}
+
+/// The options of a task, shared by `enqueue` and `bulk`.
+#[derive(Debug, clap::Args)]
+pub struct TaskOptions {
+    /// Tries before the task fails for good; -1 retries forever.
+    #[arg(long, default_value_t = taskq::DEFAULT_MAX_TRIES, allow_negative_numbers = true)]
+    pub max_tries: i32,
+    /// Lease length of each try, like 30s or 2m.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Wait this long before the task may run, like 10m.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "run_at")]
+    pub delay: Option<Duration>,
+    /// Do not run before this time (RFC 3339, like 2026-12-01T03:00:00Z).
+    #[arg(long, value_parser = parse_time)]
+    pub run_at: Option<SystemTime>,
+    /// The id of the task that spawned this one.
+    #[arg(long, value_parser = parse_id)]
+    pub parent: Option<TaskId>,
+}
+
+impl TaskOptions {
+    /// A task of `action` with these options.
+    pub fn apply(&self, task: NewTask) -> NewTask {
+        let mut task = task.max_tries(self.max_tries).timeout(self.timeout);
+        if let Some(delay) = self.delay {
+            task = task.delay(delay);
+        }
+        if let Some(at) = self.run_at {
+            task = task.run_at(at);
+        }
+        if let Some(parent) = self.parent {
+            task = task.parent(parent);
+        }
+        task
+    }
+}
+
+fn read_payload(args: &Args) -> Result<Vec<u8>, Failure> {
+    let read_stdin = || {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+            .map_err(|e| {
+                Failure::invalid(format!(
+                    "could not read the payload from standard input: {e}"
+                ))
+            })
+    };
+    match (&args.payload, &args.file) {
+        (Some(text), _) if text == "-" => read_stdin(),
+        (Some(text), _) => Ok(text.as_bytes().to_vec()),
+        (None, Some(path)) => std::fs::read(path).map_err(|e| {
+            Failure::invalid(format!(
+                "could not read the payload file {}: {e}",
+                path.display()
+            ))
+        }),
+        (None, None) if !std::io::stdin().is_terminal() => read_stdin(),
+        (None, None) => Ok(b"null".to_vec()),
+    }
+}
+
+/// Checks that a payload is JSON (unless raw), saying where it is not.
+pub fn check_json(bytes: &[u8], raw: bool, what: &str) -> Result<(), Failure> {
+    if raw {
+        return Ok(());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map(drop)
+        .map_err(|e| {
+            Failure::invalid(format!(
+                "{what} is not valid JSON: {e} (use --raw to store bytes as they are)"
+            ))
+        })
+}
+
+pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
+    let mut payload = read_payload(&args)?;
+    if payload.iter().all(u8::is_ascii_whitespace) && !args.raw {
+        payload = b"null".to_vec();
+    }
+    check_json(&payload, args.raw, "the payload")?;
+    let task = args.options.apply(NewTask::raw(args.action, payload));
+    let id = queue.enqueue_task(task).await?;
+    if out.json {
+        out.json(&json!({"id": id.0}));
+    } else {
+        println!("{id}");
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `taskq stats`
+
+use taskq::Queue;
+
+use crate::failure::Failure;
+use crate::output::Output;
+
+/// Print task counts per action and state.
+///
+/// Example: taskq stats --json
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
+    let stats = queue.stats().await?;
+    if out.json {
+        let value = serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
+        out.json(&value);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = stats
+        .iter()
+        .map(|row| {
+            vec![
+                row.action.clone(),
+                row.queued.to_string(),
+                row.running.to_string(),
+                row.failed.to_string(),
+                row.succeeded.to_string(),
+                row.total().to_string(),
+            ]
+        })
+        .collect();
+    out.table(
+        &[
+            "ACTION",
+            "QUEUED",
+            "RUNNING",
+            "FAILED",
+            "SUCCEEDED",
+            "TOTAL",
+        ],
+        &rows,
+    );
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `taskq`: operate durable task queues from the shell. See `taskq --help`.
+
+mod cli;
+mod commands;
+mod failure;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use failure::Failure;
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("taskq: internal error (please report it): {info}");
+    }));
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("taskq: could not start: {error}");
+            return ExitCode::from(failure::OTHER);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("taskq: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let queue = taskq::Queue::connect(&cli.database).await?;
+    let out = output::Output { json: cli.json };
+    match cli.command {
+        Command::Migrate(args) => commands::migrate::run(args, &queue, &out).await,
+        Command::Enqueue(args) => commands::enqueue::run(args, &queue, &out).await,
+        Command::Bulk(args) => commands::bulk::run(args, &queue, &out).await,
+        Command::Len(args) => commands::len::run(args, &queue, &out).await,
+        Command::Stats(args) => commands::stats::run(args, &queue, &out).await,
+        Command::List(args) => commands::list::run(args, &queue, &out).await,
+        Command::Show(args) => commands::show::run(args, &queue, &out).await,
+        Command::Retry(args) => commands::retry::run(args, &queue, &out).await,
+        Command::Delete(args) => commands::delete::run(args, &queue, &out).await,
+        Command::Purge(args) => commands::purge::run(args, &queue, &out).await,
+        Command::RequeueExpired(args) => commands::requeue_expired::run(args, &queue, &out).await,
+        Command::Work(args) => commands::work::run(args, queue, &out).await,
+    }
+}
