@@ -1,0 +1,157 @@
+//! The scale check: drain rate, claim latency, `len` and `stats` with
+//! 10,000 queued tasks, then with a million queued and a million finished.
+
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use rusqlite::params;
+
+use crate::report::{percentile, Figure, Run, Target};
+use crate::{workloads, Backend, Fresh};
+
+const DRAIN: usize = 5_000;
+const SAMPLES: usize = 200;
+
+/// Adds `queued` ready tasks and `finished` succeeded ones, with SQL.
+async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) {
+    match backend {
+        Backend::Sqlite { .. } => {
+            let path = fresh.path.clone().expect("a SQLite file");
+            tokio::task::spawn_blocking(move || {
+                let conn = rusqlite::Connection::open(path).expect("open");
+                conn.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as i64)
+                    .unwrap_or(0);
+                let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+                     INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at, finished_at) \
+                     SELECT 'bench', CAST('{\"i\":0,\"t\":0}' AS BLOB), ?2, ?3, 10, 120000000, ?3, \
+                            CASE WHEN ?2 = 'succeeded' THEN ?3 END FROM n";
+                conn.execute(sql, params![finished as i64, "succeeded", now]).expect("fill finished");
+                conn.execute(sql, params![queued as i64, "queued", now]).expect("fill queued");
+            })
+            .await
+            .expect("filled");
+        }
+        Backend::Postgres { url } => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(connection);
+            let schema = fresh.schema.as_deref().expect("a schema");
+            let sql = format!(
+                "INSERT INTO \"{schema}\".taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, finished_at) \
+                 SELECT 'bench', convert_to('{{\"i\":0,\"t\":0}}', 'UTF8'), $2, now(), 10, 120000000, \
+                        CASE WHEN $2 = 'succeeded' THEN now() END FROM generate_series(1, $1)"
+            );
+            client
+                .execute(&sql, &[&(finished as i64), &"succeeded"])
+                .await
+                .expect("fill finished");
+            client
+                .execute(&sql, &[&(queued as i64), &"queued"])
+                .await
+                .expect("fill queued");
+            client
+                .batch_execute(&format!("ANALYZE \"{schema}\".taskq_tasks"))
+                .await
+                .expect("analyze");
+        }
+    }
+}
+
+async fn timings<F, Fut>(mut op: F) -> Run
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES / 10 {
+        let started = Instant::now();
+        op().await;
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    Run {
+        p50: Some(percentile(&samples, 0.5)),
+        p99: Some(percentile(&samples, 0.99)),
+        ..Run::default()
+    }
+}
+
+/// One size: the drain rate and the claim, `len` and `stats` timings.
+async fn measure(backend: &Backend, queued: usize, finished: usize) -> [Run; 4] {
+    let fresh = backend.fresh().await;
+    fill(backend, &fresh, queued, finished).await;
+    let queue = &fresh.queue;
+    let mut claims = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let started = Instant::now();
+        let lease = queue.claim("bench").await.expect("claim").expect("a task");
+        claims.push(started.elapsed());
+        lease.complete().await.expect("complete");
+    }
+    claims.sort();
+    let claim = Run {
+        p50: Some(percentile(&claims, 0.5)),
+        p99: Some(percentile(&claims, 0.99)),
+        ..Run::default()
+    };
+    crate::report::reset_peak_rss();
+    let mut drain = workloads::drain(queue, DRAIN, 8).await;
+    drain.peak_rss = crate::report::peak_rss();
+    let len = timings(|| async {
+        queue.len("bench").await.expect("len");
+    })
+    .await;
+    let stats = timings(|| async {
+        queue.stats().await.expect("stats");
+    })
+    .await;
+    backend.dispose(fresh).await;
+    [drain, claim, len, stats]
+}
+
+pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Vec<Figure> {
+    let name = backend.name();
+    progress.set_message(format!("{name} scale check, 10,000 queued"));
+    let [small_drain, small_claim, small_len, small_stats] = measure(backend, 10_000, 0).await;
+    progress.set_message(format!(
+        "{name} scale check, {rows} queued and {rows} finished"
+    ));
+    let [big_drain, big_claim, big_len, big_stats] = measure(backend, rows, rows).await;
+    let under_10ms = Target::Latency {
+        p50_ms: 10.0,
+        p99_ms: 10.0,
+    };
+    let info = Target::None;
+    vec![
+        Figure::from_runs(name, "drain-8 @ 10k queued", &[small_drain], info),
+        Figure::from_runs(
+            name,
+            "drain-8 @ 1M queued + 1M finished",
+            &[big_drain],
+            Target::RatioOf {
+                baseline: "drain-8 @ 10k queued",
+                ratio: 0.8,
+            },
+        ),
+        Figure::from_runs(name, "claim @ 10k queued", &[small_claim], info),
+        Figure::from_runs(name, "claim @ 1M queued + 1M finished", &[big_claim], info),
+        Figure::from_runs(name, "len @ 10k queued", &[small_len], under_10ms),
+        Figure::from_runs(
+            name,
+            "len @ 1M queued + 1M finished",
+            &[big_len],
+            under_10ms,
+        ),
+        Figure::from_runs(name, "stats @ 10k queued", &[small_stats], under_10ms),
+        Figure::from_runs(
+            name,
+            "stats @ 1M queued + 1M finished",
+            &[big_stats],
+            under_10ms,
+        ),
+    ]
+}

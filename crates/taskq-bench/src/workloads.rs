@@ -1,0 +1,158 @@
+//! The standard workloads of DESIGN.md section 4, through taskq's public
+//! API: queue `bench`, payload `{"i": n, "t": enqueue_unix_micros}`, a
+//! handler that does nothing but complete.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use taskq::worker::{CancellationToken, TaskContext, Worker, WorkerConfig};
+use taskq::{NewTask, Queue};
+
+use crate::report::{percentile, Run};
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    i: usize,
+    t: i64,
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn task(i: usize) -> NewTask {
+    NewTask::json("bench", &Payload { i, t: now_micros() }).expect("a payload encodes")
+}
+
+fn rate(n: usize, started: Instant) -> Run {
+    Run {
+        rate: Some(n as f64 / started.elapsed().as_secs_f64()),
+        ..Run::default()
+    }
+}
+
+/// `n` enqueues, each its own call and commit, one producer.
+pub async fn enqueue_single(queue: &Queue, n: usize) -> Run {
+    let started = Instant::now();
+    for i in 0..n {
+        queue.enqueue_task(task(i)).await.expect("enqueue");
+    }
+    rate(n, started)
+}
+
+/// `n` enqueues from `producers` concurrent producers, each its own call.
+pub async fn enqueue_concurrent(queue: &Queue, n: usize, producers: usize) -> Run {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..producers)
+        .map(|p| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                for i in (p..n).step_by(producers) {
+                    queue.enqueue_task(task(i)).await.expect("enqueue");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("a producer ran");
+    }
+    rate(n, started)
+}
+
+/// `n` tasks in batches of `batch`.
+pub async fn enqueue_bulk(queue: &Queue, n: usize, batch: usize) -> Run {
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let tasks = (i..(i + batch).min(n)).map(task).collect();
+        queue.enqueue_many(tasks).await.expect("enqueue a batch");
+        i += batch;
+    }
+    rate(n, started)
+}
+
+/// Loads `n` tasks without timing it.
+pub async fn preload(queue: &Queue, n: usize) {
+    let mut i = 0;
+    while i < n {
+        let tasks = (i..(i + 1000).min(n)).map(task).collect();
+        queue.enqueue_many(tasks).await.expect("preload");
+        i += 1000;
+    }
+}
+
+/// Runs a worker of `concurrency` with a do-nothing handler until `n`
+/// tasks are completed; the worker's defaults otherwise.
+pub async fn drain(queue: &Queue, n: usize, concurrency: usize) -> Run {
+    let config = WorkerConfig {
+        concurrency,
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(queue.clone(), config);
+    worker
+        .handle(
+            "bench",
+            |_: serde::de::IgnoredAny, _ctx: TaskContext| async {
+                Ok::<_, std::convert::Infallible>(())
+            },
+        )
+        .expect("register");
+    let metrics = worker.metrics();
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    while metrics.snapshot().completed < n as u64 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let run = rate(n, started);
+    stop.cancel();
+    running
+        .await
+        .expect("the worker ran")
+        .expect("the worker stopped");
+    run
+}
+
+/// An idle worker; `n` tasks enqueued at `per_second`; the time from each
+/// enqueue to its handler's start.
+pub async fn latency(queue: &Queue, n: usize, per_second: u32) -> Run {
+    let waits = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let mut worker = Worker::new(queue.clone(), WorkerConfig::default());
+    let seen = Arc::clone(&waits);
+    worker
+        .handle("bench", move |payload: Payload, _ctx: TaskContext| {
+            let waited = now_micros() - payload.t;
+            seen.lock()
+                .unwrap()
+                .push(Duration::from_micros(waited.max(0) as u64));
+            async { Ok::<_, std::convert::Infallible>(()) }
+        })
+        .expect("register");
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    tokio::time::sleep(Duration::from_millis(200)).await; // idle first
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
+    for i in 0..n {
+        tick.tick().await;
+        queue.enqueue_task(task(i)).await.expect("enqueue");
+    }
+    while waits.lock().unwrap().len() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    running
+        .await
+        .expect("the worker ran")
+        .expect("the worker stopped");
+    let mut waits = waits.lock().unwrap().clone();
+    waits.sort();
+    Run {
+        p50: Some(percentile(&waits, 0.50)),
+        p99: Some(percentile(&waits, 0.99)),
+        ..Run::default()
+    }
+}
