@@ -38,7 +38,7 @@ mod handler;
 mod metrics;
 mod runner;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +48,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
+use crate::lease::Lease;
 use crate::options::validate_duration;
 use crate::queue::{Queue, MAX_CLAIM_BATCH};
 use crate::task::validate_action;
@@ -66,9 +67,10 @@ use metrics::Event;
 pub struct WorkerConfig {
     /// Handlers that may run at once, over all actions. Default: 10.
     pub concurrency: usize,
-    /// The most tasks one claim takes. A worker only claims as many tasks
-    /// as it has idle handler slots, so no lease is held for work that is
-    /// not started at once. Default: 10.
+    /// The most tasks one claim takes. A worker claims as many tasks as it
+    /// has idle handler slots and, when its handlers are quick, a few more
+    /// that start within about 50 ms, so no lease is held for work that is
+    /// not started soon. Default: 100.
     pub claim_batch: u32,
     /// After shutdown begins, how long running handlers may take to
     /// finish before they are cancelled and their tasks released to run
@@ -87,7 +89,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             concurrency: 10,
-            claim_batch: 10,
+            claim_batch: 100,
             shutdown_timeout: Duration::from_secs(30),
             error_backoff: Duration::from_secs(1),
             cancel_grace: Duration::from_secs(5),
@@ -368,21 +370,52 @@ fn try_take_slot(shared: &Shared, limit: &Option<Arc<Semaphore>>) -> Option<Slot
     })
 }
 
+/// How long a prefetched task should wait for a handler slot, at most, by
+/// the handlers' mean run time so far.
+const PREFETCH_HORIZON: Duration = Duration::from_millis(50);
+
+/// How many tasks to claim beyond the free slots: as many as the running
+/// handlers will get through within [`PREFETCH_HORIZON`], judged by their
+/// mean run time so far; none until enough tries have run to judge.
+fn prefetch_allowance(shared: &Shared) -> usize {
+    let metrics = shared.metrics.snapshot();
+    let concurrency = shared.config.concurrency;
+    if metrics.started < concurrency as u64 || metrics.started == 0 {
+        return 0;
+    }
+    let mean_run = metrics.total_run.as_secs_f64() / metrics.started as f64;
+    let batch = shared.config.claim_batch as usize;
+    if mean_run <= 0.0 {
+        return batch;
+    }
+    let allowance = PREFETCH_HORIZON.as_secs_f64() * concurrency as f64 / mean_run;
+    (allowance as usize).min(batch)
+}
+
 /// Claims tasks of one action whenever handler slots are free, and hands
 /// each to a runner; waits for a wake-up or the poll interval when idle.
+/// When handlers are quick it claims a few more tasks than there are free
+/// slots and starts them as slots free up, so that one claim serves many
+/// tasks; those never wait longer than about [`PREFETCH_HORIZON`].
 async fn dispatch(shared: Arc<Shared>, registration: Registration) {
     let Registration {
         action,
         handler,
         limit,
     } = registration;
+    let mut prefetched: VecDeque<Lease> = VecDeque::new();
     let mut error_wait = shared.config.error_backoff;
     loop {
         let first = tokio::select! {
             slot = take_slot(&shared, &limit) => slot,
-            _ = shared.stop_claiming.cancelled() => return,
+            _ = shared.stop_claiming.cancelled() => break,
         };
-        let Some(first) = first else { return };
+        let Some(first) = first else { break };
+        if let Some(lease) = prefetched.pop_front() {
+            let run = runner::run(Arc::clone(&shared), Arc::clone(&handler), lease, first);
+            shared.runners.spawn(run);
+            continue;
+        }
         let mut slots = vec![first];
         while slots.len() < shared.config.claim_batch as usize {
             match try_take_slot(&shared, &limit) {
@@ -390,21 +423,30 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
                 None => break,
             }
         }
+        let want =
+            (slots.len() + prefetch_allowance(&shared)).min(shared.config.claim_batch as usize);
         let mut wakeup = shared.queue.wakeups().subscribe(&action);
-        match shared.queue.claim_many(&action, slots.len() as u32).await {
+        match shared.queue.claim_many(&action, want as u32).await {
             Ok(leases) if leases.is_empty() => {
                 drop(slots);
                 error_wait = shared.config.error_backoff;
                 tokio::select! {
                     _ = wakeup.wait(shared.queue.config().poll_interval) => {}
-                    _ = shared.stop_claiming.cancelled() => return,
+                    _ = shared.stop_claiming.cancelled() => break,
                 }
             }
             Ok(leases) => {
                 error_wait = shared.config.error_backoff;
-                for (lease, slot) in leases.into_iter().zip(slots) {
-                    let run = runner::run(Arc::clone(&shared), Arc::clone(&handler), lease, slot);
-                    shared.runners.spawn(run);
+                let mut slots = slots.into_iter();
+                for lease in leases {
+                    match slots.next() {
+                        Some(slot) => {
+                            let run =
+                                runner::run(Arc::clone(&shared), Arc::clone(&handler), lease, slot);
+                            shared.runners.spawn(run);
+                        }
+                        None => prefetched.push_back(lease),
+                    }
                 }
             }
             Err(error) => {
@@ -413,10 +455,16 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
                 tracing::warn!(%error, action, retry_in = ?error_wait, "taskq worker could not claim");
                 tokio::select! {
                     _ = tokio::time::sleep(error_wait) => {}
-                    _ = shared.stop_claiming.cancelled() => return,
+                    _ = shared.stop_claiming.cancelled() => break,
                 }
                 error_wait = (error_wait * 2).min(shared.config.error_backoff * 10);
             }
+        }
+    }
+    // Prefetched tasks never started: give them back at once.
+    for lease in prefetched {
+        if let Err(error) = lease.release().await {
+            tracing::warn!(%error, "could not give back a prefetched task; it runs again after its lease expires");
         }
     }
 }

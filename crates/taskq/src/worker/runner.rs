@@ -56,6 +56,21 @@ pub(super) async fn run(
         let cancel = shared.hard_stop.child_token();
         let context = TaskContext::new(Arc::clone(&task), cancel.clone());
 
+        // A prefetched lease may have waited: make sure it has most of its
+        // time left before starting, and skip it if it was taken over.
+        let left = lease.expires().duration_since(SystemTime::now()).unwrap_or_default();
+        if left < task.timeout / 2 {
+            match shared.queue.backend().task_extend(lease.lease_ref(), task.timeout).await {
+                Err(Error::LeaseLost { .. }) => {
+                    tracing::warn!("a prefetched task was taken over before it started");
+                    shared.metrics.finish(started.elapsed());
+                    shared.metrics.count(Event::LeaseLost);
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "could not extend a prefetched task's lease"),
+                Ok(_) => {}
+            }
+        }
         let end = match handler.call(lease.payload(), context) {
             Err(reason) => End::Finished(Ok(Ok(Outcome::fail(reason)))),
             Ok(future) => {

@@ -13,10 +13,12 @@ use crate::wakeup::Wakeups;
 
 /// Listens on `channel` until the returned task is aborted.
 pub(super) fn spawn(
-    config: tokio_postgres::Config,
+    mut config: tokio_postgres::Config,
     channel: String,
     wakeups: Arc<Wakeups>,
 ) -> JoinHandle<()> {
+    // Enqueuers look for this name before they send notifications.
+    config.application_name(super::notifier::listener_name(&channel));
     tokio::spawn(async move {
         let listen = format!("LISTEN \"{channel}\"");
         let mut retry_in = Duration::from_millis(100);

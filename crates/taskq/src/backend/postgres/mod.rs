@@ -26,8 +26,10 @@
 //! # }
 //! ```
 
+mod completer;
 mod listener;
 mod migrate;
+mod notifier;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -45,6 +47,7 @@ use crate::backend::Backend;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::{Lease, LeaseRef};
 use crate::options::{validate_duration, ListOptions, NotBefore, Order};
+use crate::queue::due_actions;
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
 use crate::wakeup::Wakeups;
@@ -190,10 +193,22 @@ pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
         }
         None => {
             let mut message = error.to_string();
-            if let Some(source) = std::error::Error::source(&error) {
-                message = format!("{message}: {source}");
+            let mut connection = error.is_closed() || message.starts_with("error connecting");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    message = format!("{message}: {text}");
+                }
+                connection |= cause.is::<std::io::Error>();
+                source = cause.source();
             }
-            (DatabaseErrorKind::ConnectionLost, message)
+            let kind = if connection {
+                DatabaseErrorKind::ConnectionLost
+            } else {
+                DatabaseErrorKind::Other
+            };
+            (kind, message)
         }
     };
     Error::Database(DatabaseError::new(kind, message, Some(Arc::new(error))))
@@ -241,7 +256,9 @@ fn micros(duration: Duration) -> i64 {
 /// Every statement, with the schema filled in.
 #[derive(Debug)]
 struct Sql {
+    insert: String,
     insert_many: String,
+    notify: String,
     requeue_expired: String,
     claim: String,
     complete: String,
@@ -265,7 +282,9 @@ impl Sql {
         let quoted = quote(schema);
         let fill = |sql: &str| sql.replace("{schema}", &quoted);
         Sql {
+            insert: fill(include_str!("sql/task_insert.sql")),
             insert_many: fill(include_str!("sql/task_insert_many.sql")),
+            notify: fill(include_str!("sql/task_notify.sql")),
             requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
             claim: fill(include_str!("sql/task_claim.sql")),
             complete: fill(include_str!("sql/task_complete.sql")),
@@ -326,7 +345,7 @@ impl<'a> InsertColumns<'a> {
         columns
     }
 
-    fn params<'p>(&'p self, channel: &'p String) -> [&'p (dyn ToSql + Sync); 8] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
         [
             &self.actions,
             &self.payloads,
@@ -335,7 +354,6 @@ impl<'a> InsertColumns<'a> {
             &self.max_tries,
             &self.timeouts,
             &self.parents,
-            channel,
         ]
     }
 }
@@ -368,11 +386,18 @@ pub async fn enqueue_in(
     }
     let sql = Sql::for_schema(schema);
     let columns = InsertColumns::new(tasks);
-    let channel = channel(schema);
     let rows = client
-        .query(&sql.insert_many, &columns.params(&channel))
+        .query(&sql.insert_many, &columns.params())
         .await
         .map_err(db_error)?;
+    let due = due_actions(tasks);
+    if !due.is_empty() {
+        // Inside the caller's transaction: delivered if it commits.
+        client
+            .query(&sql.notify, &[&channel(schema), &due])
+            .await
+            .map_err(db_error)?;
+    }
     ids(&rows)
 }
 
@@ -414,6 +439,8 @@ pub struct PostgresBackend {
     schema: String,
     channel: String,
     sql: Sql,
+    completer: completer::Completer,
+    notifier: notifier::Notifier,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -464,7 +491,23 @@ impl PostgresBackend {
             .map_err(|e| {
                 Error::invalid("url", format!("could not set up the connection pool: {e}"))
             })?;
+        let quoted = quote(&config.schema);
+        let completer = completer::Completer::spawn(
+            pool.clone(),
+            completer::CompleteSql {
+                delete: include_str!("sql/task_complete_many.sql").replace("{schema}", &quoted),
+                retain: include_str!("sql/task_complete_many_retain.sql")
+                    .replace("{schema}", &quoted),
+            },
+        );
+        let notifier = notifier::Notifier::spawn(
+            pool.clone(),
+            include_str!("sql/task_notify.sql").replace("{schema}", &quoted),
+            channel(&config.schema),
+        );
         let backend = PostgresBackend {
+            completer,
+            notifier,
             pool,
             pg_config,
             channel: channel(&config.schema),
@@ -539,9 +582,21 @@ impl Backend for PostgresBackend {
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
         let columns = InsertColumns::new(&tasks);
-        let rows = self
-            .query(&self.sql.insert_many, &columns.params(&self.channel))
-            .await?;
+        let rows = if tasks.len() == 1 {
+            let one: [&(dyn ToSql + Sync); 7] = [
+                &columns.actions[0],
+                &columns.payloads[0],
+                &columns.run_at[0],
+                &columns.delays[0],
+                &columns.max_tries[0],
+                &columns.timeouts[0],
+                &columns.parents[0],
+            ];
+            self.query(&self.sql.insert, &one).await?
+        } else {
+            self.query(&self.sql.insert_many, &columns.params()).await?
+        };
+        self.notifier.notify(due_actions(&tasks));
         ids(&rows)
     }
 
@@ -586,11 +641,11 @@ impl Backend for PostgresBackend {
         } else {
             &self.sql.complete
         };
-        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
         if follow_ups.is_empty() {
-            self.fenced(complete, lease, &params).await?;
+            self.completer.complete(lease, retain).await?;
             return Ok(Vec::new());
         }
+        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let statement = tx.prepare_cached(complete).await.map_err(db_error)?;
@@ -603,9 +658,19 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db_error)?;
         let rows = tx
-            .query(&insert, &columns.params(&self.channel))
+            .query(&insert, &columns.params())
             .await
             .map_err(db_error)?;
+        let due = due_actions(&follow_ups);
+        if !due.is_empty() {
+            let notify = tx
+                .prepare_cached(&self.sql.notify)
+                .await
+                .map_err(db_error)?;
+            tx.query(&notify, &[&self.channel, &due])
+                .await
+                .map_err(db_error)?;
+        }
         tx.commit().await.map_err(db_error)?;
         ids(&rows)
     }

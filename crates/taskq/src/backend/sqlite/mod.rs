@@ -124,10 +124,7 @@ pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<
             None,
         )));
     }
-    let synchronous = match config.durability {
-        Durability::PowerLoss => "FULL",
-        Durability::ProcessCrash => "NORMAL",
-    };
+    let synchronous = sync_level(config.durability);
     conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
         .map_err(db_error)
 }
@@ -152,6 +149,14 @@ fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
             }
             other => return other,
         }
+    }
+}
+
+/// SQLite's `synchronous` setting for a durability.
+fn sync_level(durability: Durability) -> &'static str {
+    match durability {
+        Durability::PowerLoss => "FULL",
+        Durability::ProcessCrash => "NORMAL",
     }
 }
 
@@ -280,7 +285,15 @@ impl SqliteBackend {
         } else {
             migrate::check_not_newer(&conn)?;
         }
-        let writer = Writer::spawn(conn, format!("taskq-sqlite-writer:{}", path.display()))?;
+        let levels = writer::SyncLevels {
+            durable: sync_level(config.durability),
+            relaxed: sync_level(Durability::ProcessCrash),
+        };
+        let writer = Writer::spawn(
+            conn,
+            format!("taskq-sqlite-writer:{}", path.display()),
+            levels,
+        )?;
         Ok(SqliteBackend {
             readers: Arc::new(ReadPool {
                 path: path.clone(),
@@ -334,8 +347,9 @@ impl Backend for SqliteBackend {
 
     async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>> {
         let action = action.to_owned();
+        // A claim lost in a power cut only means the task runs again.
         self.writer
-            .write(move |conn| store::claim(conn, now_micros(), &action, limit))
+            .write_relaxed(move |conn| store::claim(conn, now_micros(), &action, limit))
             .await
     }
 

@@ -18,6 +18,9 @@ const MAX_BATCH: usize = 512;
 
 /// One write waiting for the writer thread.
 trait Job: Send {
+    /// Whether the caller's acknowledgement promises durability. Claims do
+    /// not: a claim lost in a power cut only means the task runs again.
+    fn durable(&self) -> bool;
     /// Runs the write inside the open transaction; returns whether it
     /// succeeded and what to tell the caller once the commit is known.
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Pending>;
@@ -33,6 +36,7 @@ trait Pending: Send {
 
 struct OpJob<T, F> {
     op: F,
+    durable: bool,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -46,8 +50,12 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send,
 {
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Pending> {
-        let OpJob { op, reply } = *self;
+        let OpJob { op, reply, .. } = *self;
         let result = catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
             Err(Error::Database(DatabaseError::new(
                 DatabaseErrorKind::Other,
@@ -98,12 +106,21 @@ pub(crate) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
+/// The `synchronous` level of a batch: the configured one when any of its
+/// writes must be durable, `NORMAL` (no sync at commit; still safe
+/// against a crash of the process) when none must.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SyncLevels {
+    pub(crate) durable: &'static str,
+    pub(crate) relaxed: &'static str,
+}
+
 impl Writer {
-    pub(crate) fn spawn(conn: Connection, name: String) -> Result<Self> {
+    pub(crate) fn spawn(conn: Connection, name: String, levels: SyncLevels) -> Result<Self> {
         let (jobs, inbox) = mpsc::channel::<Box<dyn Job>>();
         thread::Builder::new()
             .name(name)
-            .spawn(move || run(conn, inbox))
+            .spawn(move || run(conn, inbox, levels))
             .map_err(|e| {
                 Error::Database(DatabaseError::new(
                     DatabaseErrorKind::Other,
@@ -120,21 +137,51 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.send(op, true).await
+    }
+
+    /// Like [`write`](Self::write), for writes whose loss in a power cut
+    /// is harmless (claims): their commit need not wait for the disk.
+    pub(crate) async fn write_relaxed<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.send(op, false).await
+    }
+
+    async fn send<T, F>(&self, op: F, durable: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Box::new(OpJob { op, reply }))
+            .send(Box::new(OpJob { op, durable, reply }))
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 }
 
-fn run(conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>, levels: SyncLevels) {
+    let mut level = levels.durable;
     while let Ok(first) = inbox.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match inbox.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
+            }
+        }
+        let wanted = if batch.iter().any(|job| job.durable()) {
+            levels.durable
+        } else {
+            levels.relaxed
+        };
+        if wanted != level {
+            match conn.execute_batch(&format!("PRAGMA synchronous = {wanted}")) {
+                Ok(()) => level = wanted,
+                Err(error) => tracing::warn!(%error, "could not change the sync level"),
             }
         }
         run_batch(&conn, batch);
