@@ -42,8 +42,8 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
             let schema = fresh.schema.as_deref().expect("a schema");
             let sql = format!(
                 "INSERT INTO \"{schema}\".taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, finished_at) \
-                 SELECT 'bench', convert_to('{{\"i\":0,\"t\":0}}', 'UTF8'), $2, now(), 10, 120000000, \
-                        CASE WHEN $2 = 'succeeded' THEN now() END FROM generate_series(1, $1)"
+                 SELECT 'bench', convert_to('{{\"i\":0,\"t\":0}}', 'UTF8'), $2::text, now(), 10, 120000000, \
+                        CASE WHEN $2::text = 'succeeded' THEN now() END FROM generate_series(1, $1::bigint)"
             );
             client
                 .execute(&sql, &[&(finished as i64), &"succeeded"])
@@ -113,8 +113,19 @@ async fn measure(backend: &Backend, queued: usize, finished: usize) -> [Run; 4] 
     [drain, claim, len, stats]
 }
 
+/// A label that names the large size as measured.
+fn label(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
 pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Vec<Figure> {
     let name = backend.name();
+    let big = if rows % 1_000_000 == 0 {
+        format!("{}M", rows / 1_000_000)
+    } else {
+        format!("{}k", rows / 1_000)
+    };
+    let at_big = |what: &str| label(format!("{what} @ {big} queued + {big} finished"));
     progress.set_message(format!("{name} scale check, 10,000 queued"));
     let [small_drain, small_claim, small_len, small_stats] = measure(backend, 10_000, 0).await;
     progress.set_message(format!(
@@ -130,7 +141,7 @@ pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Ve
         Figure::from_runs(name, "drain-8 @ 10k queued", &[small_drain], info),
         Figure::from_runs(
             name,
-            "drain-8 @ 1M queued + 1M finished",
+            at_big("drain-8"),
             &[big_drain],
             Target::RatioOf {
                 baseline: "drain-8 @ 10k queued",
@@ -138,7 +149,7 @@ pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Ve
             },
         ),
         Figure::from_runs(name, "claim @ 10k queued", &[small_claim], info),
-        Figure::from_runs(name, "claim @ 1M queued + 1M finished", &[big_claim], info),
+        Figure::from_runs(name, at_big("claim"), &[big_claim], info),
         Figure::from_runs(name, "len @ 10k queued", &[small_len], under_10ms),
         Figure::from_runs(
             name,

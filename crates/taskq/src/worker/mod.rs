@@ -156,6 +156,9 @@ struct Shared {
     config: WorkerConfig,
     metrics: Arc<WorkerMetrics>,
     slots: Arc<Semaphore>,
+    /// Results being recorded after their handler's slot was freed. Bounded,
+    /// so a database that records slowly slows down claiming too.
+    recording: Arc<Semaphore>,
     /// Cancelled when shutdown begins: claim nothing more.
     stop_claiming: CancellationToken,
     /// Cancelled when the grace period is over: stop handlers, release.
@@ -295,6 +298,9 @@ impl Worker {
         self.queue.ensure_listening();
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(self.config.concurrency)),
+            recording: Arc::new(Semaphore::new(
+                self.config.concurrency + self.config.claim_batch as usize,
+            )),
             queue: self.queue,
             config: self.config,
             metrics: self.metrics,

@@ -104,9 +104,14 @@ pub(super) async fn run(
                 }
             }
         };
-        shared.metrics.finish(started.elapsed());
+                shared.metrics.finish(started.elapsed());
+        // The next task may start while this result is being recorded
+        // (a completion lost in a crash only means the task runs again),
+        // but only so many results may be waiting at once.
+        let recording = Arc::clone(&shared.recording).acquire_owned().await;
         drop(slot);
         finish(&shared, lease, end).await;
+        drop(recording);
     }
     .instrument(span)
     .await

@@ -9,6 +9,7 @@
 //! listens on the schema's channel (checked at most every [`PRESENCE`]).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -27,10 +28,14 @@ pub(super) fn listener_name(channel: &str) -> String {
     format!("taskq listener {channel}")
 }
 
+/// The last check for listeners: whether there were any, and when.
+type Presence = Arc<Mutex<Option<(bool, Instant)>>>;
+
 #[derive(Debug)]
 pub(super) struct Notifier {
     actions: mpsc::UnboundedSender<Vec<String>>,
     task: JoinHandle<()>,
+    presence: Presence,
 }
 
 impl Drop for Notifier {
@@ -80,13 +85,18 @@ async fn send(pool: &Pool, sql: &str, channel: &str, actions: &[String]) {
     }
 }
 
+fn cached(presence: &Presence) -> Option<(bool, Instant)> {
+    *presence.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Notifier {
     pub(super) fn spawn(pool: Pool, sql: String, channel: String) -> Self {
         let (actions, mut inbox) = mpsc::unbounded_channel::<Vec<String>>();
+        let presence: Presence = Arc::default();
+        let known = Arc::clone(&presence);
         let task = tokio::spawn(async move {
             let mut last_sent: HashMap<String, Instant> = HashMap::new();
             let mut pending: BTreeSet<String> = BTreeSet::new();
-            let mut listeners: Option<(bool, Instant)> = None;
             loop {
                 let next_due = pending
                     .iter()
@@ -115,13 +125,13 @@ impl Notifier {
                     pending.remove(action);
                     last_sent.insert(action.clone(), now);
                 }
-                let listening = match listeners {
+                let listening = match cached(&known) {
                     Some((listening, checked)) if now.duration_since(checked) < PRESENCE => {
                         listening
                     }
                     _ => {
                         let listening = anyone_listens(&pool, &channel).await;
-                        listeners = Some((listening, now));
+                        *known.lock().unwrap_or_else(|e| e.into_inner()) = Some((listening, now));
                         listening
                     }
                 };
@@ -131,13 +141,24 @@ impl Notifier {
                 last_sent.retain(|_, at| now.duration_since(*at) < WINDOW * 100);
             }
         });
-        Notifier { actions, task }
+        Notifier {
+            actions,
+            task,
+            presence,
+        }
     }
 
     /// Asks for a wake-up of these actions' waiters; does not wait.
     pub(super) fn notify(&self, actions: Vec<String>) {
-        if !actions.is_empty() {
-            let _ = self.actions.send(actions);
+        if actions.is_empty() {
+            return;
         }
+        // Nobody listened a moment ago: do not even wake the sender.
+        if let Some((false, checked)) = cached(&self.presence) {
+            if checked.elapsed() < PRESENCE {
+                return;
+            }
+        }
+        let _ = self.actions.send(actions);
     }
 }

@@ -1,6 +1,7 @@
 -- $1 ids, $2 their lease tokens: the completions that arrived together.
--- Returns the ids whose lease still held.
+-- Returns the ids whose lease still held. `id = ANY` finds the rows through
+-- the primary key whatever the size of the table.
 DELETE FROM {schema}.taskq_tasks AS t
-USING unnest($1::bigint[], $2::bigint[]) AS done (id, token)
-WHERE t.id = done.id AND t.lease_token = done.token AND t.state = 'running'
+WHERE t.id = ANY ($1::bigint[]) AND t.state = 'running'
+  AND (t.id, t.lease_token) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
 RETURNING t.id
