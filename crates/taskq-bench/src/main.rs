@@ -54,6 +54,10 @@ struct Args {
     /// Tiny sizes, to check that the benchmark runs; not for figures.
     #[arg(long)]
     quick: bool,
+    /// Run only the workloads (and raw limits) whose names contain this,
+    /// for example to profile one of them.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// How many tasks each workload uses.
@@ -171,6 +175,7 @@ impl Backend {
 struct Bench {
     runs: usize,
     progress: ProgressBar,
+    only: Option<String>,
 }
 
 impl Bench {
@@ -181,6 +186,13 @@ impl Bench {
         Fut: Future<Output = (Run, Fresh)>,
     {
         let mut runs = Vec::new();
+        if self
+            .only
+            .as_deref()
+            .is_some_and(|only| !label.contains(only))
+        {
+            return runs;
+        }
         for _ in 0..self.runs {
             self.progress
                 .set_message(format!("{} {label}", backend.name()));
@@ -200,7 +212,9 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
     let name = backend.name();
     let mut figures = Vec::new();
     let mut add = |workload, runs: Vec<Run>, target| {
-        figures.push(Figure::from_runs(name, workload, &runs, target))
+        if !runs.is_empty() {
+            figures.push(Figure::from_runs(name, workload, &runs, target));
+        }
     };
     let ratio = |baseline, ratio| Target::RatioOf { baseline, ratio };
 
@@ -209,7 +223,7 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
             let n = sizes.single;
             let c = config.clone();
             let runs = bench
-                .measure(backend, "raw insert", |f| {
+                .measure(backend, "raw-insert-single", |f| {
                     let c = c.clone();
                     async move {
                         let path = f.path.clone().unwrap().with_extension("raw.db");
@@ -226,7 +240,7 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
             let n = sizes.raw_bulk;
             let c = config.clone();
             let runs = bench
-                .measure(backend, "raw bulk insert", |f| {
+                .measure(backend, "raw-insert-bulk", |f| {
                     let c = c.clone();
                     async move {
                         let path = f.path.clone().unwrap().with_extension("raw.db");
@@ -243,7 +257,7 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
             let n = sizes.drain;
             let c = config.clone();
             let runs = bench
-                .measure(backend, "raw claim-delete", |f| {
+                .measure(backend, "raw-claim-delete", |f| {
                     let c = c.clone();
                     async move {
                         let path = f.path.clone().unwrap().with_extension("raw.db");
@@ -273,7 +287,7 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
             }
             let n = sizes.raw_bulk;
             let runs = bench
-                .measure(backend, "raw bulk insert", |f| async move {
+                .measure(backend, "raw-insert-bulk-1000", |f| async move {
                     let run = raw::pg_insert_bulk(url, f.schema.as_deref().unwrap(), n, 1000).await;
                     (run, f)
                 })
@@ -430,6 +444,7 @@ async fn main() {
     let bench = Bench {
         runs: args.runs.max(1),
         progress,
+        only: args.only.clone(),
     };
     let started = Instant::now();
     let mut figures = Vec::new();

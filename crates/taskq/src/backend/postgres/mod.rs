@@ -475,10 +475,7 @@ impl PostgresBackend {
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("taskq");
         }
-        // Plans made for the parameters at hand: a generic plan of a claim
-        // (LIMIT $2) can sort the whole queue instead of walking the index.
-        let options = pg_config.get_options().unwrap_or_default().to_string();
-        pg_config.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim());
+
         let manager = Manager::from_config(
             pg_config.clone(),
             NoTls,

@@ -1,21 +1,22 @@
 -- $1 action, $2 limit. SKIP LOCKED: concurrent claimers take different rows
--- instead of waiting for each other. The commit does not wait for the disk
--- (synchronous_commit off for this transaction only): a claim lost in a
--- server crash only means the task runs again. Tokens grow by a random
--- step, so a claim redone after such a loss almost surely (but for one chance
--- in four billion) gets another token than the lost one, and a worker still
--- holding the lost token stays fenced out.
+-- instead of waiting for each other. The ids are picked first (an array, so
+-- the update finds its rows through the primary key with any plan, generic
+-- or custom). The commit does not wait for the disk (synchronous_commit off
+-- for this transaction only): a claim lost in a server crash only means the
+-- task runs again. Tokens grow by a random step, so a claim redone after
+-- such a loss almost surely (but for one chance in four billion) gets
+-- another token than the lost one, and a worker still holding the lost
+-- token stays fenced out.
 UPDATE {schema}.taskq_tasks AS t
 SET state = 'running', tries = t.tries + 1,
     lease_token = t.lease_token + 1 + floor(random() * 4294967296)::bigint,
     expires = now() + t.timeout_us * interval '1 microsecond'
-FROM (
-    SELECT id FROM {schema}.taskq_tasks
-    WHERE action = $1 AND state = 'queued' AND not_before <= now()
-    ORDER BY not_before, id
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-) AS picked,
-    (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed
-WHERE t.id = picked.id
+WHERE t.id = ANY (ARRAY(
+        SELECT id FROM {schema}.taskq_tasks
+        WHERE action = $1 AND state = 'queued' AND not_before <= now()
+        ORDER BY not_before, id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ))
+  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token

@@ -6,9 +6,8 @@ SET state = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN 'failed' 
     finished_at = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN now() END,
     expires = NULL,
     last_error = 'the lease of try ' || t.tries || ' expired before the task finished'
-FROM (
+WHERE t.id = ANY (ARRAY(
     SELECT id FROM {schema}.taskq_tasks
     WHERE state = 'running' AND expires <= now() AND ($1::text IS NULL OR action = $1)
     FOR UPDATE SKIP LOCKED
-) AS expired
-WHERE t.id = expired.id
+))
