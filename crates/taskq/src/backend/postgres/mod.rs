@@ -483,7 +483,10 @@ impl PostgresBackend {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // The connection used last is used next: its server process is
+        // awake and its caches warm, where cycling through them all is not.
         let pool = Pool::builder(manager)
+            .queue_mode(deadpool_postgres::QueueMode::Lifo)
             .max_size(config.pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(config.connect_timeout))
