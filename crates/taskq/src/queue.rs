@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ExpiryBackoff};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
 use crate::options::{validate_duration, EnqueueOptions, ListOptions, NotBefore, QueueConfig};
@@ -194,7 +194,8 @@ impl Queue {
                 format!("{limit} is outside 1..={MAX_CLAIM_BATCH}"),
             ));
         }
-        let tasks = self.backend().task_claim(action, limit).await?;
+        let expiry = ExpiryBackoff::from_backoff(&self.inner.config.backoff);
+        let tasks = self.backend().task_claim(action, limit, expiry).await?;
         Ok(tasks
             .into_iter()
             .map(|task| Lease::new(task, self.clone()))
@@ -282,11 +283,15 @@ impl Queue {
     }
 
     /// Requeues every task whose lease has expired (or fails it, when its
-    /// tries are used up) and returns how many moved. Claims do this
+    /// tries are used up) and returns how many moved. After its first try
+    /// an expired task runs again at once; after later tries it waits the
+    /// backoff of a failed try, so a task that crashes its workers does not
+    /// loop hot. Claims do this
     /// lazily, so calling it is optional: it makes expired tasks show up
     /// in `len` and `stats` as queued sooner.
     pub async fn requeue_expired(&self) -> Result<u64> {
-        self.backend().task_requeue_expired().await
+        let expiry = ExpiryBackoff::from_backoff(&self.inner.config.backoff);
+        self.backend().task_requeue_expired(expiry).await
     }
 }
 

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::lease::LeaseRef;
-use crate::options::ListOptions;
+use crate::options::{Backoff, ListOptions};
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
 use crate::wakeup::Wakeups;
@@ -29,6 +29,41 @@ mod migration;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+/// How long a task whose lease expired waits before it may run again, in
+/// microseconds: nothing after its first try, then `initial` doubling with
+/// each try up to `max`, like a failed try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiryBackoff {
+    /// The wait after the second try's lease expired, at most one hour.
+    pub initial_micros: i64,
+    /// The longest wait.
+    pub max_micros: i64,
+}
+
+impl ExpiryBackoff {
+    /// The longest first wait: keeps `initial << 20` within an `i64`.
+    const MAX_INITIAL_MICROS: i64 = 3_600_000_000;
+
+    /// The expiry backoff that matches a failure backoff.
+    pub fn from_backoff(backoff: &Backoff) -> Self {
+        let micros = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        ExpiryBackoff {
+            initial_micros: micros(backoff.initial).min(Self::MAX_INITIAL_MICROS),
+            max_micros: micros(backoff.max),
+        }
+    }
+
+    /// The wait after the lease of try number `tries` expired.
+    pub fn delay(&self, tries: i32) -> std::time::Duration {
+        if tries <= 1 {
+            return std::time::Duration::ZERO;
+        }
+        let shift = (tries - 2).min(20) as u32;
+        let micros = (self.initial_micros << shift).min(self.max_micros).max(0);
+        std::time::Duration::from_micros(micros as u64)
+    }
+}
 
 /// Storage for tasks. Every method is one transaction; every method that
 /// takes a [`LeaseRef`] changes nothing and returns
@@ -47,8 +82,14 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Claims up to `limit` ready tasks of `action`, oldest first (by
     /// not-before, then id): each gets `tries + 1`, a new lease token and a
     /// lease ending `timeout` from now. Expired leases of the action are
-    /// requeued (or failed, when their tries are used up) first.
-    async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>>;
+    /// requeued first, as [`task_requeue_expired`](Self::task_requeue_expired)
+    /// does.
+    async fn task_claim(
+        &self,
+        action: &str,
+        limit: u32,
+        expiry: ExpiryBackoff,
+    ) -> Result<Vec<Task>>;
 
     /// Completes the leased task (deleting it, or marking it succeeded when
     /// `retain` is set) and inserts `follow_ups` with their parent set, all
@@ -77,8 +118,11 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()>;
 
     /// Requeues (or fails, when their tries are used up) every running
-    /// task whose lease has expired; returns how many it moved.
-    async fn task_requeue_expired(&self) -> Result<u64>;
+    /// task whose lease has expired; returns how many it moved. A task
+    /// whose first try expired may run again at once; after a later try it
+    /// waits [`ExpiryBackoff::delay`], so a task that kills its workers
+    /// does not loop hot.
+    async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64>;
 
     /// Counts the tasks of `action` that a claim could take now, without
     /// taking a write lock.
@@ -119,4 +163,29 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Deletes tasks in a finished `state` that finished at least
     /// `older_than` ago; returns how many.
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn expiry_backoff_spares_the_first_try_then_doubles() {
+        let expiry = ExpiryBackoff::from_backoff(&Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            jitter: 0.25,
+        });
+        assert_eq!(expiry.delay(1), Duration::ZERO);
+        assert_eq!(expiry.delay(2), Duration::from_secs(1));
+        assert_eq!(expiry.delay(4), Duration::from_secs(4));
+        assert_eq!(expiry.delay(1000), Duration::from_secs(60));
+        let huge = ExpiryBackoff::from_backoff(&Backoff {
+            initial: crate::MAX_DURATION,
+            max: crate::MAX_DURATION,
+            jitter: 0.0,
+        });
+        assert_eq!(huge.delay(i32::MAX), crate::MAX_DURATION, "no overflow");
+    }
 }

@@ -204,3 +204,49 @@ pub async fn deleted_task_loses_its_lease(db: &dyn TestDb) {
         Err(Error::LeaseLost { .. })
     ));
 }
+
+pub async fn repeated_expiry_backs_off(db: &dyn TestDb) {
+    let config = taskq::QueueConfig {
+        backoff: taskq::Backoff {
+            initial: Duration::from_millis(400),
+            max: Duration::from_secs(60),
+            jitter: 0.0,
+        },
+        ..taskq::QueueConfig::default()
+    };
+    let queue = db.queue_with(config).await;
+    let id = queue
+        .enqueue_task(short("crashy", taskq::FOREVER))
+        .await
+        .unwrap();
+    // Its first worker dies: the task is claimable again at once.
+    drop(queue.claim("crashy").await.unwrap().unwrap());
+    outlive_short_lease().await;
+    let second = queue
+        .claim("crashy")
+        .await
+        .unwrap()
+        .expect("at once after a first try");
+    assert_eq!(second.task().tries, 2);
+    // Its second worker dies too: now it waits, like a failed try.
+    drop(second);
+    outlive_short_lease().await;
+    assert_eq!(queue.requeue_expired().await.unwrap(), 1);
+    assert!(
+        queue.claim("crashy").await.unwrap().is_none(),
+        "backing off"
+    );
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(task.state, State::Queued);
+    assert!(
+        task.not_before > SystemTime::now(),
+        "scheduled after the backoff"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let third = queue
+        .claim("crashy")
+        .await
+        .unwrap()
+        .expect("due after the backoff");
+    assert_eq!(third.task().tries, 3);
+}

@@ -83,6 +83,7 @@ macro_rules! conformance_tests {
             fencing::requeue_expired_counts_what_it_moved,
             fencing::extend_keeps_the_task,
             fencing::deleted_task_loses_its_lease,
+            fencing::repeated_expiry_backs_off,
             admin::len_counts_only_ready_tasks,
             admin::stats_count_per_action_and_state,
             admin::get_returns_every_field,

@@ -43,7 +43,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, NoTls, Row};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ExpiryBackoff};
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::{Lease, LeaseRef};
 use crate::options::{validate_duration, ListOptions, NotBefore, Order};
@@ -604,7 +604,12 @@ impl Backend for PostgresBackend {
         ids(&rows)
     }
 
-    async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>> {
+    async fn task_claim(
+        &self,
+        action: &str,
+        limit: u32,
+        expiry: ExpiryBackoff,
+    ) -> Result<Vec<Task>> {
         let client = self.client().await?;
         let expire = client
             .prepare_cached(&self.sql.requeue_expired)
@@ -618,7 +623,8 @@ impl Backend for PostgresBackend {
         let limit = i64::from(limit);
         // Sent together (pipelined); each statement is its own transaction,
         // and the claim sees what the requeue committed.
-        let expire_params: [&(dyn ToSql + Sync); 1] = [&action];
+        let expire_params: [&(dyn ToSql + Sync); 3] =
+            [&action, &expiry.initial_micros, &expiry.max_micros];
         let claim_params: [&(dyn ToSql + Sync); 2] = [&action, &limit];
         let (expired, claimed) = tokio::join!(
             client.execute(&expire, &expire_params),
@@ -713,9 +719,10 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
-    async fn task_requeue_expired(&self) -> Result<u64> {
-        self.execute(&self.sql.requeue_expired, &[&None::<&str>])
-            .await
+    async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
+        let params: [&(dyn ToSql + Sync); 3] =
+            [&None::<&str>, &expiry.initial_micros, &expiry.max_micros];
+        self.execute(&self.sql.requeue_expired, &params).await
     }
 
     async fn task_count_ready(&self, action: &str) -> Result<u64> {

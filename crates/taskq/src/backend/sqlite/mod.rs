@@ -46,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ExpiryBackoff};
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::{Lease, LeaseRef};
 use crate::options::{validate_duration, ListOptions};
@@ -345,11 +345,16 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn task_claim(&self, action: &str, limit: u32) -> Result<Vec<Task>> {
+    async fn task_claim(
+        &self,
+        action: &str,
+        limit: u32,
+        expiry: ExpiryBackoff,
+    ) -> Result<Vec<Task>> {
         let action = action.to_owned();
         // A claim lost in a power cut only means the task runs again.
         self.writer
-            .write_relaxed(move |conn| store::claim(conn, now_micros(), &action, limit))
+            .write_relaxed(move |conn| store::claim(conn, now_micros(), &action, limit, expiry))
             .await
     }
 
@@ -388,9 +393,9 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn task_requeue_expired(&self) -> Result<u64> {
+    async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
         self.writer
-            .write(|conn| store::requeue_expired(conn, now_micros(), None))
+            .write(move |conn| store::requeue_expired(conn, now_micros(), None, expiry))
             .await
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::backend::ExpiryBackoff;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::LeaseRef;
 use crate::options::{ListOptions, NotBefore, Order};
@@ -162,16 +163,34 @@ pub(crate) fn insert(conn: &Connection, now: i64, tasks: &[NewTask]) -> Result<V
     Ok(ids)
 }
 
-pub(crate) fn requeue_expired(conn: &Connection, now: i64, action: Option<&str>) -> Result<u64> {
+pub(crate) fn requeue_expired(
+    conn: &Connection,
+    now: i64,
+    action: Option<&str>,
+    expiry: ExpiryBackoff,
+) -> Result<u64> {
     let moved = conn
         .prepare_cached(include_str!("sql/task_requeue_expired.sql"))
-        .and_then(|mut s| s.execute(params![now, action]))
+        .and_then(|mut s| {
+            s.execute(params![
+                now,
+                action,
+                expiry.initial_micros,
+                expiry.max_micros
+            ])
+        })
         .map_err(db_error)?;
     Ok(moved as u64)
 }
 
-pub(crate) fn claim(conn: &Connection, now: i64, action: &str, limit: u32) -> Result<Vec<Task>> {
-    requeue_expired(conn, now, Some(action))?;
+pub(crate) fn claim(
+    conn: &Connection,
+    now: i64,
+    action: &str,
+    limit: u32,
+    expiry: ExpiryBackoff,
+) -> Result<Vec<Task>> {
+    requeue_expired(conn, now, Some(action), expiry)?;
     let mut statement = conn
         .prepare_cached(include_str!("sql/task_claim.sql"))
         .map_err(db_error)?;

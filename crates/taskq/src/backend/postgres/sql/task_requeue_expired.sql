@@ -1,9 +1,13 @@
--- $1 one action, or NULL for all. Expired leases go back to the queue, or
--- fail for good when their tries are used up. Rows another transaction
--- holds are skipped: it is changing them anyway.
+-- $1 one action, or NULL for all; $2 first backoff, $3 longest backoff
+-- (microseconds). Expired leases go back to the queue (at once after a
+-- first try, else after a backoff that doubles with each try), or fail for
+-- good when their tries are used up. Rows another transaction holds are
+-- skipped: it is changing them anyway.
 UPDATE {schema}.taskq_tasks AS t
 SET state = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN 'failed' ELSE 'queued' END,
     finished_at = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN now() END,
+    not_before = CASE WHEN (t.max_tries >= 0 AND t.tries >= t.max_tries) OR t.tries <= 1 THEN t.not_before
+                      ELSE now() + least($3::bigint, $2::bigint << least(t.tries - 2, 20)) * interval '1 microsecond' END,
     expires = NULL,
     last_error = 'the lease of try ' || t.tries || ' expired before the task finished'
 WHERE t.id = ANY (ARRAY(
