@@ -50,6 +50,7 @@
 pub mod backend;
 pub mod blocking;
 mod error;
+mod failpoint;
 mod lease;
 mod options;
 mod queue;

@@ -380,6 +380,9 @@ fn try_take_slot(shared: &Shared, limit: &Option<Arc<Semaphore>>) -> Option<Slot
 /// the handlers' mean run time so far.
 const PREFETCH_HORIZON: Duration = Duration::from_millis(50);
 
+/// The most unstarted tasks a worker holds (more with more handlers).
+const MAX_PREFETCH: usize = 10;
+
 /// How many tasks to claim beyond the free slots: as many as the running
 /// handlers will get through within [`PREFETCH_HORIZON`], judged by their
 /// mean run time so far; none until enough tries have run to judge.
@@ -395,7 +398,11 @@ fn prefetch_allowance(shared: &Shared) -> usize {
         return batch;
     }
     let allowance = PREFETCH_HORIZON.as_secs_f64() * concurrency as f64 / mean_run;
-    (allowance as usize).min(batch)
+    // A worker that crashes costs each task it holds a try, started or
+    // not: keep the unstarted ones few.
+    (allowance as usize)
+        .min(batch)
+        .min(MAX_PREFETCH.max(concurrency))
 }
 
 /// Claims tasks of one action whenever handler slots are free, and hands

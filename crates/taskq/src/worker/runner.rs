@@ -104,7 +104,8 @@ pub(super) async fn run(
                 }
             }
         };
-                shared.metrics.finish(started.elapsed());
+                        shared.metrics.finish(started.elapsed());
+        crate::failpoint::hit("after-effect");
         // The next task may start while this result is being recorded
         // (a completion lost in a crash only means the task runs again),
         // but only so many results may be waiting at once.

@@ -102,6 +102,7 @@ async fn execute(pool: &Pool, sql: &str, mut jobs: Vec<Job>) {
     jobs.sort_by_key(|job| job.lease.id);
     let ids: Vec<i64> = jobs.iter().map(|job| job.lease.id.0).collect();
     let tokens: Vec<i64> = jobs.iter().map(|job| job.lease.token).collect();
+    crate::failpoint::hit("before-commit");
     let result = async {
         let client = pool.get().await.map_err(pool_error)?;
         let statement = client.prepare_cached(sql).await.map_err(db_error)?;

@@ -662,6 +662,7 @@ impl Backend for PostgresBackend {
         if tx.execute(&statement, &params).await.map_err(db_error)? != 1 {
             return Err(lease_lost(lease));
         }
+        crate::failpoint::hit("inside-completion");
         let columns = InsertColumns::new(&follow_ups);
         let insert = tx
             .prepare_cached(&self.sql.insert_many)

@@ -235,6 +235,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     } else if single && !pending[0].succeeded() {
         conn.execute_batch("ROLLBACK").map_err(db_error)
     } else {
+        crate::failpoint::hit("before-commit");
         conn.execute_batch("COMMIT")
             .map_err(db_error)
             .inspect_err(|_| {

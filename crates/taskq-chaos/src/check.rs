@@ -1,0 +1,211 @@
+//! The checker: what the histories, the ledgers and the database say
+//! together after a run.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use serde::Serialize;
+use taskq::{ListOptions, Queue, State};
+
+use crate::roles::{Payload, ACTION, FOLLOW_UP};
+
+/// The figures of one run. The ones named "must be 0" fail the run.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub backend: String,
+    pub enqueues_attempted: u64,
+    pub enqueues_acknowledged: u64,
+    pub enqueues_failed: u64,
+    pub enqueues_indeterminate: u64,
+    /// Acknowledged, never executed, and not in the database: must be 0.
+    pub lost: u64,
+    /// Executed but never enqueued: must be 0.
+    pub unexpected: u64,
+    /// Queued or running after the recovery window (poison tasks that
+    /// retry forever excepted, they back off): must be 0.
+    pub stuck: u64,
+    /// Batches partly in the database: must be 0.
+    pub partial_batches: u64,
+    pub executions: u64,
+    pub duplicated_tasks: u64,
+    pub most_runs_of_one_task: u64,
+    /// Parents with more than one follow-up: a stale completion accepted.
+    /// Must be 0.
+    pub stale_completions_accepted: u64,
+    pub failed_for_good: u64,
+    pub poison_forever_most_tries: i64,
+    pub out_of_order: u64,
+    pub recovery_seconds: f64,
+    pub integrity: String,
+}
+
+impl Report {
+    /// The figures that must be zero, with their names.
+    pub fn violations(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("lost", self.lost),
+            ("unexpected", self.unexpected),
+            ("stuck", self.stuck),
+            ("partial batches", self.partial_batches),
+            (
+                "stale completions accepted",
+                self.stale_completions_accepted,
+            ),
+            ("out of order", self.out_of_order),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+fn lines(dir: &Path, prefix: &str) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("read the run directory")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // A process killed mid-write may leave a torn last line.
+        all.extend(
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok()),
+        );
+    }
+    all
+}
+
+async fn all_tasks(queue: &Queue) -> Vec<taskq::Task> {
+    let mut tasks = Vec::new();
+    let mut after = None;
+    loop {
+        let page = queue
+            .list(&ListOptions {
+                after,
+                limit: 10_000,
+                ..ListOptions::default()
+            })
+            .await
+            .expect("list the tasks");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        tasks.extend(page);
+    }
+    tasks
+}
+
+pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
+    let mut report = Report::default();
+    let mut intended: HashSet<u64> = HashSet::new();
+    let mut acked: HashSet<u64> = HashSet::new();
+    let mut batches: Vec<(u64, u64)> = Vec::new();
+    let mut outcome: HashMap<(u64, u64), bool> = HashMap::new();
+    for line in lines(dir, "producer-") {
+        let range = |key: &str| {
+            let pair = line.get(key)?.as_array()?.clone();
+            Some((pair[0].as_u64()?, pair[1].as_u64()?))
+        };
+        if let Some((first, n)) = range("intent") {
+            report.enqueues_attempted += n;
+            intended.extend(first..first + n);
+            batches.push((first, n));
+        } else if let Some((first, n)) = range("ack") {
+            report.enqueues_acknowledged += n;
+            acked.extend(first..first + n);
+            outcome.insert((first, n), true);
+        } else if let Some((first, n)) = range("error") {
+            report.enqueues_failed += n;
+            outcome.insert((first, n), false);
+        }
+    }
+    report.enqueues_indeterminate = batches
+        .iter()
+        .filter(|batch| !outcome.contains_key(batch))
+        .map(|(_, n)| n)
+        .sum();
+
+    let mut runs: HashMap<u64, u64> = HashMap::new();
+    let mut executed: HashSet<u64> = HashSet::new();
+    // Follow-up tasks per parent, by id: a follow-up that ran twice is
+    // one task; two follow-up tasks mean two accepted completions.
+    let mut follow_ups: HashMap<u64, HashSet<u64>> = HashMap::new();
+    let mut order: Vec<u64> = Vec::new();
+    for line in lines(dir, "ledger-") {
+        if let (Some(task), Some(i)) = (line["task"].as_u64(), line["i"].as_u64()) {
+            report.executions += 1;
+            *runs.entry(task).or_default() += 1;
+            executed.insert(i);
+            order.push(i);
+            if !intended.contains(&i) {
+                report.unexpected += 1;
+            }
+        } else if let (Some(parent), Some(task)) =
+            (line["follow_up"].as_u64(), line["task"].as_u64())
+        {
+            follow_ups.entry(parent).or_default().insert(task);
+        }
+    }
+    report.duplicated_tasks = runs.values().filter(|n| **n > 1).count() as u64;
+    report.most_runs_of_one_task = runs.values().copied().max().unwrap_or(0);
+    if ordered {
+        report.out_of_order = order.windows(2).filter(|w| w[0] >= w[1]).count() as u64;
+    }
+
+    let tasks = all_tasks(queue).await;
+    let mut present: HashSet<u64> = HashSet::new();
+    for task in &tasks {
+        if task.action == FOLLOW_UP {
+            if let Ok(parent) = task.payload_json::<u64>() {
+                follow_ups
+                    .entry(parent)
+                    .or_default()
+                    .insert(task.id.0 as u64);
+            }
+            if !task.state.is_finished() {
+                report.stuck += 1;
+            }
+            continue;
+        }
+        if task.action != ACTION {
+            continue;
+        }
+        let Ok(payload) = task.payload_json::<Payload>() else {
+            continue;
+        };
+        present.insert(payload.i);
+        match task.state {
+            State::Failed => report.failed_for_good += 1,
+            State::Queued | State::Running
+                if payload.poison && task.max_tries == taskq::FOREVER =>
+            {
+                report.poison_forever_most_tries =
+                    report.poison_forever_most_tries.max(task.tries.into());
+            }
+            State::Queued | State::Running => report.stuck += 1,
+            State::Succeeded => {}
+        }
+    }
+    report.lost = acked
+        .iter()
+        .filter(|i| !executed.contains(i) && !present.contains(i))
+        .count() as u64;
+    report.stale_completions_accepted =
+        follow_ups.values().filter(|ids| ids.len() > 1).count() as u64;
+    for (first, n) in batches {
+        let seen = (first..first + n)
+            .filter(|i| executed.contains(i) || present.contains(i))
+            .count() as u64;
+        if seen != 0 && seen != n {
+            report.partial_batches += 1;
+        }
+    }
+    report
+}

@@ -1,0 +1,521 @@
+//! `taskq-chaos`: runs producers and workers as separate processes, kills
+//! and pauses them at random or at exact kill points, and checks that
+//! nothing acknowledged was lost. `taskq-chaos run --help` lists the
+//! scenarios; RELIABILITY.md has the figures of the last full run.
+
+mod check;
+mod roles;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use taskq::Queue;
+
+use roles::{Produce, ACTION, FOLLOW_UP};
+
+#[derive(Debug, Parser)]
+#[command(name = "taskq-chaos")]
+struct Cli {
+    #[command(subcommand)]
+    command: Role,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Run scenarios and print their figures; exits 1 if any figure that
+    /// must be zero is not.
+    Run {
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// The scenario, or all.
+        #[arg(long, value_enum, default_value = "all")]
+        scenario: ScenarioName,
+        /// The short version: a few seconds per scenario.
+        #[arg(long)]
+        short: bool,
+        /// The PostgreSQL server (scripts/chaos starts a throwaway one).
+        #[arg(long, env = "TASKQ_CHAOS_POSTGRES_URL", hide_env_values = true)]
+        postgres_url: Option<String>,
+        /// Print the reports as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// (Internal) enqueue tasks, journaling each batch.
+    Produce {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        journal: PathBuf,
+        #[arg(long)]
+        start: u64,
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        batch: u64,
+        #[arg(long)]
+        lease_ms: u64,
+        #[arg(long, default_value_t = 0)]
+        poison_every: u64,
+        #[arg(long, default_value_t = 5)]
+        pause_ms: u64,
+    },
+    /// (Internal) work tasks until SIGTERM, recording each execution.
+    Work {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        ledger: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 2)]
+        work_ms: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ScenarioName {
+    /// Workers killed at random (SIGKILL) and at exact kill points while a
+    /// producer enqueues steadily; the supervisor restarts them.
+    KillWorkers,
+    /// The producer killed at random, also mid-batch: each batch is all or
+    /// nothing.
+    KillProducer,
+    /// Workers paused (SIGSTOP) past their lease, then resumed: their late
+    /// completions are refused and follow-ups exist once.
+    PauseWorkers,
+    /// Tasks that abort their worker: they end failed after their tries,
+    /// or back off when they retry forever.
+    Poison,
+    /// No faults, four workers: no task runs twice.
+    Clean,
+    /// No faults, one worker with one handler: tasks run in claim order.
+    Ordered,
+    /// Every scenario above.
+    All,
+}
+
+const SCENARIOS: [ScenarioName; 6] = [
+    ScenarioName::KillWorkers,
+    ScenarioName::KillProducer,
+    ScenarioName::PauseWorkers,
+    ScenarioName::Poison,
+    ScenarioName::Clean,
+    ScenarioName::Ordered,
+];
+
+/// One scenario's shape.
+struct Plan {
+    workers: usize,
+    concurrency: usize,
+    count: u64,
+    batch: u64,
+    pause_ms: u64,
+    lease: Duration,
+    poison_every: u64,
+    failpoints: Option<&'static str>,
+    workers_after_producer: bool,
+    work_ms: u64,
+}
+
+fn plan(scenario: ScenarioName, short: bool) -> Plan {
+    let scale = |short_n: u64, full_n: u64| if short { short_n } else { full_n };
+    let base = Plan {
+        workers: 3,
+        concurrency: 4,
+        count: scale(1_500, 20_000),
+        batch: 10,
+        pause_ms: 5,
+        lease: Duration::from_secs(2),
+        poison_every: 0,
+        failpoints: None,
+        workers_after_producer: false,
+        work_ms: 2,
+    };
+    match scenario {
+        ScenarioName::KillWorkers => Plan {
+            failpoints: Some("after-effect=0.002,before-commit=0.002,inside-completion=0.002"),
+            ..base
+        },
+        ScenarioName::KillProducer => Plan {
+            batch: 100,
+            pause_ms: 1,
+            count: scale(3_000, 30_000),
+            ..base
+        },
+        ScenarioName::PauseWorkers => Plan {
+            lease: Duration::from_secs(1),
+            count: scale(400, 4_000),
+            pause_ms: 30,
+            work_ms: 100,
+            ..base
+        },
+        ScenarioName::Poison => Plan {
+            poison_every: 50,
+            count: scale(1_000, 10_000),
+            lease: Duration::from_secs(1),
+            ..base
+        },
+        ScenarioName::Clean => Plan {
+            workers: 4,
+            count: scale(5_000, 50_000),
+            batch: 1_000,
+            pause_ms: 0,
+            workers_after_producer: true,
+            ..base
+        },
+        ScenarioName::Ordered => Plan {
+            workers: 1,
+            concurrency: 1,
+            count: scale(1_000, 10_000),
+            batch: 1_000,
+            pause_ms: 0,
+            workers_after_producer: true,
+            ..base
+        },
+        ScenarioName::All => unreachable!("expanded by the caller"),
+    }
+}
+
+/// The processes of a run, restarted when they die.
+struct Fleet {
+    url: String,
+    dir: PathBuf,
+    plan: Plan,
+    workers: Vec<Child>,
+    generation: usize,
+    last_fault: Option<Instant>,
+}
+
+fn me() -> Command {
+    Command::new(std::env::current_exe().expect("the harness binary"))
+}
+
+fn signal(child: &Child, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status();
+}
+
+impl Fleet {
+    fn spawn_worker(&mut self) -> Child {
+        self.generation += 1;
+        let mut command = me();
+        command
+            .args([
+                "work",
+                "--url",
+                &self.url,
+                "--concurrency",
+                &self.plan.concurrency.to_string(),
+                "--work-ms",
+                &self.plan.work_ms.to_string(),
+            ])
+            .arg("--ledger")
+            .arg(
+                self.dir
+                    .join(format!("ledger-{:04}.jsonl", self.generation)),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(points) = self.plan.failpoints {
+            command.env("TASKQ_FAILPOINTS", points);
+        }
+        command.spawn().expect("start a worker")
+    }
+
+    fn spawn_producer(&mut self, start: u64, count: u64) -> Child {
+        self.generation += 1;
+        me().args(["produce", "--url", &self.url])
+            .arg("--journal")
+            .arg(
+                self.dir
+                    .join(format!("producer-{:04}.jsonl", self.generation)),
+            )
+            .args(["--start", &start.to_string(), "--count", &count.to_string()])
+            .args(["--batch", &self.plan.batch.to_string()])
+            .args(["--lease-ms", &self.plan.lease.as_millis().to_string()])
+            .args(["--poison-every", &self.plan.poison_every.to_string()])
+            .args(["--pause-ms", &self.plan.pause_ms.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a producer")
+    }
+
+    /// Restarts workers that died by themselves (poison, kill points).
+    fn revive(&mut self) {
+        for index in 0..self.workers.len() {
+            if matches!(self.workers[index].try_wait(), Ok(Some(_))) {
+                self.workers[index] = self.spawn_worker();
+                self.last_fault = Some(Instant::now());
+            }
+        }
+    }
+
+    fn kill_worker(&mut self) {
+        let index = fastrand::usize(..self.workers.len());
+        let _ = self.workers[index].kill();
+        let _ = self.workers[index].wait();
+        self.workers[index] = self.spawn_worker();
+        self.last_fault = Some(Instant::now());
+    }
+
+    fn pause_worker(&mut self) {
+        let index = fastrand::usize(..self.workers.len());
+        signal(&self.workers[index], "STOP");
+        std::thread::sleep(self.plan.lease * 5 / 2);
+        signal(&self.workers[index], "CONT");
+        self.last_fault = Some(Instant::now());
+    }
+
+    fn stop(&mut self) {
+        for worker in &self.workers {
+            signal(worker, "TERM");
+        }
+        for worker in &mut self.workers {
+            let _ = worker.wait();
+        }
+    }
+}
+
+/// Work still to do: queued or running tasks, less those that retry
+/// forever after aborting their workers (they back off for good).
+async fn outstanding(queue: &Queue, plan: &Plan) -> u64 {
+    let stats = queue.stats().await.unwrap_or_default();
+    let open: u64 = stats
+        .iter()
+        .filter(|row| row.action == ACTION || row.action == FOLLOW_UP)
+        .map(|row| row.queued + row.running)
+        .sum();
+    let forever = if plan.poison_every > 0 {
+        (0..plan.count)
+            .filter(|i| i % plan.poison_every == 0 && (i / plan.poison_every) % 2 == 1)
+            .count() as u64
+    } else {
+        0
+    };
+    open.saturating_sub(forever)
+}
+
+async fn run_scenario(
+    scenario: ScenarioName,
+    backend: &str,
+    base_url: &str,
+    short: bool,
+) -> check::Report {
+    let dir = tempfile::tempdir().expect("a run directory");
+    let url = match backend {
+        "sqlite" => format!("sqlite://{}", dir.path().join("chaos.db").display()),
+        _ => {
+            let separator = if base_url.contains('?') { '&' } else { '?' };
+            format!(
+                "{base_url}{separator}schema=chaos_{:016x}",
+                fastrand::u64(..)
+            )
+        }
+    };
+    let queue = Queue::connect(&url).await.expect("connect");
+    let plan = plan(scenario, short);
+    let mut fleet = Fleet {
+        url: url.clone(),
+        dir: dir.path().to_path_buf(),
+        plan,
+        workers: Vec::new(),
+        generation: 0,
+        last_fault: None,
+    };
+    let count = fleet.plan.count;
+    let mut producer = fleet.spawn_producer(0, count);
+    if fleet.plan.workers_after_producer {
+        let _ = producer.wait();
+    }
+    for _ in 0..fleet.plan.workers {
+        let worker = fleet.spawn_worker();
+        fleet.workers.push(worker);
+    }
+
+    // Faults while the producer runs, and at least three of them.
+    let mut producer_kills = 0;
+    let mut faults = 0;
+    let wants_faults = matches!(
+        scenario,
+        ScenarioName::KillWorkers | ScenarioName::PauseWorkers
+    );
+    let mut next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_000));
+    loop {
+        let finished = matches!(producer.try_wait(), Ok(Some(_)));
+        if finished && (!wants_faults || faults >= 3) {
+            break;
+        }
+        fleet.revive();
+        if Instant::now() >= next_fault {
+            match scenario {
+                ScenarioName::KillWorkers => {
+                    fleet.kill_worker();
+                    faults += 1;
+                }
+                ScenarioName::PauseWorkers => {
+                    fleet.pause_worker();
+                    faults += 1;
+                }
+                ScenarioName::KillProducer if producer_kills < 3 => {
+                    let _ = producer.kill();
+                    let _ = producer.wait();
+                    producer_kills += 1;
+                    fleet.last_fault = Some(Instant::now());
+                    // A fresh range of numbers for the restarted producer.
+                    producer = fleet.spawn_producer(producer_kills * 1_000_000_000, count / 4);
+                }
+                _ => {}
+            }
+            next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_500));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Recovery: faults stop; everything left must be worked off.
+    let calm = Instant::now();
+    let window = if short {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(120)
+    };
+    while outstanding(&queue, &fleet.plan).await > 0 && calm.elapsed() < window {
+        fleet.revive();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recovered = fleet
+        .last_fault
+        .map_or(0.0, |at| at.elapsed().as_secs_f64());
+    fleet.stop();
+
+    let ordered = scenario == ScenarioName::Ordered;
+    let mut report = check::check(&queue, dir.path(), ordered).await;
+    report.scenario = format!("{scenario:?}");
+    report.backend = backend.to_string();
+    report.recovery_seconds = recovered;
+    report.integrity = if backend == "sqlite" {
+        integrity(&dir.path().join("chaos.db"))
+    } else {
+        "n/a".to_string()
+    };
+    report
+}
+
+fn integrity(path: &Path) -> String {
+    rusqlite::Connection::open(path)
+        .and_then(|conn| conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)))
+        .unwrap_or_else(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    match cli.command {
+        Role::Produce {
+            url,
+            journal,
+            start,
+            count,
+            batch,
+            lease_ms,
+            poison_every,
+            pause_ms,
+        } => {
+            runtime.block_on(roles::produce(Produce {
+                url: &url,
+                journal: &journal,
+                start,
+                count,
+                batch,
+                lease: Duration::from_millis(lease_ms),
+                poison_every,
+                pause: Duration::from_millis(pause_ms),
+            }));
+            ExitCode::SUCCESS
+        }
+        Role::Work {
+            url,
+            ledger,
+            concurrency,
+            work_ms,
+        } => {
+            runtime.block_on(roles::work(
+                &url,
+                &ledger,
+                concurrency,
+                Duration::from_millis(work_ms),
+            ));
+            ExitCode::SUCCESS
+        }
+        Role::Run {
+            backend,
+            scenario,
+            short,
+            postgres_url,
+            json,
+        } => {
+            if backend != "sqlite" && postgres_url.is_none() {
+                eprintln!("taskq-chaos: the postgres backend needs --postgres-url (scripts/chaos starts a server)");
+                return ExitCode::from(2);
+            }
+            let base = postgres_url.unwrap_or_default();
+            let scenarios: Vec<ScenarioName> = match scenario {
+                ScenarioName::All => SCENARIOS.to_vec(),
+                one => vec![one],
+            };
+            let mut failed = false;
+            for scenario in scenarios {
+                let report = runtime.block_on(run_scenario(scenario, &backend, &base, short));
+                let violations = report.violations();
+                if json {
+                    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                } else {
+                    println!(
+                        "{backend} {:?}: enqueued {}/{} acknowledged ({} failed, {} in doubt); lost {}; \
+                         unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
+                         at most {} times); stale completions accepted {}; failed for good {}; \
+                         poison-forever tries {}; out of order {}; recovered in {:.1} s; integrity {}",
+                        scenario,
+                        report.enqueues_acknowledged,
+                        report.enqueues_attempted,
+                        report.enqueues_failed,
+                        report.enqueues_indeterminate,
+                        report.lost,
+                        report.unexpected,
+                        report.stuck,
+                        report.partial_batches,
+                        report.executions,
+                        report.duplicated_tasks,
+                        report.most_runs_of_one_task,
+                        report.stale_completions_accepted,
+                        report.failed_for_good,
+                        report.poison_forever_most_tries,
+                        report.out_of_order,
+                        report.recovery_seconds,
+                        report.integrity,
+                    );
+                }
+                if !violations.is_empty() || (report.integrity != "ok" && report.integrity != "n/a")
+                {
+                    eprintln!(
+                        "taskq-chaos: {backend} {scenario:?} FAILED: {violations:?}, integrity {}",
+                        report.integrity
+                    );
+                    failed = true;
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The processes a scenario runs: producers and workers. Each appends a
+//! line per operation to a file of its own (a history for producers, a
+//! ledger of executions for workers), flushed to disk before the operation
+//! it describes goes on, so the checker can count independently of the
+//! queue's own bookkeeping.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use taskq::worker::{Outcome, TaskContext, Worker, WorkerConfig};
+use taskq::{NewTask, Queue, FOREVER};
+
+/// The action every scenario uses, and the one of follow-up tasks.
+pub const ACTION: &str = "chaos";
+pub const FOLLOW_UP: &str = "chaos-follow-up";
+
+/// A task's payload: its number, unique over a run.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Payload {
+    pub i: u64,
+    pub poison: bool,
+}
+
+/// An append-only file whose every line reaches the disk before `line`
+/// returns.
+pub struct Journal(File);
+
+impl Journal {
+    pub fn open(path: &Path) -> Journal {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open the journal");
+        Journal(file)
+    }
+
+    pub fn line(&mut self, value: serde_json::Value) {
+        let mut text = value.to_string();
+        text.push('\n');
+        self.0
+            .write_all(text.as_bytes())
+            .expect("write the journal");
+        self.0.sync_data().expect("sync the journal");
+    }
+}
+
+/// Settings of a producer process.
+pub struct Produce<'a> {
+    pub url: &'a str,
+    pub journal: &'a Path,
+    pub start: u64,
+    pub count: u64,
+    pub batch: u64,
+    pub lease: Duration,
+    pub poison_every: u64,
+    pub pause: Duration,
+}
+
+/// Enqueues `count` tasks numbered from `start`, `batch` per transaction.
+pub async fn produce(settings: Produce<'_>) {
+    let queue = Queue::connect(settings.url).await.expect("connect");
+    let mut journal = Journal::open(settings.journal);
+    let mut first = settings.start;
+    let end = settings.start + settings.count;
+    while first < end {
+        let n = settings.batch.min(end - first);
+        let tasks: Vec<NewTask> = (first..first + n)
+            .map(|i| {
+                let poison = settings.poison_every > 0 && i % settings.poison_every == 0;
+                // Half of the poison tasks retry forever: they must back off.
+                let max_tries = if poison && (i / settings.poison_every) % 2 == 1 {
+                    FOREVER
+                } else {
+                    3
+                };
+                NewTask::json(ACTION, &Payload { i, poison })
+                    .expect("encode")
+                    .timeout(settings.lease)
+                    .max_tries(max_tries)
+            })
+            .collect();
+        journal.line(json!({"intent": [first, n]}));
+        match queue.enqueue_many(tasks).await {
+            Ok(_) => journal.line(json!({"ack": [first, n]})),
+            Err(error) => journal.line(json!({"error": [first, n], "reason": error.to_string()})),
+        }
+        first += n;
+        tokio::time::sleep(settings.pause).await;
+    }
+}
+
+/// Runs a worker until SIGTERM: each execution goes to the ledger before
+/// the task is completed; a poison task aborts the process; every
+/// completed task enqueues one follow-up.
+pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) {
+    let queue = Queue::connect(url).await.expect("connect");
+    let journal = std::sync::Arc::new(std::sync::Mutex::new(Journal::open(ledger)));
+    let config = WorkerConfig {
+        concurrency,
+        shutdown_timeout: Duration::from_secs(2),
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(queue, config);
+    let ledger_for_tasks = std::sync::Arc::clone(&journal);
+    worker
+        .handle(ACTION, move |payload: Payload, ctx: TaskContext| {
+            let journal = std::sync::Arc::clone(&ledger_for_tasks);
+            async move {
+                let entry = json!({
+                    "task": ctx.id().0, "i": payload.i, "try": ctx.tries(),
+                    "token": ctx.task().lease_token, "pid": std::process::id(),
+                });
+                journal.lock().unwrap().line(entry);
+                if payload.poison {
+                    std::process::abort();
+                }
+                tokio::time::sleep(work).await;
+                let follow_up = NewTask::json(FOLLOW_UP, &payload.i)
+                    .map_err(|e| e.to_string())?
+                    .timeout(ctx.task().timeout);
+                Ok::<_, String>(Outcome::follow_up(vec![follow_up]))
+            }
+        })
+        .expect("register");
+    worker
+        .handle(FOLLOW_UP, move |parent: u64, ctx: TaskContext| {
+            let journal = std::sync::Arc::clone(&journal);
+            async move {
+                journal
+                    .lock()
+                    .unwrap()
+                    .line(json!({"follow_up": parent, "task": ctx.id().0}));
+                Ok::<_, String>(())
+            }
+        })
+        .expect("register");
+    worker.run().await.expect("the worker ran");
+}
