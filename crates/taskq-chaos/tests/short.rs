@@ -17,8 +17,15 @@ fn run(backend: &str, postgres_url: Option<&str>) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.lines().count(), 6, "every scenario reported: {stdout}");
-    assert!(stdout.lines().all(|line| line.contains("lost 0;")), "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        6,
+        "every scenario reported: {stdout}"
+    );
+    assert!(
+        stdout.lines().all(|line| line.contains("lost 0;")),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -8,6 +8,40 @@ pub(crate) struct Migration {
     pub(crate) sql: &'static str,
 }
 
+/// The migrations still to apply, given the `(version, checksum)` pairs
+/// already applied: refuses a schema newer than `migrations` knows and an
+/// applied migration whose text was changed.
+pub(crate) fn pending<'a>(
+    migrations: &'a [Migration],
+    applied: &[(i64, i64)],
+) -> crate::error::Result<Vec<&'a Migration>> {
+    let latest = migrations.last().map_or(0, |m| m.version);
+    if let Some(found) = applied.iter().map(|(version, _)| *version).max() {
+        if found > latest {
+            return Err(crate::error::Error::SchemaTooNew {
+                found,
+                supported: latest,
+            });
+        }
+    }
+    let mut todo = Vec::new();
+    for migration in migrations {
+        match applied
+            .iter()
+            .find(|(version, _)| *version == migration.version)
+        {
+            Some(&(_, sum)) if sum != checksum(migration.sql) => {
+                return Err(crate::error::Error::MigrationMismatch {
+                    version: migration.version,
+                });
+            }
+            Some(_) => {}
+            None => todo.push(migration),
+        }
+    }
+    Ok(todo)
+}
+
 /// FNV-1a of a migration's text: a stable fingerprint, stored when the
 /// migration is applied, that notices later edits.
 pub(crate) fn checksum(sql: &str) -> i64 {
@@ -20,6 +54,37 @@ pub(crate) fn checksum(sql: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_lists_what_is_missing_and_refuses_newer_or_edited_schemas() {
+        let migrations = [
+            Migration {
+                version: 1,
+                name: "a",
+                sql: "CREATE TABLE a (x)",
+            },
+            Migration {
+                version: 2,
+                name: "b",
+                sql: "CREATE TABLE b (x)",
+            },
+        ];
+        let one = [(1, checksum("CREATE TABLE a (x)"))];
+        let todo = pending(&migrations, &one).unwrap();
+        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), [2]);
+        assert_eq!(pending(&migrations, &[]).unwrap().len(), 2);
+        assert!(matches!(
+            pending(&migrations, &[(3, 0)]),
+            Err(crate::error::Error::SchemaTooNew {
+                found: 3,
+                supported: 2
+            })
+        ));
+        assert!(matches!(
+            pending(&migrations, &[(1, 42)]),
+            Err(crate::error::Error::MigrationMismatch { version: 1 })
+        ));
+    }
 
     #[test]
     fn checksum_notices_edits() {

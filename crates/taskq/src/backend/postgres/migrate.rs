@@ -3,7 +3,7 @@
 use tokio_postgres::GenericClient;
 
 use super::{db_error, quote};
-use crate::backend::migration::{checksum, Migration};
+use crate::backend::migration::{checksum, pending, Migration};
 use crate::error::{Error, Result};
 
 /// Every migration, in order, numbered in step with the SQLite backend.
@@ -84,36 +84,17 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(db_error)?;
-    if let Some(&(found, _)) = applied.last() {
-        if found > LATEST_VERSION {
-            return Err(Error::SchemaTooNew {
-                found,
-                supported: LATEST_VERSION,
-            });
-        }
-    }
-    for migration in MIGRATIONS {
-        match applied
-            .iter()
-            .find(|(version, _)| *version == migration.version)
-        {
-            Some(&(_, sum)) if sum != checksum(migration.sql) => {
-                return Err(Error::MigrationMismatch {
-                    version: migration.version,
-                });
-            }
-            Some(_) => {}
-            None => {
-                tracing::info!(
-                    version = migration.version,
-                    name = migration.name,
-                    schema,
-                    "applying migration"
-                );
-                tx.batch_execute(&migration.sql.replace("{schema}", &quoted))
-                    .await
-                    .map_err(db_error)?;
-                tx.execute(
+    for migration in pending(MIGRATIONS, &applied)? {
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            schema,
+            "applying migration"
+        );
+        tx.batch_execute(&migration.sql.replace("{schema}", &quoted))
+            .await
+            .map_err(db_error)?;
+        tx.execute(
                     &format!(
                         "INSERT INTO {quoted}.taskq_migrations (version, name, checksum) VALUES ($1, $2, $3)"
                     ),
@@ -121,8 +102,6 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -
                 )
                 .await
                 .map_err(db_error)?;
-            }
-        }
     }
     tx.commit().await.map_err(db_error)
 }

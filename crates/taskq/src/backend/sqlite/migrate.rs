@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::store::{db_error, now_micros};
-use crate::backend::migration::{checksum, Migration};
+use crate::backend::migration::{checksum, pending, Migration};
 use crate::error::{Error, Result};
 
 /// Every migration, in order. Released migrations are never edited.
@@ -69,39 +69,18 @@ pub(crate) fn migrate(tx: &Connection) -> Result<()> {
                 .collect()
         })
         .map_err(db_error)?;
-    if let Some(&(found, _)) = applied.last() {
-        if found > LATEST_VERSION {
-            return Err(Error::SchemaTooNew {
-                found,
-                supported: LATEST_VERSION,
-            });
-        }
-    }
-    for migration in MIGRATIONS {
-        match applied
-            .iter()
-            .find(|(version, _)| *version == migration.version)
-        {
-            Some(&(_, sum)) if sum != checksum(migration.sql) => {
-                return Err(Error::MigrationMismatch {
-                    version: migration.version,
-                });
-            }
-            Some(_) => {}
-            None => {
-                tracing::info!(
-                    version = migration.version,
-                    name = migration.name,
-                    "applying migration"
-                );
-                tx.execute_batch(migration.sql).map_err(db_error)?;
-                tx.execute(
+    for migration in pending(MIGRATIONS, &applied)? {
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applying migration"
+        );
+        tx.execute_batch(migration.sql).map_err(db_error)?;
+        tx.execute(
                     "INSERT INTO taskq_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
                     params![migration.version, migration.name, checksum(migration.sql), now_micros()],
                 )
                 .map_err(db_error)?;
-            }
-        }
     }
     Ok(())
 }
