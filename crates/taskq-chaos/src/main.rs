@@ -141,7 +141,7 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
         },
         ScenarioName::KillProducer => Plan {
             batch: 100,
-            pause_ms: 1,
+            pause_ms: 5,
             count: scale(3_000, 30_000),
             ..base
         },
@@ -339,6 +339,7 @@ async fn run_scenario(
 
     // Faults while the producer runs, and at least three of them.
     let mut producer_kills = 0;
+    let mut ranges = 0;
     let mut faults = 0;
     let wants_faults = matches!(
         scenario,
@@ -347,6 +348,12 @@ async fn run_scenario(
     let mut next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_000));
     loop {
         let finished = matches!(producer.try_wait(), Ok(Some(_)));
+        if finished && scenario == ScenarioName::KillProducer && producer_kills < 3 {
+            // It finished before it was killed three times: another one.
+            ranges += 1;
+            producer = fleet.spawn_producer(ranges * 1_000_000_000, count / 4);
+            continue;
+        }
         if finished && (!wants_faults || faults >= 3) {
             break;
         }
@@ -367,11 +374,17 @@ async fn run_scenario(
                     producer_kills += 1;
                     fleet.last_fault = Some(Instant::now());
                     // A fresh range of numbers for the restarted producer.
-                    producer = fleet.spawn_producer(producer_kills * 1_000_000_000, count / 4);
+                    ranges += 1;
+                    producer = fleet.spawn_producer(ranges * 1_000_000_000, count / 4);
                 }
                 _ => {}
             }
-            next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_500));
+            let gap = if scenario == ScenarioName::KillProducer {
+                fastrand::u64(50..400)
+            } else {
+                fastrand::u64(300..1_500)
+            };
+            next_fault = Instant::now() + Duration::from_millis(gap);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
