@@ -93,6 +93,12 @@ enum ScenarioName {
     Clean,
     /// No faults, one worker with one handler: tasks run in claim order.
     Ordered,
+    /// PostgreSQL stopped with `pg_ctl -m immediate` for two seconds, three
+    /// times: producers and workers carry on without a restart. Needs
+    /// TASKQ_TEST_POSTGRES_STOP and TASKQ_TEST_POSTGRES_START (set by
+    /// scripts/with-postgres); not part of `all`, because it stops the
+    /// server for everyone.
+    StopServer,
     /// Every scenario above.
     All,
 }
@@ -173,6 +179,11 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
             batch: 1_000,
             pause_ms: 0,
             workers_after_producer: true,
+            ..base
+        },
+        ScenarioName::StopServer => Plan {
+            pause_ms: 20,
+            count: scale(3_000, 10_000),
             ..base
         },
         ScenarioName::All => unreachable!("expanded by the caller"),
@@ -343,7 +354,7 @@ async fn run_scenario(
     let mut faults = 0;
     let wants_faults = matches!(
         scenario,
-        ScenarioName::KillWorkers | ScenarioName::PauseWorkers
+        ScenarioName::KillWorkers | ScenarioName::PauseWorkers | ScenarioName::StopServer
     );
     let mut next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_000));
     loop {
@@ -366,6 +377,13 @@ async fn run_scenario(
                 }
                 ScenarioName::PauseWorkers => {
                     fleet.pause_worker();
+                    faults += 1;
+                }
+                ScenarioName::StopServer if faults < 3 => {
+                    server("TASKQ_TEST_POSTGRES_STOP");
+                    std::thread::sleep(Duration::from_secs(2));
+                    server("TASKQ_TEST_POSTGRES_START");
+                    fleet.last_fault = Some(Instant::now());
                     faults += 1;
                 }
                 ScenarioName::KillProducer if producer_kills < 3 => {
@@ -416,6 +434,20 @@ async fn run_scenario(
         "n/a".to_string()
     };
     report
+}
+
+/// Runs the server command named by an environment variable.
+fn server(variable: &str) {
+    let command = std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set; run the stop-server scenario through scripts/chaos")
+    });
+    let status = Command::new("sh")
+        .args(["-c", &command])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run the server command");
+    assert!(status.success(), "{variable} failed: {status}");
 }
 
 fn integrity(path: &Path) -> String {
@@ -474,6 +506,10 @@ fn main() -> ExitCode {
             postgres_url,
             json,
         } => {
+            if scenario == ScenarioName::StopServer && backend != "postgres" {
+                eprintln!("taskq-chaos: stop-server is a PostgreSQL scenario");
+                return ExitCode::from(2);
+            }
             if backend != "sqlite" && postgres_url.is_none() {
                 eprintln!("taskq-chaos: the postgres backend needs --postgres-url (scripts/chaos starts a server)");
                 return ExitCode::from(2);
