@@ -18,6 +18,8 @@ pub struct Report {
     pub enqueues_acknowledged: u64,
     pub enqueues_failed: u64,
     pub enqueues_indeterminate: u64,
+    /// Failed enqueues whose error was a typed busy error.
+    pub enqueues_busy: u64,
     /// Acknowledged, never executed, and not in the database: must be 0.
     pub lost: u64,
     /// Executed but never enqueued: must be 0.
@@ -123,6 +125,12 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
             outcome.insert((first, n), true);
         } else if let Some((first, n)) = range("error") {
             report.enqueues_failed += n;
+            if line["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("database busy"))
+            {
+                report.enqueues_busy += n;
+            }
             outcome.insert((first, n), false);
         }
     }

@@ -93,6 +93,10 @@ enum ScenarioName {
     Clean,
     /// No faults, one worker with one handler: tasks run in claim order.
     Ordered,
+    /// SQLite: another process holds the write lock, twice for two seconds
+    /// (callers wait) and once for eleven (past the ten-second busy
+    /// timeout: callers fail with a typed busy error). Not part of `all`.
+    LockHolder,
     /// PostgreSQL stopped with `pg_ctl -m immediate` for two seconds, three
     /// times: producers and workers carry on without a restart. Needs
     /// TASKQ_TEST_POSTGRES_STOP and TASKQ_TEST_POSTGRES_START (set by
@@ -179,6 +183,11 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
             batch: 1_000,
             pause_ms: 0,
             workers_after_producer: true,
+            ..base
+        },
+        ScenarioName::LockHolder => Plan {
+            pause_ms: 20,
+            count: scale(5_000, 10_000),
             ..base
         },
         ScenarioName::StopServer => Plan {
@@ -354,7 +363,10 @@ async fn run_scenario(
     let mut faults = 0;
     let wants_faults = matches!(
         scenario,
-        ScenarioName::KillWorkers | ScenarioName::PauseWorkers | ScenarioName::StopServer
+        ScenarioName::KillWorkers
+            | ScenarioName::PauseWorkers
+            | ScenarioName::StopServer
+            | ScenarioName::LockHolder
     );
     let mut next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_000));
     loop {
@@ -377,6 +389,12 @@ async fn run_scenario(
                 }
                 ScenarioName::PauseWorkers => {
                     fleet.pause_worker();
+                    faults += 1;
+                }
+                ScenarioName::LockHolder if faults < 3 => {
+                    let hold = if faults == 2 { 11 } else { 2 };
+                    hold_write_lock(&dir.path().join("chaos.db"), Duration::from_secs(hold));
+                    fleet.last_fault = Some(Instant::now());
                     faults += 1;
                 }
                 ScenarioName::StopServer if faults < 3 => {
@@ -434,6 +452,19 @@ async fn run_scenario(
         "n/a".to_string()
     };
     report
+}
+
+/// Holds SQLite's write lock on `path` for `hold`, as another process
+/// with a long transaction would.
+fn hold_write_lock(path: &Path, hold: Duration) {
+    let conn = rusqlite::Connection::open(path).expect("open the database");
+    conn.busy_timeout(Duration::from_secs(30))
+        .expect("busy timeout");
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    std::thread::sleep(hold);
+    conn.execute_batch("ROLLBACK")
+        .expect("give the write lock back");
 }
 
 /// Runs the server command named by an environment variable.
@@ -510,6 +541,10 @@ fn main() -> ExitCode {
                 eprintln!("taskq-chaos: stop-server is a PostgreSQL scenario");
                 return ExitCode::from(2);
             }
+            if scenario == ScenarioName::LockHolder && backend != "sqlite" {
+                eprintln!("taskq-chaos: lock-holder is a SQLite scenario");
+                return ExitCode::from(2);
+            }
             if backend != "sqlite" && postgres_url.is_none() {
                 eprintln!("taskq-chaos: the postgres backend needs --postgres-url (scripts/chaos starts a server)");
                 return ExitCode::from(2);
@@ -527,7 +562,7 @@ fn main() -> ExitCode {
                     println!("{}", serde_json::to_string(&report).unwrap_or_default());
                 } else {
                     println!(
-                        "{backend} {:?}: enqueued {}/{} acknowledged ({} failed, {} in doubt); lost {}; \
+                        "{backend} {:?}: enqueued {}/{} acknowledged ({} failed, {} of them busy, {} in doubt); lost {}; \
                          unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
                          at most {} times); stale completions accepted {}; failed for good {}; \
                          poison-forever tries {}; out of order {}; recovered in {:.1} s; integrity {}",
@@ -535,6 +570,7 @@ fn main() -> ExitCode {
                         report.enqueues_acknowledged,
                         report.enqueues_attempted,
                         report.enqueues_failed,
+                        report.enqueues_busy,
                         report.enqueues_indeterminate,
                         report.lost,
                         report.unexpected,
