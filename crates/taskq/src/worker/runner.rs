@@ -104,7 +104,19 @@ pub(super) async fn run(
                 }
             }
         };
-                        shared.metrics.finish(started.elapsed());
+        // A handler that gave up because the shutdown grace period ran out
+        // (it saw its cancellation) is released, not failed: its try does
+        // not count. A completion that made it in time still counts.
+        let end = match end {
+            End::Finished(result)
+                if shared.hard_stop.is_cancelled()
+                    && !matches!(result, Ok(Ok(Outcome::Complete { .. }))) =>
+            {
+                End::Stopped
+            }
+            other => other,
+        };
+        shared.metrics.finish(started.elapsed());
         crate::failpoint::hit("after-effect");
         // The next task may start while this result is being recorded
         // (a completion lost in a crash only means the task runs again),

@@ -483,3 +483,36 @@ pub async fn retry_and_snooze_outcomes_are_applied(db: &dyn TestDb) {
         (1, 1, 2)
     );
 }
+
+pub async fn a_handler_that_stops_when_cancelled_at_shutdown_is_released(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let worker_config = WorkerConfig {
+        concurrency: 1,
+        shutdown_timeout: Duration::from_millis(200),
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(queue.clone(), worker_config);
+    worker
+        .handle("polite", move |_: u32, ctx: TaskContext| {
+            let tx = tx.clone();
+            async move {
+                tx.send(()).unwrap();
+                ctx.cancelled().await;
+                Err::<(), _>("stopped: the worker is shutting down")
+            }
+        })
+        .unwrap();
+    let id = queue.enqueue("polite", &1u32).await.unwrap();
+    let running = start(worker);
+    receive(&mut rx, 1).await;
+    let metrics = running.stop().await;
+    assert_eq!((metrics.released, metrics.retried), (1, 0));
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (task.state, task.tries),
+        (State::Queued, 0),
+        "released, the try not counted"
+    );
+    assert_eq!(task.last_error, None);
+}
