@@ -24,9 +24,13 @@ pub struct Report {
     pub lost: u64,
     /// Executed but never enqueued: must be 0.
     pub unexpected: u64,
-    /// Queued or running after the recovery window (poison tasks that
-    /// retry forever excepted, they back off): must be 0.
+    /// Queued or running when the recovery window ended (poison tasks that
+    /// retry forever excepted, they back off): must be 0. Measured by the
+    /// supervisor while the workers still run.
     pub stuck: u64,
+    /// Queued or running after the workers were stopped (tasks they gave
+    /// back on shutdown, or whose lease a stop cut short): informational.
+    pub left_after_stop: u64,
     /// Batches partly in the database: must be 0.
     pub partial_batches: u64,
     pub executions: u64,
@@ -178,7 +182,7 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
                     .insert(task.id.0 as u64);
             }
             if !task.state.is_finished() {
-                report.stuck += 1;
+                report.left_after_stop += 1;
             }
             continue;
         }
@@ -197,7 +201,7 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
                 report.poison_forever_most_tries =
                     report.poison_forever_most_tries.max(task.tries.into());
             }
-            State::Queued | State::Running => report.stuck += 1,
+            State::Queued | State::Running => report.left_after_stop += 1,
             State::Succeeded => {}
         }
     }

@@ -304,7 +304,10 @@ impl Fleet {
 /// Work still to do: queued or running tasks, less those that retry
 /// forever after aborting their workers (they back off for good).
 async fn outstanding(queue: &Queue, plan: &Plan) -> u64 {
-    let stats = queue.stats().await.unwrap_or_default();
+    // Unknown counts as not drained.
+    let Ok(stats) = queue.stats().await else {
+        return u64::MAX;
+    };
     let open: u64 = stats
         .iter()
         .filter(|row| row.action == ACTION || row.action == FOLLOW_UP)
@@ -432,9 +435,11 @@ async fn run_scenario(
     } else {
         Duration::from_secs(120)
     };
-    while outstanding(&queue, &fleet.plan).await > 0 && calm.elapsed() < window {
+    let mut stuck = outstanding(&queue, &fleet.plan).await;
+    while stuck > 0 && calm.elapsed() < window {
         fleet.revive();
         tokio::time::sleep(Duration::from_millis(100)).await;
+        stuck = outstanding(&queue, &fleet.plan).await;
     }
     let recovered = fleet
         .last_fault
@@ -446,6 +451,7 @@ async fn run_scenario(
     report.scenario = format!("{scenario:?}");
     report.backend = backend.to_string();
     report.recovery_seconds = recovered;
+    report.stuck = stuck;
     report.integrity = if backend == "sqlite" {
         integrity(&dir.path().join("chaos.db"))
     } else {
@@ -565,7 +571,7 @@ fn main() -> ExitCode {
                         "{backend} {:?}: enqueued {}/{} acknowledged ({} failed, {} of them busy, {} in doubt); lost {}; \
                          unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
                          at most {} times); stale completions accepted {}; failed for good {}; \
-                         poison-forever tries {}; out of order {}; recovered in {:.1} s; integrity {}",
+                         poison-forever tries {}; out of order {}; recovered in {:.1} s; left after stop {}; integrity {}",
                         scenario,
                         report.enqueues_acknowledged,
                         report.enqueues_attempted,
@@ -584,6 +590,7 @@ fn main() -> ExitCode {
                         report.poison_forever_most_tries,
                         report.out_of_order,
                         report.recovery_seconds,
+                        report.left_after_stop,
                         report.integrity,
                     );
                 }
