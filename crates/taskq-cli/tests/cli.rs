@@ -301,14 +301,9 @@ fn administration_commands() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while db.stats("adm")["failed"] != 3 {
-            assert!(
-                Instant::now() < deadline,
-                "the worker did not fail the tasks"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until("the worker to fail the tasks", 30, || {
+            db.stats("adm")["failed"] == 3
+        });
         stop(worker);
         let failed = db.json(&["list", "--state", "failed"]);
         assert_eq!(failed.as_array().unwrap().len(), 3);
@@ -331,6 +326,16 @@ fn administration_commands() {
         assert_eq!(db.json(&["migrate"])["migrated"], true);
         let retry = db.run(&["retry"]);
         assert_eq!(retry.code, 2, "an id or --action is needed");
+    }
+}
+
+/// Waits until `done` holds, looking every 20 ms, failing the test after
+/// `seconds`.
+fn wait_until(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited too long for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -375,14 +380,9 @@ fn work_runs_a_command_per_task() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while db.stats("shell")["failed"] != 1 {
-            assert!(
-                Instant::now() < deadline,
-                "the bad task did not fail for good"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until("the bad task to fail for good", 60, || {
+            db.stats("shell")["failed"] == 1
+        });
         stop(worker);
         assert_eq!(db.run(&["show", &good]).code, 3, "the good task completed");
         let failed = db.json(&["show", &bad]);
@@ -422,11 +422,7 @@ fn work_survives_sigterm_with_nothing_lost() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !started.exists() {
-            assert!(Instant::now() < deadline, "the command did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until("the command to start", 30, || started.exists());
         let stopping = Instant::now();
         stop(worker);
         assert!(

@@ -1,5 +1,6 @@
 //! A claimed task and what its worker can do with it.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
@@ -43,13 +44,18 @@ pub enum FailOutcome {
 #[derive(Debug)]
 #[must_use = "a lease that is not completed, failed or released runs again after it expires"]
 pub struct Lease {
-    task: Task,
+    // Shared with the worker runtime's task context, without copying the
+    // payload.
+    task: Arc<Task>,
     queue: Queue,
 }
 
 impl Lease {
     pub(crate) fn new(task: Task, queue: Queue) -> Self {
-        Lease { task, queue }
+        Lease {
+            task: Arc::new(task),
+            queue,
+        }
     }
 
     /// The task, as claimed (state running, tries already counted).
@@ -80,6 +86,11 @@ impl Lease {
         self.task
             .expires
             .expect("a claimed task always has a lease end")
+    }
+
+    /// The task, shared (for the worker runtime's task context).
+    pub(crate) fn shared_task(&self) -> Arc<Task> {
+        Arc::clone(&self.task)
     }
 
     /// The raw payload bytes.
@@ -170,7 +181,7 @@ impl Lease {
             .backend()
             .task_extend(self.lease_ref(), by)
             .await?;
-        self.task.expires = Some(expires);
+        Arc::make_mut(&mut self.task).expires = Some(expires);
         Ok(expires)
     }
 

@@ -42,6 +42,16 @@ pub(crate) fn pending<'a>(
     Ok(todo)
 }
 
+/// Checks, in each backend's tests, that its migrations are numbered 1, 2,
+/// 3, … and that the newest is the version the backend reports.
+#[cfg(test)]
+pub(crate) fn assert_numbered(migrations: &[Migration], latest: i64) {
+    for (i, migration) in migrations.iter().enumerate() {
+        assert_eq!(migration.version, i as i64 + 1, "{}", migration.name);
+    }
+    assert_eq!(migrations.last().map(|m| m.version), Some(latest));
+}
+
 /// FNV-1a of a migration's text: a stable fingerprint, stored when the
 /// migration is applied, that notices later edits.
 pub(crate) fn checksum(sql: &str) -> i64 {

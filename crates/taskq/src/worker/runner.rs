@@ -45,7 +45,7 @@ pub(super) async fn run(
     lease: Lease,
     slot: Slot,
 ) {
-    let task = Arc::new(lease.task().clone());
+    let task = lease.shared_task();
     let span =
         tracing::info_span!("taskq.task", id = %task.id, action = %task.action, try = task.tries);
     async move {

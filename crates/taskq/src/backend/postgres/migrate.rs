@@ -112,9 +112,6 @@ mod tests {
 
     #[test]
     fn versions_are_numbered_in_order_and_latest_matches() {
-        for (i, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, i as i64 + 1);
-        }
-        assert_eq!(MIGRATIONS.last().unwrap().version, LATEST_VERSION);
+        crate::backend::migration::assert_numbered(MIGRATIONS, LATEST_VERSION);
     }
 }
