@@ -31,11 +31,23 @@ fn rate(n: usize, started: Instant) -> Run {
 const SQLITE_INSERT: &str = "INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at) \
      VALUES ('bench', ?1, 'queued', ?2, 10, 120000000, ?2)";
 
-/// A connection with taskq's settings and tables, in a new file.
+/// A connection with taskq's settings and tables, in a new file, without
+/// taskq's triggers (they keep the task counts): the raw database does
+/// only what each statement says.
 pub fn sqlite_open(path: &Path, config: &SqliteConfig) -> Connection {
     let conn = Connection::open(path).expect("open the raw SQLite file");
     sqlite::configure_connection(&conn, config).expect("configure");
     sqlite::migrate_in(&conn).expect("create the tables");
+    let triggers: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'taskq_tasks'",
+        )
+        .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+        .expect("list the triggers");
+    for trigger in triggers {
+        conn.execute_batch(&format!("DROP TRIGGER \"{trigger}\""))
+            .expect("drop a trigger");
+    }
     conn
 }
 
@@ -118,6 +130,19 @@ async fn pg_client(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Turns off taskq's triggers (they keep the task counts) on the fresh
+/// schema of a raw run: the raw database does only what each statement
+/// says.
+async fn pg_without_triggers(url: &str, schema: &str) {
+    pg_client(url)
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE \"{schema}\".taskq_tasks DISABLE TRIGGER USER"
+        ))
+        .await
+        .expect("disable the triggers");
+}
+
 fn pg_insert(schema: &str) -> String {
     format!(
         "INSERT INTO \"{schema}\".taskq_tasks (action, payload, state, not_before, max_tries, timeout_us) \
@@ -128,6 +153,7 @@ fn pg_insert(schema: &str) -> String {
 /// Single-row INSERT statements, each its own transaction, from
 /// `clients` connections at once.
 pub async fn pg_insert_single(url: &str, schema: &str, n: usize, clients: usize) -> Run {
+    pg_without_triggers(url, schema).await;
     let sql = Arc::new(pg_insert(schema));
     let mut connections = Vec::new();
     for _ in 0..clients {
@@ -152,6 +178,7 @@ pub async fn pg_insert_single(url: &str, schema: &str, n: usize, clients: usize)
 
 /// `n` rows as INSERT statements of `batch` rows each.
 pub async fn pg_insert_bulk(url: &str, schema: &str, n: usize, batch: usize) -> Run {
+    pg_without_triggers(url, schema).await;
     let client = pg_client(url).await;
     let sql = format!(
         "INSERT INTO \"{schema}\".taskq_tasks (action, payload, state, not_before, max_tries, timeout_us) \

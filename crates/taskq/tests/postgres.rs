@@ -141,7 +141,7 @@ async fn a_newer_schema_is_refused() {
             r,
             Err(Error::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: taskq::postgres::SCHEMA_VERSION
             })
         )
     };
@@ -196,7 +196,7 @@ async fn concurrent_migrations_apply_once() {
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, i64>(0), postgres::SCHEMA_VERSION);
 }
 
 #[tokio::test]
@@ -377,4 +377,82 @@ async fn processes_complete_each_task_exactly_once() {
         "work was shared: {per_process:?}"
     );
     assert!(queue.stats().await.unwrap().is_empty());
+}
+
+async fn count_rows(client: &tokio_postgres::Client, schema: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {schema}.taskq_counts");
+    client.query_one(&sql, &[]).await.unwrap().get(0)
+}
+
+/// The count changes that taskq's statements append are folded into one
+/// row per action and state in the background, and the counts stay exact,
+/// also for tasks enqueued inside the caller's own transaction, changes
+/// made by hand in SQL (counted by triggers) and a TRUNCATE.
+#[tokio::test]
+async fn count_changes_are_folded_and_stay_exact() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    for i in 0..30 {
+        queue.enqueue("a", &i).await.unwrap();
+    }
+    let mut client = raw_client().await;
+    let tx = client.transaction().await.unwrap();
+    postgres::enqueue_in(&tx, &db.schema, &[NewTask::json("b", &1).unwrap()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for _ in 0..10 {
+        queue
+            .claim("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .complete()
+            .await
+            .unwrap();
+    }
+    let _running = queue.claim("a").await.unwrap().unwrap();
+    assert!(
+        count_rows(&client, &db.schema).await > 3,
+        "changes are appended"
+    );
+    let folded = async {
+        while count_rows(&client, &db.schema).await > 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), folded)
+        .await
+        .expect("folded into (a, queued), (a, running), (b, queued)");
+    let stats = queue.stats().await.unwrap();
+    let counts: Vec<_> = stats
+        .iter()
+        .map(|s| (s.action.as_str(), s.queued, s.running))
+        .collect();
+    assert_eq!(counts, [("a", 19, 1), ("b", 1, 0)]);
+    assert_eq!(queue.len("a").await.unwrap(), 19);
+
+    let by_hand = format!(
+        "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+             VALUES ('c', '\\x7b7d', 'queued', now(), 10, 1000000), ('c', '\\x7b7d', 'queued', now(), 10, 1000000);
+         UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
+             WHERE id = (SELECT min(id) FROM {schema}.taskq_tasks WHERE action = 'c');
+         UPDATE {schema}.taskq_tasks SET payload = '\\x5b5d' WHERE action = 'a';
+         DELETE FROM {schema}.taskq_tasks WHERE id = (SELECT min(id) FROM {schema}.taskq_tasks WHERE action = 'b');",
+        schema = db.schema
+    );
+    client.batch_execute(&by_hand).await.unwrap();
+    let stats = queue.stats().await.unwrap();
+    let counts: Vec<_> = stats
+        .iter()
+        .map(|s| (s.action.as_str(), s.queued, s.running, s.failed))
+        .collect();
+    assert_eq!(counts, [("a", 19, 1, 0), ("c", 1, 0, 1)]);
+    assert_eq!(queue.len("c").await.unwrap(), 1);
+    client
+        .batch_execute(&format!("TRUNCATE {}.taskq_tasks", db.schema))
+        .await
+        .unwrap();
+    assert!(queue.stats().await.unwrap().is_empty());
+    assert_eq!(queue.len("a").await.unwrap(), 0);
 }

@@ -86,7 +86,7 @@ async fn a_newer_schema_is_refused() {
             r,
             Err(Error::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: sqlite::SCHEMA_VERSION
             })
         )
     };
@@ -132,7 +132,7 @@ async fn an_unmigrated_database_says_so() {
         queue.enqueue("a", &1).await,
         Err(Error::SchemaTooOld {
             found: 0,
-            needed: 1
+            needed: sqlite::SCHEMA_VERSION
         })
     ));
     queue.migrate().await.unwrap();
@@ -160,7 +160,7 @@ fn concurrent_migrations_apply_once() {
     let applied: i64 = conn
         .query_row("SELECT count(*) FROM taskq_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, sqlite::SCHEMA_VERSION);
 }
 
 fn app_connection(db: &SqliteDb) -> Connection {

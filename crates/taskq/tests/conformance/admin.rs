@@ -1,10 +1,13 @@
 //! Counting, inspecting and administering tasks.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use taskq::{EnqueueOptions, Error, ListOptions, NewTask, Order, State, TaskId};
+use taskq::{
+    EnqueueOptions, Error, ListOptions, NewTask, Order, Queue, QueueConfig, State, TaskId,
+};
 
-use super::{no_backoff, TestDb};
+use super::{no_backoff, outlive_short_lease, TestDb, SHORT_LEASE};
 
 pub async fn len_counts_only_ready_tasks(db: &dyn TestDb) {
     let queue = db.queue().await;
@@ -256,4 +259,144 @@ pub async fn purge_removes_old_finished_tasks(db: &dyn TestDb) {
         queue.purge(State::Queued, Duration::ZERO).await,
         Err(Error::InvalidInput { field: "state", .. })
     ));
+}
+
+/// Counts per (action, state) worked out from the tasks themselves.
+async fn counted(queue: &Queue) -> BTreeMap<(String, State), u64> {
+    let mut counts = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = queue
+            .list(&ListOptions {
+                after,
+                ..ListOptions::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else {
+            return counts;
+        };
+        after = Some(last.id);
+        for task in &page {
+            *counts.entry((task.action.clone(), task.state)).or_default() += 1;
+        }
+    }
+}
+
+/// Asserts that `stats` agrees with the tasks, after `step`.
+async fn assert_stats_exact(queue: &Queue, step: &str) {
+    let mut reported = BTreeMap::new();
+    for row in queue.stats().await.unwrap() {
+        for state in [
+            State::Queued,
+            State::Running,
+            State::Failed,
+            State::Succeeded,
+        ] {
+            if row.get(state) > 0 {
+                reported.insert((row.action.clone(), state), row.get(state));
+            }
+        }
+    }
+    assert_eq!(reported, counted(queue).await, "stats after {step}");
+}
+
+pub async fn stats_stay_exact_through_every_transition(db: &dyn TestDb) {
+    let queue = db
+        .queue_with(QueueConfig {
+            retain_completed: true,
+            ..no_backoff()
+        })
+        .await;
+    let deleting = db.queue_with(no_backoff()).await;
+    let mut batch: Vec<NewTask> = (0..6).map(|i| NewTask::json("a", &i).unwrap()).collect();
+    batch.push(NewTask::json("b", &0).unwrap());
+    batch.push(
+        NewTask::json("b", &1)
+            .unwrap()
+            .delay(Duration::from_secs(3600)),
+    );
+    queue.enqueue_many(batch).await.unwrap();
+    assert_stats_exact(&queue, "a batch").await;
+    assert_eq!(queue.len("b").await.unwrap(), 1, "the delayed task waits");
+
+    let mut leases = queue.claim_many("a", 5).await.unwrap().into_iter();
+    assert_stats_exact(&queue, "claims").await;
+    leases.next().unwrap().complete().await.unwrap();
+    assert_stats_exact(&queue, "a retained completion").await;
+    let lease = leases.next().unwrap();
+    let follow_up = NewTask::json("b", &2).unwrap();
+    lease.complete_with(vec![follow_up]).await.unwrap();
+    assert_stats_exact(&queue, "a completion with a follow-up").await;
+    leases.next().unwrap().fail("again").await.unwrap();
+    assert_stats_exact(&queue, "a failure with tries left").await;
+    leases
+        .next()
+        .unwrap()
+        .fail_permanently("never")
+        .await
+        .unwrap();
+    assert_stats_exact(&queue, "a final failure").await;
+    let mut lease = leases.next().unwrap();
+    lease.extend(Duration::from_secs(60)).await.unwrap();
+    assert_stats_exact(&queue, "an extension").await;
+    lease.release().await.unwrap();
+    assert_stats_exact(&queue, "a release").await;
+    deleting
+        .claim("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .complete()
+        .await
+        .unwrap();
+    assert_stats_exact(&queue, "a deleting completion").await;
+
+    queue
+        .enqueue_task(NewTask::json("c", &0).unwrap().timeout(SHORT_LEASE))
+        .await
+        .unwrap();
+    let stale = queue.claim("c").await.unwrap().unwrap();
+    outlive_short_lease().await;
+    assert_eq!(
+        queue.len("c").await.unwrap(),
+        1,
+        "an expired lease is ready"
+    );
+    assert_eq!(queue.requeue_expired().await.unwrap(), 1);
+    assert_stats_exact(&queue, "an expiry").await;
+    let _taken_over = queue.claim("c").await.unwrap().unwrap();
+    assert!(stale.complete().await.is_err());
+    assert_stats_exact(&queue, "a refused stale completion").await;
+
+    let failed = queue
+        .list(&ListOptions {
+            state: Some(State::Failed),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap();
+    queue.retry(failed[0].id).await.unwrap();
+    assert_stats_exact(&queue, "a retry").await;
+    let queued = queue
+        .list(&ListOptions {
+            action: Some("a".into()),
+            state: Some(State::Queued),
+            ..ListOptions::default()
+        })
+        .await
+        .unwrap();
+    queue.delete(queued[0].id).await.unwrap();
+    assert_stats_exact(&queue, "a delete").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        queue.purge(State::Succeeded, Duration::ZERO).await.unwrap(),
+        2
+    );
+    assert_stats_exact(&queue, "a purge").await;
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        counted(&queue).await[&("a".to_string(), State::Queued)],
+        "every queued task of a is due"
+    );
 }

@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             fencing::repeated_expiry_backs_off,
             admin::len_counts_only_ready_tasks,
             admin::stats_count_per_action_and_state,
+            admin::stats_stay_exact_through_every_transition,
             admin::get_returns_every_field,
             admin::list_filters_orders_and_pages,
             admin::retry_requeues_a_failed_task,

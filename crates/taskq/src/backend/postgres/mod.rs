@@ -27,6 +27,7 @@
 //! ```
 
 mod completer;
+mod counts;
 mod listener;
 mod migrate;
 mod notifier;
@@ -441,6 +442,7 @@ pub struct PostgresBackend {
     sql: Sql,
     completer: completer::Completer,
     notifier: notifier::Notifier,
+    counts: counts::Folder,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -509,9 +511,15 @@ impl PostgresBackend {
             include_str!("sql/task_notify.sql").replace("{schema}", &quoted),
             channel(&config.schema),
         );
+        let counts = counts::Folder::spawn(
+            pool.clone(),
+            include_str!("sql/task_counts_fold.sql").replace("{schema}", &quoted),
+            &config.schema,
+        );
         let backend = PostgresBackend {
             completer,
             notifier,
+            counts,
             pool,
             pg_config,
             channel: channel(&config.schema),
@@ -585,6 +593,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        self.counts.changed();
         let columns = InsertColumns::new(&tasks);
         let rows = if tasks.len() == 1 {
             let one: [&(dyn ToSql + Sync); 7] = [
@@ -630,12 +639,17 @@ impl Backend for PostgresBackend {
             client.execute(&expire, &expire_params),
             client.query(&claim, &claim_params),
         );
-        expired.map_err(db_error)?;
+        if expired.map_err(db_error)? > 0 {
+            self.counts.changed();
+        }
         let mut tasks = claimed
             .map_err(db_error)?
             .iter()
             .map(read_task)
             .collect::<Result<Vec<_>>>()?;
+        if !tasks.is_empty() {
+            self.counts.changed();
+        }
         tasks.sort_by_key(|task| (task.not_before, task.id));
         Ok(tasks)
     }
@@ -646,6 +660,7 @@ impl Backend for PostgresBackend {
         follow_ups: Vec<NewTask>,
         retain: bool,
     ) -> Result<Vec<TaskId>> {
+        self.counts.changed();
         let complete = if retain {
             &self.sql.complete_retain
         } else {
@@ -692,6 +707,7 @@ impl Backend for PostgresBackend {
         error: &str,
         retry_after: Option<Duration>,
     ) -> Result<()> {
+        self.counts.changed();
         let retry_after = retry_after.map(micros);
         let params: [&(dyn ToSql + Sync); 4] = [&lease.id.0, &lease.token, &error, &retry_after];
         self.fenced(&self.sql.fail, lease, &params).await
@@ -708,6 +724,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
+        self.counts.changed();
         let rows = self
             .query(
                 &self.sql.release,
@@ -721,6 +738,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
+        self.counts.changed();
         let params: [&(dyn ToSql + Sync); 3] =
             [&None::<&str>, &expiry.initial_micros, &expiry.max_micros];
         self.execute(&self.sql.requeue_expired, &params).await
@@ -783,6 +801,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_retry(&self, id: TaskId) -> Result<()> {
+        self.counts.changed();
         let rows = self.query(&self.sql.retry, &[&id.0, &self.channel]).await?;
         if !rows.is_empty() {
             return Ok(());
@@ -799,6 +818,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {
+        self.counts.changed();
         match self.execute(&self.sql.delete, &[&id.0]).await? {
             1 => Ok(()),
             _ => Err(Error::TaskNotFound { id }),
@@ -806,6 +826,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
+        self.counts.changed();
         self.execute(&self.sql.purge, &[&state.as_str(), &micros(older_than)])
             .await
     }

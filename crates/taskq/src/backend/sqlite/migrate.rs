@@ -7,14 +7,21 @@ use crate::backend::migration::{checksum, pending, Migration};
 use crate::error::{Error, Result};
 
 /// Every migration, in order. Released migrations are never edited.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "create_tasks",
-    sql: include_str!("migrations/0001_create_tasks.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "create_tasks",
+        sql: include_str!("migrations/0001_create_tasks.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "count_tasks",
+        sql: include_str!("migrations/0002_count_tasks.sql"),
+    },
+];
 
 /// The schema version this build creates and needs.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 /// The newest applied migration, 0 for a database without taskq tables.
 pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {

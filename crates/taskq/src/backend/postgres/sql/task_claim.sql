@@ -7,16 +7,27 @@
 -- such a loss almost surely (but for one chance in four billion) gets
 -- another token than the lost one, and a worker still holding the lost
 -- token stays fenced out.
-UPDATE {schema}.taskq_tasks AS t
-SET state = 'running', tries = t.tries + 1,
-    lease_token = t.lease_token + 1 + floor(random() * 4294967296)::bigint,
-    expires = now() + t.timeout_us * interval '1 microsecond'
-WHERE t.id = ANY (ARRAY(
-        SELECT id FROM {schema}.taskq_tasks
-        WHERE action = $1 AND state = 'queued' AND not_before <= now()
-        ORDER BY not_before, id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-    ))
-  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
-RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token
+-- Counts its changes in taskq_counts; `taskq.counted` tells the counting
+-- triggers (meant for writers other than taskq) that it does.
+WITH claimed AS (
+    UPDATE {schema}.taskq_tasks AS t
+    SET state = 'running', tries = t.tries + 1,
+        lease_token = t.lease_token + 1 + floor(random() * 4294967296)::bigint,
+        expires = now() + t.timeout_us * interval '1 microsecond'
+    WHERE t.id = ANY (ARRAY(
+            SELECT id FROM {schema}.taskq_tasks
+            WHERE action = $1 AND state = 'queued' AND not_before <= now()
+            ORDER BY not_before, id
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        ))
+      AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
+      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+    RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token
+), counted AS (
+    INSERT INTO {schema}.taskq_counts (action, state, n)
+    SELECT action, 'queued', -count(*) FROM claimed GROUP BY action
+    UNION ALL
+    SELECT action, 'running', count(*) FROM claimed GROUP BY action
+)
+SELECT * FROM claimed

@@ -1,2 +1,13 @@
 -- $1 id, $2 lease token.
-DELETE FROM {schema}.taskq_tasks WHERE id = $1 AND lease_token = $2 AND state = 'running'
+-- Counts its changes in taskq_counts; `taskq.counted` tells the counting
+-- triggers (meant for writers other than taskq) that it does.
+WITH completed AS (
+    DELETE FROM {schema}.taskq_tasks
+    WHERE id = $1 AND lease_token = $2 AND state = 'running'
+      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+    RETURNING action
+), counted AS (
+    INSERT INTO {schema}.taskq_counts (action, state, n)
+    SELECT action, 'running', -count(*) FROM completed GROUP BY action
+)
+SELECT 1 FROM completed

@@ -1,3 +1,13 @@
 -- $1 state, $2 microseconds: finished at least that long ago.
-DELETE FROM {schema}.taskq_tasks
-WHERE state = $1 AND finished_at <= now() - $2::bigint * interval '1 microsecond'
+-- Counts its changes in taskq_counts; `taskq.counted` tells the counting
+-- triggers (meant for writers other than taskq) that it does.
+WITH purged AS (
+    DELETE FROM {schema}.taskq_tasks
+    WHERE state = $1 AND finished_at <= now() - $2::bigint * interval '1 microsecond'
+      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+    RETURNING action, state
+), counted AS (
+    INSERT INTO {schema}.taskq_counts (action, state, n)
+    SELECT action, state, -count(*) FROM purged GROUP BY action, state
+)
+SELECT 1 FROM purged

@@ -3,15 +3,27 @@
 -- first try, else after a backoff that doubles with each try), or fail for
 -- good when their tries are used up. Rows another transaction holds are
 -- skipped: it is changing them anyway.
-UPDATE {schema}.taskq_tasks AS t
-SET state = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN 'failed' ELSE 'queued' END,
-    finished_at = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN now() END,
-    not_before = CASE WHEN (t.max_tries >= 0 AND t.tries >= t.max_tries) OR t.tries <= 1 THEN t.not_before
-                      ELSE now() + least($3::bigint, $2::bigint << least(t.tries - 2, 20)) * interval '1 microsecond' END,
-    expires = NULL,
-    last_error = 'the lease of try ' || t.tries || ' expired before the task finished'
-WHERE t.id = ANY (ARRAY(
-    SELECT id FROM {schema}.taskq_tasks
-    WHERE state = 'running' AND expires <= now() AND ($1::text IS NULL OR action = $1)
-    FOR UPDATE SKIP LOCKED
-))
+-- Counts its changes in taskq_counts; `taskq.counted` tells the counting
+-- triggers (meant for writers other than taskq) that it does.
+WITH expired AS (
+    UPDATE {schema}.taskq_tasks AS t
+    SET state = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN now() END,
+        not_before = CASE WHEN (t.max_tries >= 0 AND t.tries >= t.max_tries) OR t.tries <= 1 THEN t.not_before
+                          ELSE now() + least($3::bigint, $2::bigint << least(t.tries - 2, 20)) * interval '1 microsecond' END,
+        expires = NULL,
+        last_error = 'the lease of try ' || t.tries || ' expired before the task finished'
+    WHERE t.id = ANY (ARRAY(
+        SELECT id FROM {schema}.taskq_tasks
+        WHERE state = 'running' AND expires <= now() AND ($1::text IS NULL OR action = $1)
+        FOR UPDATE SKIP LOCKED
+    ))
+      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+    RETURNING t.action, t.state
+), counted AS (
+    INSERT INTO {schema}.taskq_counts (action, state, n)
+    SELECT action, state, count(*) FROM expired GROUP BY action, state
+    UNION ALL
+    SELECT action, 'running', -count(*) FROM expired GROUP BY action
+)
+SELECT 1 FROM expired

@@ -1,0 +1,72 @@
+//! Folding of the task counts. Triggers append a row of changes per
+//! statement to `taskq_counts` (see migration 0002); this task folds them
+//! into one row per action and state every [`EVERY`] while the backend
+//! writes, so that `len` and `stats` add up a few rows.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::task::JoinHandle;
+
+use crate::backend::migration::checksum;
+
+/// How often the counts are folded while tasks change.
+const EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub(super) struct Folder {
+    changed: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fold(pool: &Pool, sql: &str, key: i64) -> Result<u64, String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .execute(&statement, &[&key])
+        .await
+        .map_err(|e| e.to_string())
+}
+
+impl Folder {
+    /// Starts folding the counts of `schema`; `sql` is the fold statement.
+    pub(super) fn spawn(pool: Pool, sql: String, schema: &str) -> Self {
+        // Other processes may have written since the last fold.
+        let changed = Arc::new(AtomicBool::new(true));
+        let key = checksum(&format!("taskq fold counts {schema}"));
+        let seen = Arc::clone(&changed);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if !seen.swap(false, Ordering::Relaxed) {
+                    continue;
+                }
+                // Counts are read correctly unfolded too: a failed fold
+                // only leaves more rows to add up, until the next one.
+                if let Err(error) = fold(&pool, &sql, key).await {
+                    tracing::debug!(%error, "could not fold the task counts");
+                    seen.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+        Folder { changed, task }
+    }
+
+    /// Notes that tasks changed, so the counts have rows to fold.
+    pub(super) fn changed(&self) {
+        self.changed.store(true, Ordering::Relaxed);
+    }
+}
