@@ -49,6 +49,7 @@
 
 pub mod backend;
 pub mod blocking;
+mod clock;
 mod error;
 mod failpoint;
 mod lease;
@@ -63,6 +64,7 @@ pub mod worker;
 pub use backend::postgres;
 #[cfg(feature = "sqlite")]
 pub use backend::sqlite;
+pub use clock::{Clock, ManualClock};
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
 pub use lease::{FailOutcome, Lease, LeaseRef};
 pub use options::{

@@ -1,41 +1,105 @@
 //! A model-based property test: random sequences of operations run against
 //! a real SQLite queue and against a small in-memory model of the
-//! lifecycle, and after every step the two must agree.
+//! lifecycle, on a manual clock that the operations move forward, and
+//! after every step the two must agree: states, tries, tokens, not-before
+//! times, lease ends, `len` and `stats`. Time moving is what brings lease
+//! expiry (lazy in claims, eager in `requeue_expired`), delayed tasks and
+//! backoffs into the test without waiting.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
+use taskq::backend::ExpiryBackoff;
 use taskq::blocking::{Lease, Queue};
-use taskq::sqlite::SqliteBackend;
-use taskq::{Backoff, Error, FailOutcome, LeaseRef, NewTask, QueueConfig, State, TaskId};
+use taskq::sqlite::{SqliteBackend, SqliteConfig};
+use taskq::{
+    Backoff, Clock, Error, FailOutcome, LeaseRef, ManualClock, NewTask, QueueConfig, State, TaskId,
+};
 
 const ACTIONS: [&str; 2] = ["a", "b"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Enqueue { action: usize, max_tries: i32 },
-    Claim { action: usize },
-    Complete { lease: usize },
-    Fail { lease: usize },
-    FailPermanently { lease: usize },
-    Release { lease: usize },
-    Retry { task: usize },
-    Delete { task: usize },
+    Enqueue {
+        action: usize,
+        max_tries: i32,
+        delay_ms: u64,
+        timeout_ms: u64,
+    },
+    Claim {
+        action: usize,
+    },
+    Complete {
+        lease: usize,
+    },
+    Fail {
+        lease: usize,
+    },
+    FailPermanently {
+        lease: usize,
+    },
+    Release {
+        lease: usize,
+    },
+    Snooze {
+        lease: usize,
+        delay_ms: u64,
+    },
+    Extend {
+        lease: usize,
+        by_ms: u64,
+    },
+    Retry {
+        task: usize,
+    },
+    Delete {
+        task: usize,
+    },
+    Advance {
+        ms: u64,
+    },
+    RequeueExpired,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0..2usize, prop_oneof![Just(-1), 1..4i32])
-            .prop_map(|(action, max_tries)| Op::Enqueue { action, max_tries }),
-        4 => (0..2usize).prop_map(|action| Op::Claim { action }),
+        4 => (
+            0..2usize,
+            prop_oneof![Just(-1), 1..4i32],
+            prop_oneof![Just(0), Just(0), Just(500), Just(2500)],
+            prop_oneof![Just(1000), Just(3000)],
+        )
+            .prop_map(|(action, max_tries, delay_ms, timeout_ms)| Op::Enqueue {
+                action,
+                max_tries,
+                delay_ms,
+                timeout_ms
+            }),
+        5 => (0..2usize).prop_map(|action| Op::Claim { action }),
         2 => any::<usize>().prop_map(|lease| Op::Complete { lease }),
         2 => any::<usize>().prop_map(|lease| Op::Fail { lease }),
         1 => any::<usize>().prop_map(|lease| Op::FailPermanently { lease }),
         1 => any::<usize>().prop_map(|lease| Op::Release { lease }),
+        1 => (any::<usize>(), prop_oneof![Just(0), Just(1500)])
+            .prop_map(|(lease, delay_ms)| Op::Snooze { lease, delay_ms }),
+        1 => (any::<usize>(), 1..8u64).prop_map(|(lease, halves)| Op::Extend { lease, by_ms: halves * 500 }),
         1 => any::<usize>().prop_map(|task| Op::Retry { task }),
         1 => any::<usize>().prop_map(|task| Op::Delete { task }),
+        // Whole half-seconds, so that times often land exactly on a lease
+        // end or a not-before time.
+        4 => (0..12u64).prop_map(|halves| Op::Advance { ms: halves * 500 }),
+        1 => Just(Op::RequeueExpired),
     ]
+}
+
+/// Microseconds since the Unix epoch.
+fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+fn ms(ms: u64) -> i64 {
+    ms as i64 * 1000
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,13 +109,15 @@ struct ModelTask {
     tries: i32,
     max_tries: i32,
     token: i64,
-    /// When it may run, as a step number: steps are strictly ordered in
-    /// time because each one commits.
-    not_before: u64,
+    not_before: i64,
+    expires: Option<i64>,
+    timeout: i64,
 }
 
-#[derive(Default)]
 struct Model {
+    now: i64,
+    backoff: Backoff,
+    expiry: ExpiryBackoff,
     tasks: BTreeMap<TaskId, ModelTask>,
     ever: Vec<TaskId>,
 }
@@ -63,12 +129,51 @@ impl Model {
             .is_some_and(|t| t.state == State::Running && t.token == lease.token)
     }
 
+    /// Requeues (or fails) the expired leases of one action, or of all;
+    /// returns how many.
+    fn expire(&mut self, action: Option<usize>) -> u64 {
+        let now = self.now;
+        let mut count = 0;
+        for task in self.tasks.values_mut() {
+            let expired = task.state == State::Running && task.expires.is_some_and(|e| e <= now);
+            if !expired || action.is_some_and(|a| a != task.action) {
+                continue;
+            }
+            count += 1;
+            task.expires = None;
+            if task.max_tries >= 0 && task.tries >= task.max_tries {
+                task.state = State::Failed;
+            } else {
+                task.state = State::Queued;
+                if task.tries > 1 {
+                    task.not_before = now + self.expiry.delay(task.tries).as_micros() as i64;
+                }
+            }
+        }
+        count
+    }
+
     fn next_claim(&self, action: usize) -> Option<TaskId> {
         self.tasks
             .iter()
-            .filter(|(_, t)| t.action == action && t.state == State::Queued)
+            .filter(|(_, t)| {
+                t.action == action && t.state == State::Queued && t.not_before <= self.now
+            })
             .min_by_key(|(id, t)| (t.not_before, **id))
             .map(|(id, _)| *id)
+    }
+
+    fn ready(&self, action: usize) -> u64 {
+        let now = self.now;
+        self.tasks
+            .values()
+            .filter(|t| t.action == action)
+            .filter(|t| match t.state {
+                State::Queued => t.not_before <= now,
+                State::Running => t.expires.is_some_and(|e| e <= now),
+                _ => false,
+            })
+            .count() as u64
     }
 }
 
@@ -76,30 +181,53 @@ fn expect_lease_lost<T: std::fmt::Debug>(result: Result<T, Error>) {
     assert!(matches!(result, Err(Error::LeaseLost { .. })), "{result:?}");
 }
 
+/// Takes one of the leases in hand.
+fn pick(leases: &mut Vec<Lease>, index: usize) -> Lease {
+    leases.swap_remove(index % leases.len())
+}
+
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
+    let backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(4),
+        jitter: 0.0,
+    };
     let config = QueueConfig {
-        backoff: Backoff {
-            initial: Duration::ZERO,
-            max: Duration::ZERO,
-            jitter: 0.0,
-        },
+        backoff,
         ..QueueConfig::default()
     };
-    let backend =
-        SqliteBackend::open_blocking(dir.path().join("model.db"), Default::default()).unwrap();
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let sqlite = SqliteConfig {
+        clock: Clock::Manual(clock.clone()),
+        ..SqliteConfig::default()
+    };
+    let backend = SqliteBackend::open_blocking(dir.path().join("model.db"), sqlite).unwrap();
     let queue = Queue::new(taskq::Queue::new(backend, config).unwrap()).unwrap();
-    let mut model = Model::default();
+    let mut model = Model {
+        now: micros(clock.now()),
+        backoff,
+        expiry: ExpiryBackoff::from_backoff(&backoff),
+        tasks: BTreeMap::new(),
+        ever: Vec::new(),
+    };
     let mut leases: Vec<Lease> = Vec::new();
     let mut stale: Vec<LeaseRef> = Vec::new();
 
-    for (step, op) in ops.into_iter().enumerate() {
-        let step = step as u64;
+    for op in ops {
+        let now = model.now;
         match op {
-            Op::Enqueue { action, max_tries } => {
-                let task = NewTask::json(ACTIONS[action], &step)
+            Op::Enqueue {
+                action,
+                max_tries,
+                delay_ms,
+                timeout_ms,
+            } => {
+                let task = NewTask::json(ACTIONS[action], &now)
                     .unwrap()
-                    .max_tries(max_tries);
+                    .max_tries(max_tries)
+                    .delay(Duration::from_millis(delay_ms))
+                    .timeout(Duration::from_millis(timeout_ms));
                 let id = queue.enqueue_task(task).unwrap();
                 assert!(model.ever.last().is_none_or(|last| *last < id), "ids grow");
                 model.ever.push(id);
@@ -109,11 +237,14 @@ fn run(ops: Vec<Op>) {
                     tries: 0,
                     max_tries,
                     token: 0,
-                    not_before: step,
+                    not_before: now + ms(delay_ms),
+                    expires: None,
+                    timeout: ms(timeout_ms),
                 };
                 model.tasks.insert(id, task);
             }
             Op::Claim { action } => {
+                model.expire(Some(action));
                 let expected = model.next_claim(action);
                 let lease = queue.claim(ACTIONS[action]).unwrap();
                 assert_eq!(lease.as_ref().map(Lease::id), expected, "claim order");
@@ -123,6 +254,7 @@ fn run(ops: Vec<Op>) {
                     task.tries += 1;
                     assert!(lease.token() > task.token, "tokens grow");
                     task.token = lease.token();
+                    task.expires = Some(now + task.timeout);
                     assert_eq!(lease.task().tries, task.tries);
                     leases.push(lease);
                 }
@@ -131,6 +263,8 @@ fn run(ops: Vec<Op>) {
             | Op::Fail { .. }
             | Op::FailPermanently { .. }
             | Op::Release { .. }
+            | Op::Snooze { .. }
+            | Op::Extend { .. }
                 if leases.is_empty() =>
             {
                 // No lease in hand: a stale worker tries its old one.
@@ -139,60 +273,89 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Complete { lease } => {
-                let lease = leases.swap_remove(lease % leases.len());
-                let held = model.holds(lease.lease_ref());
-                stale.push(lease.lease_ref());
+                let lease = pick(&mut leases, lease);
+                let r = lease.lease_ref();
+                stale.push(r);
                 let result = lease.complete();
-                if held {
+                if model.holds(r) {
                     result.unwrap();
-                    model.tasks.remove(&stale[stale.len() - 1].id);
+                    model.tasks.remove(&r.id);
                 } else {
                     expect_lease_lost(result);
                 }
             }
             Op::Fail { lease } => {
-                let lease = leases.swap_remove(lease % leases.len());
+                let lease = pick(&mut leases, lease);
                 let r = lease.lease_ref();
                 stale.push(r);
                 let result = lease.fail("boom");
                 if model.holds(r) {
                     let task = model.tasks.get_mut(&r.id).unwrap();
+                    task.expires = None;
                     if task.max_tries != -1 && task.tries >= task.max_tries {
                         assert_eq!(result.unwrap(), FailOutcome::Failed);
                         task.state = State::Failed;
                     } else {
-                        assert!(matches!(result.unwrap(), FailOutcome::Retrying { .. }));
+                        let after = model.backoff.delay(task.tries);
+                        assert_eq!(result.unwrap(), FailOutcome::Retrying { after });
                         task.state = State::Queued;
-                        task.not_before = step;
+                        task.not_before = now + after.as_micros() as i64;
                     }
                 } else {
                     expect_lease_lost(result);
                 }
             }
             Op::FailPermanently { lease } => {
-                let lease = leases.swap_remove(lease % leases.len());
+                let lease = pick(&mut leases, lease);
                 let r = lease.lease_ref();
                 stale.push(r);
                 let result = lease.fail_permanently("fatal");
                 if model.holds(r) {
                     result.unwrap();
-                    model.tasks.get_mut(&r.id).unwrap().state = State::Failed;
+                    let task = model.tasks.get_mut(&r.id).unwrap();
+                    task.state = State::Failed;
+                    task.expires = None;
                 } else {
                     expect_lease_lost(result);
                 }
             }
-            Op::Release { lease } => {
-                let lease = leases.swap_remove(lease % leases.len());
+            Op::Release { lease: index } | Op::Snooze { lease: index, .. } => {
+                let delay_ms = match op {
+                    Op::Snooze { delay_ms, .. } => delay_ms,
+                    _ => 0,
+                };
+                let lease = pick(&mut leases, index);
                 let r = lease.lease_ref();
                 stale.push(r);
-                let result = lease.release();
+                let result = if matches!(op, Op::Snooze { .. }) {
+                    lease.snooze(Duration::from_millis(delay_ms))
+                } else {
+                    lease.release()
+                };
                 if model.holds(r) {
                     result.unwrap();
                     let task = model.tasks.get_mut(&r.id).unwrap();
                     task.state = State::Queued;
                     task.tries -= 1;
+                    task.expires = None;
+                    if delay_ms > 0 {
+                        task.not_before = now + ms(delay_ms);
+                    }
                 } else {
                     expect_lease_lost(result);
+                }
+            }
+            Op::Extend { lease, by_ms } => {
+                let index = lease % leases.len();
+                let r = leases[index].lease_ref();
+                let result = leases[index].extend(Duration::from_millis(by_ms));
+                if model.holds(r) {
+                    let expires = now + ms(by_ms);
+                    assert_eq!(micros(result.unwrap()), expires);
+                    model.tasks.get_mut(&r.id).unwrap().expires = Some(expires);
+                } else {
+                    expect_lease_lost(result);
+                    stale.push(leases.swap_remove(index).lease_ref());
                 }
             }
             Op::Retry { .. } | Op::Delete { .. } if model.ever.is_empty() => {}
@@ -208,7 +371,7 @@ fn run(ops: Vec<Op>) {
                         result.unwrap();
                         t.state = State::Queued;
                         t.tries = 0;
-                        t.not_before = step;
+                        t.not_before = now;
                     }
                     Some(t) => assert!(
                         matches!(result, Err(Error::WrongState { actual, .. }) if actual == t.state),
@@ -227,6 +390,14 @@ fn run(ops: Vec<Op>) {
                         "{result:?}"
                     );
                 }
+            }
+            Op::Advance { ms: by } => {
+                clock.advance(Duration::from_millis(by));
+                model.now += ms(by);
+            }
+            Op::RequeueExpired => {
+                let expected = model.expire(None);
+                assert_eq!(queue.requeue_expired().unwrap(), expected, "expired");
             }
         }
         check(&queue, &model);
@@ -251,34 +422,59 @@ fn check(queue: &Queue, model: &Model) {
     for (id, expected) in &model.tasks {
         let task = queue.get(*id).unwrap().expect("the model has it");
         assert_eq!(
-            (task.state, task.tries, task.max_tries, task.lease_token),
+            (
+                task.state,
+                task.tries,
+                task.max_tries,
+                task.lease_token,
+                micros(task.not_before),
+                task.expires.map(micros),
+            ),
             (
                 expected.state,
                 expected.tries,
                 expected.max_tries,
-                expected.token
+                expected.token,
+                expected.not_before,
+                expected.expires,
             ),
             "task {id}"
         );
     }
-    let stats = queue.stats().unwrap();
-    let total: u64 = stats.iter().map(|s| s.total()).sum();
-    assert_eq!(total, model.tasks.len() as u64, "no task lost or invented");
+    let mut counted: BTreeMap<(String, State), u64> = BTreeMap::new();
+    for task in model.tasks.values() {
+        *counted
+            .entry((ACTIONS[task.action].to_string(), task.state))
+            .or_default() += 1;
+    }
+    let mut reported = BTreeMap::new();
+    for row in queue.stats().unwrap() {
+        for state in [
+            State::Queued,
+            State::Running,
+            State::Failed,
+            State::Succeeded,
+        ] {
+            if row.get(state) > 0 {
+                reported.insert((row.action.clone(), state), row.get(state));
+            }
+        }
+    }
+    assert_eq!(reported, counted, "stats: no task lost or invented");
     for (index, action) in ACTIONS.iter().enumerate() {
-        let ready = model
-            .tasks
-            .values()
-            .filter(|t| t.action == index && t.state == State::Queued)
-            .count();
-        assert_eq!(queue.len(action).unwrap(), ready as u64, "len of {action}");
+        assert_eq!(
+            queue.len(action).unwrap(),
+            model.ready(index),
+            "len of {action}"
+        );
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_queue_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+    fn the_queue_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..80)) {
         run(ops);
     }
 }

@@ -47,13 +47,14 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::backend::{Backend, ExpiryBackoff};
+use crate::clock::Clock;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::{Lease, LeaseRef};
 use crate::options::{validate_duration, ListOptions};
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
 
-use store::{db_error, now_micros};
+use store::{db_error, now_micros, to_micros};
 use writer::Writer;
 
 pub use migrate::LATEST_VERSION as SCHEMA_VERSION;
@@ -86,6 +87,10 @@ pub struct SqliteConfig {
     /// Read connections kept open for `len`, `stats`, `get` and `list`.
     /// Default: 4.
     pub read_connections: usize,
+    /// Where not-before times, lease ends and backoffs read the time.
+    /// Default: [`Clock::System`]; tests can pass a
+    /// [`ManualClock`](crate::ManualClock).
+    pub clock: Clock,
 }
 
 impl Default for SqliteConfig {
@@ -95,6 +100,7 @@ impl Default for SqliteConfig {
             busy_timeout: Duration::from_secs(10),
             migrate: true,
             read_connections: 4,
+            clock: Clock::System,
         }
     }
 }
@@ -248,6 +254,7 @@ pub struct SqliteBackend {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReadPool>,
+    clock: Clock,
 }
 
 impl SqliteBackend {
@@ -295,6 +302,7 @@ impl SqliteBackend {
             levels,
         )?;
         Ok(SqliteBackend {
+            clock: config.clock.clone(),
             readers: Arc::new(ReadPool {
                 path: path.clone(),
                 config,
@@ -340,8 +348,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::insert(conn, now_micros(), &tasks))
+            .write(move |conn| store::insert(conn, to_micros(clock.now()), &tasks))
             .await
     }
 
@@ -351,10 +360,13 @@ impl Backend for SqliteBackend {
         limit: u32,
         expiry: ExpiryBackoff,
     ) -> Result<Vec<Task>> {
+        let clock = self.clock.clone();
         let action = action.to_owned();
         // A claim lost in a power cut only means the task runs again.
         self.writer
-            .write_relaxed(move |conn| store::claim(conn, now_micros(), &action, limit, expiry))
+            .write_relaxed(move |conn| {
+                store::claim(conn, to_micros(clock.now()), &action, limit, expiry)
+            })
             .await
     }
 
@@ -364,8 +376,11 @@ impl Backend for SqliteBackend {
         follow_ups: Vec<NewTask>,
         retain: bool,
     ) -> Result<Vec<TaskId>> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::complete(conn, now_micros(), lease, &follow_ups, retain))
+            .write(move |conn| {
+                store::complete(conn, to_micros(clock.now()), lease, &follow_ups, retain)
+            })
             .await
     }
 
@@ -375,33 +390,40 @@ impl Backend for SqliteBackend {
         error: &str,
         retry_after: Option<Duration>,
     ) -> Result<()> {
+        let clock = self.clock.clone();
         let error = error.to_owned();
         self.writer
-            .write(move |conn| store::fail(conn, now_micros(), lease, &error, retry_after))
+            .write(move |conn| {
+                store::fail(conn, to_micros(clock.now()), lease, &error, retry_after)
+            })
             .await
     }
 
     async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::extend(conn, now_micros(), lease, by))
+            .write(move |conn| store::extend(conn, to_micros(clock.now()), lease, by))
             .await
     }
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::release(conn, now_micros(), lease, delay))
+            .write(move |conn| store::release(conn, to_micros(clock.now()), lease, delay))
             .await
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::requeue_expired(conn, now_micros(), None, expiry))
+            .write(move |conn| store::requeue_expired(conn, to_micros(clock.now()), None, expiry))
             .await
     }
 
     async fn task_count_ready(&self, action: &str) -> Result<u64> {
+        let clock = self.clock.clone();
         let action = action.to_owned();
-        self.read(move |conn| store::count_ready(conn, now_micros(), &action))
+        self.read(move |conn| store::count_ready(conn, to_micros(clock.now()), &action))
             .await
     }
 
@@ -419,8 +441,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn task_retry(&self, id: TaskId) -> Result<()> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::retry(conn, now_micros(), id))
+            .write(move |conn| store::retry(conn, to_micros(clock.now()), id))
             .await
     }
 
@@ -429,8 +452,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
+        let clock = self.clock.clone();
         self.writer
-            .write(move |conn| store::purge(conn, now_micros(), state, older_than))
+            .write(move |conn| store::purge(conn, to_micros(clock.now()), state, older_than))
             .await
     }
 }
