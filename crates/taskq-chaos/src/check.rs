@@ -36,13 +36,29 @@ pub struct Report {
     pub executions: u64,
     pub duplicated_tasks: u64,
     pub most_runs_of_one_task: u64,
+    /// Results that reached the database after another claim took their
+    /// task over: those refused plus those accepted.
+    pub stale_completions_attempted: u64,
+    /// Results the database refused (lease lost), as the workers counted
+    /// them; a worker killed right after one may not have written it down,
+    /// so this is a lower bound.
+    pub stale_completions_refused: u64,
     /// Parents with more than one follow-up: a stale completion accepted.
     /// Must be 0.
     pub stale_completions_accepted: u64,
     pub failed_for_good: u64,
     pub poison_forever_most_tries: i64,
     pub out_of_order: u64,
-    pub recovery_seconds: f64,
+    /// The longest time from the end of a fault to the next execution
+    /// (faults after which nothing was left to run excepted).
+    pub resumed_seconds: f64,
+    /// Executions per second in the 3 s before the first fault.
+    pub throughput_before: f64,
+    /// The lowest rate of executions in the 3 s after a fault ended.
+    pub throughput_after_min: f64,
+    /// From the end of the last fault until no work was left, backlog
+    /// included.
+    pub drained_seconds: f64,
     pub integrity: String,
 }
 
@@ -108,7 +124,31 @@ async fn all_tasks(queue: &Queue) -> Vec<taskq::Task> {
     tasks
 }
 
-pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
+/// Executions per second in `[from, to)` (Unix microseconds).
+fn rate(times: &[i64], from: i64, to: i64) -> f64 {
+    let n = times.iter().filter(|at| (from..to).contains(*at)).count();
+    n as f64 / ((to - from) as f64 / 1e6)
+}
+
+/// How quickly work went on after the faults: the longest wait from a
+/// fault's end to the next execution, the rate before the first fault and
+/// the lowest rate after one. `times` are sorted execution times.
+fn recovery(report: &mut Report, times: &[i64], faults: &[(i64, i64)]) {
+    const WINDOW: i64 = 3_000_000;
+    let Some(first) = faults.first() else { return };
+    report.throughput_before = rate(times, first.0 - WINDOW, first.0);
+    let mut lowest = f64::INFINITY;
+    for (_, end) in faults {
+        let next = times.partition_point(|at| at < end);
+        if let Some(at) = times.get(next) {
+            report.resumed_seconds = report.resumed_seconds.max((at - end) as f64 / 1e6);
+        }
+        lowest = lowest.min(rate(times, *end, end + WINDOW));
+    }
+    report.throughput_after_min = lowest;
+}
+
+pub async fn check(queue: &Queue, dir: &Path, ordered: bool, faults: &[(i64, i64)]) -> Report {
     let mut report = Report::default();
     let mut intended: HashSet<u64> = HashSet::new();
     let mut acked: HashSet<u64> = HashSet::new();
@@ -150,8 +190,16 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
     // one task; two follow-up tasks mean two accepted completions.
     let mut follow_ups: HashMap<u64, HashSet<u64>> = HashMap::new();
     let mut order: Vec<u64> = Vec::new();
+    let mut times: Vec<i64> = Vec::new();
+    // Each worker process's latest counters.
+    let mut counters: HashMap<u64, u64> = HashMap::new();
     for line in lines(dir, "ledger-") {
-        if let (Some(task), Some(i)) = (line["task"].as_u64(), line["i"].as_u64()) {
+        if let (Some(refused), Some(pid)) =
+            (line["metrics"]["refused"].as_u64(), line["pid"].as_u64())
+        {
+            counters.insert(pid, refused);
+        } else if let (Some(task), Some(i)) = (line["task"].as_u64(), line["i"].as_u64()) {
+            times.extend(line["at"].as_i64());
             report.executions += 1;
             *runs.entry(task).or_default() += 1;
             executed.insert(i);
@@ -165,6 +213,9 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
             follow_ups.entry(parent).or_default().insert(task);
         }
     }
+    times.sort_unstable();
+    recovery(&mut report, &times, faults);
+    report.stale_completions_refused = counters.values().sum();
     report.duplicated_tasks = runs.values().filter(|n| **n > 1).count() as u64;
     report.most_runs_of_one_task = runs.values().copied().max().unwrap_or(0);
     if ordered {
@@ -211,6 +262,8 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool) -> Report {
         .count() as u64;
     report.stale_completions_accepted =
         follow_ups.values().filter(|ids| ids.len() > 1).count() as u64;
+    report.stale_completions_attempted =
+        report.stale_completions_refused + report.stale_completions_accepted;
     for (first, n) in batches {
         let seen = (first..first + n)
             .filter(|i| executed.contains(i) || present.contains(i))

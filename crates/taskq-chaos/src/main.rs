@@ -206,7 +206,13 @@ struct Fleet {
     plan: Plan,
     workers: Vec<Child>,
     generation: usize,
-    last_fault: Option<Instant>,
+    /// Each fault's start and end, in Unix microseconds.
+    faults: Vec<(i64, i64)>,
+}
+
+/// Now, in Unix microseconds, the time base of the journals.
+fn unix_micros() -> i64 {
+    roles::unix_micros()
 }
 
 fn me() -> Command {
@@ -269,26 +275,29 @@ impl Fleet {
     fn revive(&mut self) {
         for index in 0..self.workers.len() {
             if matches!(self.workers[index].try_wait(), Ok(Some(_))) {
+                let at = unix_micros();
                 self.workers[index] = self.spawn_worker();
-                self.last_fault = Some(Instant::now());
+                self.faults.push((at, at));
             }
         }
     }
 
     fn kill_worker(&mut self) {
         let index = fastrand::usize(..self.workers.len());
+        let at = unix_micros();
         let _ = self.workers[index].kill();
         let _ = self.workers[index].wait();
         self.workers[index] = self.spawn_worker();
-        self.last_fault = Some(Instant::now());
+        self.faults.push((at, at));
     }
 
     fn pause_worker(&mut self) {
         let index = fastrand::usize(..self.workers.len());
+        let started = unix_micros();
         signal(&self.workers[index], "STOP");
         std::thread::sleep(self.plan.lease * 5 / 2);
         signal(&self.workers[index], "CONT");
-        self.last_fault = Some(Instant::now());
+        self.faults.push((started, unix_micros()));
     }
 
     fn stop(&mut self) {
@@ -348,7 +357,7 @@ async fn run_scenario(
         plan,
         workers: Vec::new(),
         generation: 0,
-        last_fault: None,
+        faults: Vec::new(),
     };
     let count = fleet.plan.count;
     let mut producer = fleet.spawn_producer(0, count);
@@ -396,22 +405,25 @@ async fn run_scenario(
                 }
                 ScenarioName::LockHolder if faults < 3 => {
                     let hold = if faults == 2 { 11 } else { 2 };
+                    let started = unix_micros();
                     hold_write_lock(&dir.path().join("chaos.db"), Duration::from_secs(hold));
-                    fleet.last_fault = Some(Instant::now());
+                    fleet.faults.push((started, unix_micros()));
                     faults += 1;
                 }
                 ScenarioName::StopServer if faults < 3 => {
+                    let started = unix_micros();
                     server("TASKQ_TEST_POSTGRES_STOP");
                     std::thread::sleep(Duration::from_secs(2));
                     server("TASKQ_TEST_POSTGRES_START");
-                    fleet.last_fault = Some(Instant::now());
+                    fleet.faults.push((started, unix_micros()));
                     faults += 1;
                 }
                 ScenarioName::KillProducer if producer_kills < 3 => {
+                    let at = unix_micros();
                     let _ = producer.kill();
                     let _ = producer.wait();
                     producer_kills += 1;
-                    fleet.last_fault = Some(Instant::now());
+                    fleet.faults.push((at, at));
                     // A fresh range of numbers for the restarted producer.
                     ranges += 1;
                     producer = fleet.spawn_producer(ranges * 1_000_000_000, count / 4);
@@ -441,16 +453,17 @@ async fn run_scenario(
         tokio::time::sleep(Duration::from_millis(100)).await;
         stuck = outstanding(&queue, &fleet.plan).await;
     }
-    let recovered = fleet
-        .last_fault
-        .map_or(0.0, |at| at.elapsed().as_secs_f64());
+    let drained = fleet
+        .faults
+        .last()
+        .map_or(0.0, |(_, end)| (unix_micros() - end) as f64 / 1e6);
     fleet.stop();
 
     let ordered = scenario == ScenarioName::Ordered;
-    let mut report = check::check(&queue, dir.path(), ordered).await;
+    let mut report = check::check(&queue, dir.path(), ordered, &fleet.faults).await;
     report.scenario = format!("{scenario:?}");
     report.backend = backend.to_string();
-    report.recovery_seconds = recovered;
+    report.drained_seconds = drained;
     report.stuck = stuck;
     report.integrity = if backend == "sqlite" {
         integrity(&dir.path().join("chaos.db"))
@@ -570,8 +583,10 @@ fn main() -> ExitCode {
                     println!(
                         "{backend} {:?}: enqueued {}/{} acknowledged ({} failed, {} of them busy, {} in doubt); lost {}; \
                          unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
-                         at most {} times); stale completions accepted {}; failed for good {}; \
-                         poison-forever tries {}; out of order {}; recovered in {:.1} s; left after stop {}; integrity {}",
+                         at most {} times); stale completions attempted {}, refused {}, accepted {}; failed for good {}; \
+                         poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
+                         executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
+                         left after stop {}; integrity {}",
                         scenario,
                         report.enqueues_acknowledged,
                         report.enqueues_attempted,
@@ -585,11 +600,16 @@ fn main() -> ExitCode {
                         report.executions,
                         report.duplicated_tasks,
                         report.most_runs_of_one_task,
+                        report.stale_completions_attempted,
+                        report.stale_completions_refused,
                         report.stale_completions_accepted,
                         report.failed_for_good,
                         report.poison_forever_most_tries,
                         report.out_of_order,
-                        report.recovery_seconds,
+                        report.resumed_seconds,
+                        report.throughput_before,
+                        report.throughput_after_min,
+                        report.drained_seconds,
                         report.left_after_stop,
                         report.integrity,
                     );

@@ -18,6 +18,17 @@ use taskq::{NewTask, Queue, FOREVER};
 pub const ACTION: &str = "chaos";
 pub const FOLLOW_UP: &str = "chaos-follow-up";
 
+/// Now, in Unix microseconds: the time stamp of journal lines.
+pub fn unix_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// How often a worker writes its counters to its ledger.
+const METRICS_EVERY: Duration = Duration::from_millis(250);
+
 /// A task's payload: its number, unique over a run.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Payload {
@@ -96,7 +107,9 @@ pub async fn produce(settings: Produce<'_>) {
 
 /// Runs a worker until SIGTERM: each execution goes to the ledger before
 /// the task is completed; a poison task aborts the process; every
-/// completed task enqueues one follow-up.
+/// completed task enqueues one follow-up. The worker's counters (results
+/// refused by fencing among them) go to the ledger every
+/// [`METRICS_EVERY`] and at the end.
 pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) {
     let queue = Queue::connect(url).await.expect("connect");
     let journal = std::sync::Arc::new(std::sync::Mutex::new(Journal::open(ledger)));
@@ -114,6 +127,7 @@ pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) 
                 let entry = json!({
                     "task": ctx.id().0, "i": payload.i, "try": ctx.tries(),
                     "token": ctx.task().lease_token, "pid": std::process::id(),
+                    "at": unix_micros(),
                 });
                 journal.lock().unwrap().line(entry);
                 if payload.poison {
@@ -127,9 +141,10 @@ pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) 
             }
         })
         .expect("register");
+    let ledger_for_follow_ups = std::sync::Arc::clone(&journal);
     worker
         .handle(FOLLOW_UP, move |parent: u64, ctx: TaskContext| {
-            let journal = std::sync::Arc::clone(&journal);
+            let journal = std::sync::Arc::clone(&ledger_for_follow_ups);
             async move {
                 journal
                     .lock()
@@ -139,5 +154,25 @@ pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) 
             }
         })
         .expect("register");
+    let metrics = worker.metrics();
+    let record = move || {
+        let counters = metrics.snapshot();
+        json!({
+            "metrics": {"refused": counters.refused, "lease_lost": counters.lease_lost},
+            "pid": std::process::id(),
+        })
+    };
+    let ticker = {
+        let journal = std::sync::Arc::clone(&journal);
+        let record = record.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(METRICS_EVERY).await;
+                journal.lock().unwrap().line(record());
+            }
+        })
+    };
     worker.run().await.expect("the worker ran");
+    ticker.abort();
+    journal.lock().unwrap().line(record());
 }

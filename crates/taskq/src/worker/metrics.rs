@@ -13,6 +13,7 @@ pub struct WorkerMetrics {
     snoozed: AtomicU64,
     panicked: AtomicU64,
     lease_lost: AtomicU64,
+    refused: AtomicU64,
     released: AtomicU64,
     claim_errors: AtomicU64,
     in_flight: AtomicU64,
@@ -41,6 +42,11 @@ pub struct MetricsSnapshot {
     /// Tries whose lease was lost while running; their results were
     /// discarded.
     pub lease_lost: u64,
+    /// Results (a completion, failure, snooze or release) that reached
+    /// the database after another claim took the task over, and were
+    /// refused there: fencing at work. Each is also counted in
+    /// `lease_lost`.
+    pub refused: u64,
     /// Tasks given back unfinished at shutdown.
     pub released: u64,
     /// Failed attempts to claim (database unreachable, say).
@@ -74,6 +80,7 @@ impl WorkerMetrics {
             snoozed: get(&self.snoozed),
             panicked: get(&self.panicked),
             lease_lost: get(&self.lease_lost),
+            refused: get(&self.refused),
             released: get(&self.released),
             claim_errors: get(&self.claim_errors),
             in_flight: get(&self.in_flight),
@@ -109,6 +116,10 @@ impl WorkerMetrics {
             Event::Snoozed => &self.snoozed,
             Event::Panicked => &self.panicked,
             Event::LeaseLost => &self.lease_lost,
+            Event::Refused => {
+                self.lease_lost.fetch_add(1, Ordering::Relaxed);
+                &self.refused
+            }
             Event::Released => &self.released,
             Event::ClaimError => &self.claim_errors,
         };
@@ -125,6 +136,8 @@ pub(crate) enum Event {
     Snoozed,
     Panicked,
     LeaseLost,
+    /// A result refused by the database's fencing (also a lost lease).
+    Refused,
     Released,
     ClaimError,
 }

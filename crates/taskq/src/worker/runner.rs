@@ -164,7 +164,7 @@ async fn finish(shared: &Shared, lease: Lease, end: End) {
         Ok(()) => metrics.count(event),
         Err(Error::LeaseLost { .. }) => {
             tracing::warn!("the lease was lost before the result could be recorded");
-            metrics.count(Event::LeaseLost);
+            metrics.count(Event::Refused);
         }
         Err(error) => {
             tracing::warn!(%error, "could not record the result; the task runs again after its lease expires");

@@ -102,6 +102,7 @@ macro_rules! conformance_tests {
             worker::worker_respects_concurrency_limits,
             worker::heartbeat_keeps_a_long_task_from_running_twice,
             worker::lost_lease_cancels_the_handler,
+            worker::a_result_after_a_takeover_is_refused_and_counted,
             worker::shutdown_finishes_quick_tasks_and_releases_the_rest,
             worker::a_handler_that_stops_when_cancelled_at_shutdown_is_released,
             worker::a_panicking_handler_fails_the_try_and_the_worker_survives,

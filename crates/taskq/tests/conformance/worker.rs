@@ -237,6 +237,35 @@ pub async fn lost_lease_cancels_the_handler(db: &dyn TestDb) {
         metrics.completed, 0,
         "the result of a lost lease is discarded"
     );
+    assert_eq!(metrics.refused, 0, "no result reached the database");
+}
+
+pub async fn a_result_after_a_takeover_is_refused_and_counted(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let mut worker = Worker::new(queue.clone(), config(1));
+    let for_handler = queue.clone();
+    worker
+        .handle("taken", move |_: u32, ctx: TaskContext| {
+            let queue = for_handler.clone();
+            async move {
+                // Taken away while it runs, before any heartbeat.
+                queue.delete(ctx.id()).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(Outcome::complete())
+            }
+        })
+        .unwrap();
+    let running = start(worker);
+    queue.enqueue("taken", &1).await.unwrap();
+    let metrics = running.metrics.clone();
+    until("the refused completion to be counted", async || {
+        metrics.snapshot().refused == 1
+    })
+    .await;
+    let metrics = running.stop().await;
+    assert_eq!(
+        (metrics.completed, metrics.lease_lost, metrics.refused),
+        (0, 1, 1)
+    );
 }
 
 pub async fn shutdown_finishes_quick_tasks_and_releases_the_rest(db: &dyn TestDb) {
