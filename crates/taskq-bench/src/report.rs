@@ -23,6 +23,8 @@ pub enum Target {
     RatioOf { baseline: &'static str, ratio: f64 },
     /// Latency percentiles at most these, in milliseconds.
     Latency { p50_ms: f64, p99_ms: f64 },
+    /// Peak resident memory at most this, in MiB.
+    PeakRss { mib: f64 },
     /// No target: a baseline itself.
     None,
 }
@@ -113,6 +115,9 @@ pub fn judge(figures: &mut [Figure]) {
                     figure.met = Some(p50 <= p50_ms && p99 <= p99_ms);
                 }
             }
+            Target::PeakRss { mib } => {
+                figure.met = figure.peak_rss_mib.map(|peak| peak <= mib);
+            }
             Target::None => {}
         }
     }
@@ -132,6 +137,7 @@ pub fn print_table(figures: &[Figure]) {
         let target = match f.target {
             Target::RatioOf { baseline, ratio } => format!("≥ {ratio}× {baseline}"),
             Target::Latency { p50_ms, p99_ms } => format!("p50 ≤ {p50_ms} ms, p99 ≤ {p99_ms} ms"),
+            Target::PeakRss { mib } => format!("peak RSS ≤ {mib} MiB"),
             Target::None => "baseline".to_string(),
         };
         let met = match f.met {
