@@ -132,23 +132,53 @@ fn rate(times: &[i64], from: i64, to: i64) -> f64 {
 
 /// How quickly work went on after the faults: the longest wait from a
 /// fault's end to the next execution, the rate before the first fault and
-/// the lowest rate after one. `times` are sorted execution times.
+/// the lowest rate after one (over up to 3 s, cut short by the next
+/// fault; windows under half a second are left out). `times` are sorted
+/// execution times.
 fn recovery(report: &mut Report, times: &[i64], faults: &[(i64, i64)]) {
     const WINDOW: i64 = 3_000_000;
     let Some(first) = faults.first() else { return };
     report.throughput_before = rate(times, first.0 - WINDOW, first.0);
-    let mut lowest = f64::INFINITY;
-    for (_, end) in faults {
+    let mut lowest: Option<f64> = None;
+    for (index, (_, end)) in faults.iter().enumerate() {
         let next = times.partition_point(|at| at < end);
         if let Some(at) = times.get(next) {
             report.resumed_seconds = report.resumed_seconds.max((at - end) as f64 / 1e6);
         }
-        lowest = lowest.min(rate(times, *end, end + WINDOW));
+        let until = faults
+            .get(index + 1)
+            .map_or(end + WINDOW, |(start, _)| (*start).min(end + WINDOW));
+        if until - end >= WINDOW / 6 {
+            let after = rate(times, *end, until);
+            lowest = Some(lowest.map_or(after, |low| low.min(after)));
+        }
     }
-    report.throughput_after_min = lowest;
+    report.throughput_after_min = lowest.unwrap_or(0.0);
 }
 
-pub async fn check(queue: &Queue, dir: &Path, ordered: bool, faults: &[(i64, i64)]) -> Report {
+/// Executions per second from the first one, and the faults' starts and
+/// ends in milliseconds on the same scale, to stderr.
+fn print_timeline(times: &[i64], faults: &[(i64, i64)]) {
+    let Some(first) = times.first() else { return };
+    let mut per_second = std::collections::BTreeMap::<i64, u64>::new();
+    for at in times {
+        *per_second.entry((at - first) / 1_000_000).or_default() += 1;
+    }
+    eprintln!("executions per second: {per_second:?}");
+    let faults: Vec<(i64, i64)> = faults
+        .iter()
+        .map(|(start, end)| ((start - first) / 1000, (end - first) / 1000))
+        .collect();
+    eprintln!("faults (start ms, end ms): {faults:?}");
+}
+
+pub async fn check(
+    queue: &Queue,
+    dir: &Path,
+    ordered: bool,
+    faults: &[(i64, i64)],
+    timeline: bool,
+) -> Report {
     let mut report = Report::default();
     let mut intended: HashSet<u64> = HashSet::new();
     let mut acked: HashSet<u64> = HashSet::new();
@@ -214,6 +244,9 @@ pub async fn check(queue: &Queue, dir: &Path, ordered: bool, faults: &[(i64, i64
         }
     }
     times.sort_unstable();
+    if timeline {
+        print_timeline(&times, faults);
+    }
     recovery(&mut report, &times, faults);
     report.stale_completions_refused = counters.values().sum();
     report.duplicated_tasks = runs.values().filter(|n| **n > 1).count() as u64;

@@ -42,6 +42,10 @@ enum Role {
         /// Print the reports as JSON lines.
         #[arg(long)]
         json: bool,
+        /// Also print, to stderr, the executions of each second of a run
+        /// and when its faults began and ended.
+        #[arg(long)]
+        timeline: bool,
     },
     /// (Internal) enqueue tasks, journaling each batch.
     Produce {
@@ -128,6 +132,9 @@ struct Plan {
     failpoints: Option<&'static str>,
     workers_after_producer: bool,
     work_ms: u64,
+    /// When the first fault comes: late enough, where it matters, to
+    /// measure the rate of work before it.
+    first_fault: Duration,
 }
 
 fn plan(scenario: ScenarioName, short: bool) -> Plan {
@@ -143,6 +150,7 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
         failpoints: None,
         workers_after_producer: false,
         work_ms: 2,
+        first_fault: Duration::from_millis(fastrand::u64(300..1_000)),
     };
     match scenario {
         ScenarioName::KillWorkers => Plan {
@@ -188,11 +196,13 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
         ScenarioName::LockHolder => Plan {
             pause_ms: 20,
             count: scale(5_000, 10_000),
+            first_fault: Duration::from_secs(5),
             ..base
         },
         ScenarioName::StopServer => Plan {
             pause_ms: 20,
             count: scale(3_000, 10_000),
+            first_fault: Duration::from_secs(5),
             ..base
         },
         ScenarioName::All => unreachable!("expanded by the caller"),
@@ -337,6 +347,7 @@ async fn run_scenario(
     backend: &str,
     base_url: &str,
     short: bool,
+    timeline: bool,
 ) -> check::Report {
     let dir = tempfile::tempdir().expect("a run directory");
     let url = match backend {
@@ -380,7 +391,7 @@ async fn run_scenario(
             | ScenarioName::StopServer
             | ScenarioName::LockHolder
     );
-    let mut next_fault = Instant::now() + Duration::from_millis(fastrand::u64(300..1_000));
+    let mut next_fault = Instant::now() + fleet.plan.first_fault;
     loop {
         let finished = matches!(producer.try_wait(), Ok(Some(_)));
         if finished && scenario == ScenarioName::KillProducer && producer_kills < 3 {
@@ -460,7 +471,7 @@ async fn run_scenario(
     fleet.stop();
 
     let ordered = scenario == ScenarioName::Ordered;
-    let mut report = check::check(&queue, dir.path(), ordered, &fleet.faults).await;
+    let mut report = check::check(&queue, dir.path(), ordered, &fleet.faults, timeline).await;
     report.scenario = format!("{scenario:?}");
     report.backend = backend.to_string();
     report.drained_seconds = drained;
@@ -555,6 +566,7 @@ fn main() -> ExitCode {
             short,
             postgres_url,
             json,
+            timeline,
         } => {
             if scenario == ScenarioName::StopServer && backend != "postgres" {
                 eprintln!("taskq-chaos: stop-server is a PostgreSQL scenario");
@@ -575,7 +587,8 @@ fn main() -> ExitCode {
             };
             let mut failed = false;
             for scenario in scenarios {
-                let report = runtime.block_on(run_scenario(scenario, &backend, &base, short));
+                let report =
+                    runtime.block_on(run_scenario(scenario, &backend, &base, short, timeline));
                 let violations = report.violations();
                 if json {
                     println!("{}", serde_json::to_string(&report).unwrap_or_default());

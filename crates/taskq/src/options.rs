@@ -223,8 +223,8 @@ pub struct QueueConfig {
     pub retain_completed: bool,
     /// How often an idle [`Queue::claim_wait`](crate::Queue::claim_wait)
     /// looks for ready tasks when no wake-up arrives: the most a task
-    /// enqueued by another process, or coming due after a delay, waits
-    /// for an idle worker. Default: 1 second.
+    /// coming due after a delay, or enqueued by another process when the
+    /// wake-up was lost, waits for an idle worker. Default: 1 second.
     pub poll_interval: Duration,
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 ///
 /// A [`Queue`](crate::Queue) raises them itself after its own enqueues,
 /// and a backend that can hear other processes' enqueues (PostgreSQL's
-/// `LISTEN`) raises them for those.
+/// `LISTEN`, SQLite's data version) raises them for those.
 #[derive(Debug, Default)]
 pub struct Wakeups {
     actions: Mutex<HashMap<String, watch::Sender<u64>>>,
@@ -43,6 +43,16 @@ impl Wakeups {
         for sender in actions.values() {
             sender.send_modify(|n| *n = n.wrapping_add(1));
         }
+    }
+
+    /// The actions that someone waits for now.
+    pub fn waited(&self) -> Vec<String> {
+        let actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+        actions
+            .iter()
+            .filter(|(_, sender)| sender.receiver_count() > 0)
+            .map(|(action, _)| action.clone())
+            .collect()
     }
 
     /// Subscribes to the wake-ups of `action`.

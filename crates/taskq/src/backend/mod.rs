@@ -147,7 +147,9 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn task_delete(&self, id: TaskId) -> Result<()>;
 
     /// Whether the backend hears tasks that other processes enqueue and
-    /// wakes idle waiters for them (see [`listen`](Self::listen)).
+    /// wakes idle waiters for them (see [`listen`](Self::listen)):
+    /// PostgreSQL through `LISTEN`, SQLite by watching the file's data
+    /// version.
     fn supports_notify(&self) -> bool {
         false
     }

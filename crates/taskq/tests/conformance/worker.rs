@@ -418,7 +418,8 @@ pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb
         let started = receive(&mut rx, 1).await[0];
         latencies.push(started.saturating_duration_since(enqueued));
     }
-    // From another connection: only LISTEN/NOTIFY can beat the 30 s poll.
+    // From another connection: only the backend's own wake-ups (LISTEN,
+    // SQLite's data version) can beat the 30 s poll.
     if queue.backend().supports_notify() {
         let other = db.queue().await;
         let enqueued = Instant::now();

@@ -40,7 +40,8 @@ mod store;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -53,6 +54,7 @@ use crate::lease::{Lease, LeaseRef};
 use crate::options::{validate_duration, ListOptions};
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
+use crate::wakeup::Wakeups;
 
 use store::{db_error, now_micros, to_micros};
 use writer::Writer;
@@ -248,6 +250,46 @@ impl ReadPool {
     }
 }
 
+/// How often a waiting queue looks whether another connection (another
+/// process, say) committed: `PRAGMA data_version`, a read of the shared
+/// WAL index that touches no table.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+
+/// Wakes the waiters of actions that have tasks ready after another
+/// connection committed, until the queue that owns `wakeups` is gone.
+fn watch(readers: Arc<ReadPool>, clock: Clock, wakeups: Weak<Wakeups>) {
+    let conn = match readers.take() {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the SQLite file for other processes' tasks; waiters poll");
+            return;
+        }
+    };
+    let mut seen: Option<i64> = None;
+    loop {
+        thread::sleep(WATCH_EVERY);
+        let Some(wakeups) = wakeups.upgrade() else {
+            return;
+        };
+        let version = conn.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0));
+        match version {
+            Ok(version) if seen == Some(version) => continue,
+            Ok(version) => seen = Some(version),
+            Err(error) => {
+                tracing::debug!(%error, "could not read the SQLite data version");
+                continue;
+            }
+        }
+        for action in wakeups.waited() {
+            // An error cannot tell: let the waiters look for themselves.
+            let ready = store::count_ready(&conn, to_micros(clock.now()), &action);
+            if ready.is_err() || ready.is_ok_and(|n| n > 0) {
+                wakeups.wake(&action);
+            }
+        }
+    }
+}
+
 /// A task queue in one SQLite file.
 #[derive(Debug)]
 pub struct SqliteBackend {
@@ -343,6 +385,24 @@ impl SqliteBackend {
 
 #[async_trait]
 impl Backend for SqliteBackend {
+    fn supports_notify(&self) -> bool {
+        true
+    }
+
+    /// Starts a thread that wakes waiters when another connection commits
+    /// and their action has tasks ready (see [`WATCH_EVERY`]).
+    fn listen(&self, wakeups: Arc<Wakeups>) {
+        let readers = Arc::clone(&self.readers);
+        let clock = self.clock.clone();
+        let wakeups = Arc::downgrade(&wakeups);
+        let started = thread::Builder::new()
+            .name("taskq-sqlite-watch".to_string())
+            .spawn(move || watch(readers, clock, wakeups));
+        if let Err(error) = started {
+            tracing::warn!(%error, "could not start the SQLite watch thread; waiters poll");
+        }
+    }
+
     async fn migrate(&self) -> Result<()> {
         self.writer.write(migrate::migrate).await
     }
