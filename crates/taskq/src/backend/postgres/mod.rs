@@ -32,6 +32,7 @@ mod listener;
 mod migrate;
 mod notifier;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -254,6 +255,11 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// The least time between two requeues of an action's expired leases by
+/// this process's claims: the statement costs about as much as half a
+/// claim, and leases last seconds to minutes.
+const EXPIRY_EVERY: Duration = Duration::from_millis(100);
+
 /// Every statement, with the schema filled in.
 #[derive(Debug)]
 struct Sql {
@@ -443,6 +449,8 @@ pub struct PostgresBackend {
     completer: completer::Completer,
     notifier: notifier::Notifier,
     counts: counts::Folder,
+    /// When each action's expired leases were last requeued by a claim.
+    expiry_checked: Mutex<HashMap<String, std::time::Instant>>,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -520,6 +528,7 @@ impl PostgresBackend {
             completer,
             notifier,
             counts,
+            expiry_checked: Mutex::new(HashMap::new()),
             pool,
             pg_config,
             channel: channel(&config.schema),
@@ -534,6 +543,27 @@ impl PostgresBackend {
             migrate::check_not_newer(&**client, &backend.schema).await?;
         }
         Ok(backend)
+    }
+
+    /// Whether a claim of `action` should first requeue its expired
+    /// leases: at most every [`EXPIRY_EVERY`] per action in this process.
+    fn expiry_due(&self, action: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut checked = self
+            .expiry_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if checked
+            .get(action)
+            .is_some_and(|at| now.duration_since(*at) < EXPIRY_EVERY)
+        {
+            return false;
+        }
+        if checked.len() >= 10_000 {
+            checked.retain(|_, at| now.duration_since(*at) < EXPIRY_EVERY);
+        }
+        checked.insert(action.to_owned(), now);
+        true
     }
 
     /// The schema that holds the tables.
@@ -620,28 +650,32 @@ impl Backend for PostgresBackend {
         expiry: ExpiryBackoff,
     ) -> Result<Vec<Task>> {
         let client = self.client().await?;
-        let expire = client
-            .prepare_cached(&self.sql.requeue_expired)
-            .await
-            .map_err(db_error)?;
         let claim = client
             .prepare_cached(&self.sql.claim)
             .await
             .map_err(db_error)?;
-        let action = Some(action);
         let limit = i64::from(limit);
-        // Sent together (pipelined); each statement is its own transaction,
-        // and the claim sees what the requeue committed.
-        let expire_params: [&(dyn ToSql + Sync); 3] =
-            [&action, &expiry.initial_micros, &expiry.max_micros];
-        let claim_params: [&(dyn ToSql + Sync); 2] = [&action, &limit];
-        let (expired, claimed) = tokio::join!(
-            client.execute(&expire, &expire_params),
-            client.query(&claim, &claim_params),
-        );
-        if expired.map_err(db_error)? > 0 {
-            self.counts.changed();
-        }
+        let claim_params: [&(dyn ToSql + Sync); 2] = [&Some(action), &limit];
+        let claimed = if self.expiry_due(action) {
+            let expire = client
+                .prepare_cached(&self.sql.requeue_expired)
+                .await
+                .map_err(db_error)?;
+            let expire_params: [&(dyn ToSql + Sync); 3] =
+                [&Some(action), &expiry.initial_micros, &expiry.max_micros];
+            // Sent together (pipelined); each statement is its own
+            // transaction, and the claim sees what the requeue committed.
+            let (expired, claimed) = tokio::join!(
+                client.execute(&expire, &expire_params),
+                client.query(&claim, &claim_params),
+            );
+            if expired.map_err(db_error)? > 0 {
+                self.counts.changed();
+            }
+            claimed
+        } else {
+            client.query(&claim, &claim_params).await
+        };
         let mut tasks = claimed
             .map_err(db_error)?
             .iter()
