@@ -368,6 +368,17 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
             (workloads::latency(&f.queue, n, per_second).await, f)
         })
         .await;
+    // Where the latency goes: the commit of the enqueue alone, at the same
+    // pace (an idle database and machine between tasks).
+    let acks: Vec<Run> = runs
+        .iter()
+        .filter_map(|run| run.enqueue_ack)
+        .map(|(p50, p99)| Run {
+            p50: Some(p50),
+            p99: Some(p99),
+            ..Run::default()
+        })
+        .collect();
     add(
         "latency",
         runs,
@@ -376,6 +387,7 @@ async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<F
             p99_ms: 5.0,
         },
     );
+    add("latency: enqueue acknowledged", acks, Target::None);
     figures
 }
 

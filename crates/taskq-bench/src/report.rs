@@ -14,6 +14,9 @@ pub struct Run {
     pub p99: Option<Duration>,
     /// The process's peak resident memory during the run, in bytes.
     pub peak_rss: Option<u64>,
+    /// The latency workload's other measure: from the enqueue call to its
+    /// acknowledgement (the commit), p50 and p99.
+    pub enqueue_ack: Option<(Duration, Duration)>,
 }
 
 /// What a taskq figure is compared with.

@@ -118,7 +118,8 @@ pub async fn drain(queue: &Queue, n: usize, concurrency: usize) -> Run {
 }
 
 /// An idle worker; `n` tasks enqueued at `per_second`; the time from each
-/// enqueue to its handler's start.
+/// enqueue to its handler's start, and from each enqueue call to its
+/// acknowledgement.
 pub async fn latency(queue: &Queue, n: usize, per_second: u32) -> Run {
     let waits = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let mut worker = Worker::new(queue.clone(), WorkerConfig::default());
@@ -136,10 +137,14 @@ pub async fn latency(queue: &Queue, n: usize, per_second: u32) -> Run {
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
     tokio::time::sleep(Duration::from_millis(200)).await; // idle first
     let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
+    let mut acks = Vec::with_capacity(n);
     for i in 0..n {
         tick.tick().await;
+        let called = Instant::now();
         queue.enqueue_task(task(i)).await.expect("enqueue");
+        acks.push(called.elapsed());
     }
+    acks.sort();
     while waits.lock().unwrap().len() < n {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -153,6 +158,7 @@ pub async fn latency(queue: &Queue, n: usize, per_second: u32) -> Run {
     Run {
         p50: Some(percentile(&waits, 0.50)),
         p99: Some(percentile(&waits, 0.99)),
+        enqueue_ack: Some((percentile(&acks, 0.50), percentile(&acks, 0.99))),
         ..Run::default()
     }
 }
