@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use taskq::Queue;
+use taskq::{ListOptions, Queue, State, FOREVER};
 
 use roles::{Produce, ACTION, FOLLOW_UP};
 
@@ -76,6 +76,9 @@ enum Role {
         concurrency: usize,
         #[arg(long, default_value_t = 2)]
         work_ms: u64,
+        /// Poison tasks complete instead of aborting the process.
+        #[arg(long)]
+        defused: bool,
     },
 }
 
@@ -218,6 +221,8 @@ struct Fleet {
     generation: usize,
     /// Each fault's start and end, in Unix microseconds.
     faults: Vec<(i64, i64)>,
+    /// Whether workers started from now on let poison tasks complete.
+    defused: bool,
 }
 
 /// Now, in Unix microseconds, the time base of the journals.
@@ -258,6 +263,9 @@ impl Fleet {
             .stderr(Stdio::null());
         if let Some(points) = self.plan.failpoints {
             command.env("TASKQ_FAILPOINTS", points);
+        }
+        if self.defused {
+            command.arg("--defused");
         }
         command.spawn().expect("start a worker")
     }
@@ -310,6 +318,17 @@ impl Fleet {
         self.faults.push((started, unix_micros()));
     }
 
+    /// Ends the faults that poison tasks cause: workers stop gracefully
+    /// and their replacements let poison tasks complete. Tasks that retry
+    /// forever wait out their backoff meanwhile.
+    fn defuse(&mut self) {
+        self.stop();
+        self.defused = true;
+        for index in 0..self.workers.len() {
+            self.workers[index] = self.spawn_worker();
+        }
+    }
+
     fn stop(&mut self) {
         for worker in &self.workers {
             signal(worker, "TERM");
@@ -320,26 +339,69 @@ impl Fleet {
     }
 }
 
-/// Work still to do: queued or running tasks, less those that retry
-/// forever after aborting their workers (they back off for good).
-async fn outstanding(queue: &Queue, plan: &Plan) -> u64 {
+/// The queued and running tasks of the run; `None` if they cannot be
+/// listed now.
+async fn unfinished(queue: &Queue) -> Option<Vec<taskq::Task>> {
+    let mut tasks = Vec::new();
+    for state in [State::Queued, State::Running] {
+        let mut after = None;
+        loop {
+            let options = ListOptions {
+                state: Some(state),
+                after,
+                limit: 1_000,
+                ..ListOptions::default()
+            };
+            let page = queue.list(&options).await.ok()?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            tasks.extend(
+                page.into_iter()
+                    .filter(|task| task.action == ACTION || task.action == FOLLOW_UP),
+            );
+        }
+    }
+    Some(tasks)
+}
+
+/// Whether a task is a poison task, and whether it retries forever.
+fn poison(task: &taskq::Task) -> Option<bool> {
+    let payload = task.payload_json::<roles::Payload>().ok()?;
+    payload.poison.then_some(task.max_tries == FOREVER)
+}
+
+/// Work still to do: queued or running tasks, less poison tasks that
+/// retry forever (they back off, and may wait longer than the window).
+async fn outstanding(queue: &Queue) -> u64 {
     // Unknown counts as not drained.
-    let Ok(stats) = queue.stats().await else {
-        return u64::MAX;
-    };
-    let open: u64 = stats
-        .iter()
-        .filter(|row| row.action == ACTION || row.action == FOLLOW_UP)
-        .map(|row| row.queued + row.running)
-        .sum();
-    let forever = if plan.poison_every > 0 {
-        (0..plan.count)
-            .filter(|i| i % plan.poison_every == 0 && (i / plan.poison_every) % 2 == 1)
+    unfinished(queue).await.map_or(u64::MAX, |tasks| {
+        tasks
+            .iter()
+            .filter(|task| poison(task) != Some(true))
             .count() as u64
-    } else {
-        0
-    };
-    open.saturating_sub(forever)
+    })
+}
+
+/// Lets poison tasks keep crashing workers until those with limited tries
+/// have failed for good (at most `window`); returns the most tries of a
+/// poison task that retries forever at that point.
+async fn let_poison_fail(queue: &Queue, fleet: &mut Fleet, window: Duration) -> i64 {
+    let started = Instant::now();
+    loop {
+        fleet.revive();
+        if let Some(tasks) = unfinished(queue).await {
+            let limited_left = tasks.iter().any(|task| poison(task) == Some(false));
+            if !limited_left || started.elapsed() >= window {
+                return tasks
+                    .iter()
+                    .filter(|task| poison(task) == Some(true))
+                    .map(|task| i64::from(task.tries))
+                    .max()
+                    .unwrap_or(0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn run_scenario(
@@ -369,6 +431,7 @@ async fn run_scenario(
         workers: Vec::new(),
         generation: 0,
         faults: Vec::new(),
+        defused: false,
     };
     let count = fleet.plan.count;
     let mut producer = fleet.spawn_producer(0, count);
@@ -451,18 +514,24 @@ async fn run_scenario(
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // Recovery: faults stop; everything left must be worked off.
-    let calm = Instant::now();
+    // Recovery: faults stop (poison tasks stop crashing workers once those
+    // with limited tries have failed); everything left must be worked off.
     let window = if short {
         Duration::from_secs(30)
     } else {
         Duration::from_secs(120)
     };
-    let mut stuck = outstanding(&queue, &fleet.plan).await;
+    let mut forever_tries = None;
+    if fleet.plan.poison_every > 0 {
+        forever_tries = Some(let_poison_fail(&queue, &mut fleet, window).await);
+        fleet.defuse();
+    }
+    let calm = Instant::now();
+    let mut stuck = outstanding(&queue).await;
     while stuck > 0 && calm.elapsed() < window {
         fleet.revive();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        stuck = outstanding(&queue, &fleet.plan).await;
+        stuck = outstanding(&queue).await;
     }
     let drained = fleet
         .faults
@@ -476,6 +545,11 @@ async fn run_scenario(
     report.backend = backend.to_string();
     report.drained_seconds = drained;
     report.stuck = stuck;
+    if let Some(tries) = forever_tries {
+        // Measured before the poison was defused: some of those tasks may
+        // have completed since.
+        report.poison_forever_most_tries = tries;
+    }
     report.integrity = if backend == "sqlite" {
         integrity(&dir.path().join("chaos.db"))
     } else {
@@ -551,12 +625,14 @@ fn main() -> ExitCode {
             ledger,
             concurrency,
             work_ms,
+            defused,
         } => {
             runtime.block_on(roles::work(
                 &url,
                 &ledger,
                 concurrency,
                 Duration::from_millis(work_ms),
+                defused,
             ));
             ExitCode::SUCCESS
         }

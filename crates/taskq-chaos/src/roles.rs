@@ -106,11 +106,12 @@ pub async fn produce(settings: Produce<'_>) {
 }
 
 /// Runs a worker until SIGTERM: each execution goes to the ledger before
-/// the task is completed; a poison task aborts the process; every
+/// the task is completed; a poison task aborts the process (unless
+/// `defused`: once the faults of a run are over); every
 /// completed task enqueues one follow-up. The worker's counters (results
 /// refused by fencing among them) go to the ledger every
 /// [`METRICS_EVERY`] and at the end.
-pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) {
+pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration, defused: bool) {
     let queue = Queue::connect(url).await.expect("connect");
     let journal = std::sync::Arc::new(std::sync::Mutex::new(Journal::open(ledger)));
     let config = WorkerConfig {
@@ -130,7 +131,7 @@ pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration) 
                     "at": unix_micros(),
                 });
                 journal.lock().unwrap().line(entry);
-                if payload.poison {
+                if payload.poison && !defused {
                     std::process::abort();
                 }
                 tokio::time::sleep(work).await;
