@@ -77,7 +77,9 @@ pub struct WorkerConfig {
     /// again elsewhere. Default: 30 seconds.
     pub shutdown_timeout: Duration,
     /// The first wait after a failed claim (for example while the database
-    /// is unreachable); it doubles up to ten times this. Default: 1 second.
+    /// is unreachable); it doubles up to ten times this, so a worker finds
+    /// a database that came back within that time. Default: 100 ms (at
+    /// most 1 second between tries).
     pub error_backoff: Duration,
     /// When a handler's lease is lost, how long it may take to notice its
     /// [cancellation](TaskContext::cancelled) and return before it is
@@ -91,7 +93,7 @@ impl Default for WorkerConfig {
             concurrency: 10,
             claim_batch: 100,
             shutdown_timeout: Duration::from_secs(30),
-            error_backoff: Duration::from_secs(1),
+            error_backoff: Duration::from_millis(100),
             cancel_grace: Duration::from_secs(5),
         }
     }

@@ -1,7 +1,8 @@
-//! Folding of the task counts. Triggers append a row of changes per
-//! statement to `taskq_counts` (see migration 0002); this task folds them
-//! into one row per action and state every [`EVERY`] while the backend
-//! writes, so that `len` and `stats` add up a few rows.
+//! Folding of the task counts. taskq's statements append their changes
+//! per action and state to `taskq_counts` (and triggers those of other
+//! writers, row by row; see migration 0002); this task folds them into one
+//! row per action and state every [`EVERY`] while the backend writes, so
+//! that `len` and `stats` add up a few rows.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
