@@ -390,7 +390,7 @@ impl Backend for SqliteBackend {
     }
 
     /// Starts a thread that wakes waiters when another connection commits
-    /// and their action has tasks ready (see [`WATCH_EVERY`]).
+    /// and their action has tasks ready, looking every 20 ms.
     fn listen(&self, wakeups: Arc<Wakeups>) {
         let readers = Arc::clone(&self.readers);
         let clock = self.clock.clone();
