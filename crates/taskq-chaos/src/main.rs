@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 use taskq::{ListOptions, Queue, State, FOREVER};
 
-use roles::{Produce, ACTION, FOLLOW_UP};
+use roles::{unix_micros, Produce, ACTION, FOLLOW_UP};
 
 #[derive(Debug, Parser)]
 #[command(name = "taskq-chaos")]
@@ -223,11 +223,6 @@ struct Fleet {
     faults: Vec<(i64, i64)>,
     /// Whether workers started from now on let poison tasks complete.
     defused: bool,
-}
-
-/// Now, in Unix microseconds, the time base of the journals.
-fn unix_micros() -> i64 {
-    roles::unix_micros()
 }
 
 fn me() -> Command {
