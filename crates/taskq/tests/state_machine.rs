@@ -449,12 +449,7 @@ fn check(queue: &Queue, model: &Model) {
     }
     let mut reported = BTreeMap::new();
     for row in queue.stats().unwrap() {
-        for state in [
-            State::Queued,
-            State::Running,
-            State::Failed,
-            State::Succeeded,
-        ] {
+        for state in State::ALL {
             if row.get(state) > 0 {
                 reported.insert((row.action.clone(), state), row.get(state));
             }

@@ -287,12 +287,7 @@ async fn counted(queue: &Queue) -> BTreeMap<(String, State), u64> {
 async fn assert_stats_exact(queue: &Queue, step: &str) {
     let mut reported = BTreeMap::new();
     for row in queue.stats().await.unwrap() {
-        for state in [
-            State::Queued,
-            State::Running,
-            State::Failed,
-            State::Succeeded,
-        ] {
+        for state in State::ALL {
             if row.get(state) > 0 {
                 reported.insert((row.action.clone(), state), row.get(state));
             }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::task::JoinHandle;
 
+use super::execute_in_background;
 use crate::backend::migration::checksum;
 
 /// How often the counts are folded while tasks change.
@@ -26,18 +27,6 @@ impl Drop for Folder {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-async fn fold(pool: &Pool, sql: &str, key: i64) -> Result<u64, String> {
-    let client = pool.get().await.map_err(|e| e.to_string())?;
-    let statement = client
-        .prepare_cached(sql)
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .execute(&statement, &[&key])
-        .await
-        .map_err(|e| e.to_string())
 }
 
 impl Folder {
@@ -57,7 +46,7 @@ impl Folder {
                 }
                 // Counts are read correctly unfolded too: a failed fold
                 // only leaves more rows to add up, until the next one.
-                if let Err(error) = fold(&pool, &sql, key).await {
+                if let Err(error) = execute_in_background(&pool, &sql, &[&key]).await {
                     tracing::debug!(%error, "could not fold the task counts");
                     seen.store(true, Ordering::Relaxed);
                 }

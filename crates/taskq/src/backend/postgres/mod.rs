@@ -255,6 +255,24 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// Runs one statement on a pooled connection for a background task (a
+/// wake-up, a fold of the counts), whose failure is only logged.
+async fn execute_in_background(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<u64, String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .execute(&statement, params)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// The least time between two requeues of an action's expired leases by
 /// this process's claims: the statement costs about as much as half a
 /// claim, and leases last seconds to minutes.

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+
+use super::execute_in_background;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -67,18 +69,7 @@ async fn anyone_listens(pool: &Pool, channel: &str) -> bool {
 }
 
 async fn send(pool: &Pool, sql: &str, channel: &str, actions: &[String]) {
-    let sent = async {
-        let client = pool.get().await.map_err(|e| e.to_string())?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| e.to_string())?;
-        client
-            .query(&statement, &[&channel, &actions])
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
+    let sent = execute_in_background(pool, sql, &[&channel, &actions]).await;
     // A hint only: waiters poll, so a lost one costs latency.
     if let Err(error) = sent {
         tracing::debug!(%error, "could not send a wake-up notification");
