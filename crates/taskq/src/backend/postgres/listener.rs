@@ -3,24 +3,33 @@
 //! waiter is woken to look for itself, and the listener reconnects.
 
 use std::future::poll_fn;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::notifier::OwnListener;
 use crate::wakeup::Wakeups;
 
-/// Listens on `channel` until the returned task is aborted.
+/// Listens on `channel` until the returned task is aborted, and keeps the
+/// server process id of its session in `own` while it listens.
 pub(super) fn spawn(
     mut config: tokio_postgres::Config,
     channel: String,
     wakeups: Arc<Wakeups>,
+    own: OwnListener,
 ) -> JoinHandle<()> {
     // Enqueuers look for this name before they send notifications.
     config.application_name(super::notifier::listener_name(&channel));
     tokio::spawn(async move {
         let listen = format!("LISTEN \"{channel}\"");
+        let listening = async |client: &tokio_postgres::Client| {
+            client.batch_execute(&listen).await?;
+            let row = client.query_one("SELECT pg_backend_pid()", &[]).await?;
+            row.try_get::<_, i32>(0)
+        };
         let mut retry_in = Duration::from_millis(100);
         loop {
             match config.connect(NoTls).await {
@@ -36,11 +45,13 @@ pub(super) fn spawn(
                             }
                         }
                     });
-                    match client.batch_execute(&listen).await {
-                        Ok(()) => {
+                    match listening(&client).await {
+                        Ok(pid) => {
+                            own.store(pid, Ordering::Relaxed);
                             // Hints sent while we were away are lost.
                             wakeups.wake_all();
                             let _ = messages.await;
+                            own.store(0, Ordering::Relaxed);
                         }
                         Err(error) => {
                             tracing::warn!(%error, "taskq could not LISTEN for wake-ups");

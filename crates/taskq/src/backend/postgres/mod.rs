@@ -470,6 +470,8 @@ pub struct PostgresBackend {
     /// When each action's expired leases were last requeued by a claim.
     expiry_checked: Mutex<HashMap<String, std::time::Instant>>,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// The server process id of that listener's session while it listens.
+    own_listener: notifier::OwnListener,
 }
 
 impl Drop for PostgresBackend {
@@ -532,10 +534,12 @@ impl PostgresBackend {
                     .replace("{schema}", &quoted),
             },
         );
+        let own_listener = notifier::OwnListener::default();
         let notifier = notifier::Notifier::spawn(
             pool.clone(),
             include_str!("sql/task_notify.sql").replace("{schema}", &quoted),
             channel(&config.schema),
+            Arc::clone(&own_listener),
         );
         let counts = counts::Folder::spawn(
             pool.clone(),
@@ -553,6 +557,7 @@ impl PostgresBackend {
             sql: Sql::for_schema(&config.schema),
             schema: config.schema,
             listener: Mutex::new(None),
+            own_listener,
         };
         if config.migrate {
             backend.migrate().await?;
@@ -894,6 +899,7 @@ impl Backend for PostgresBackend {
                 self.pg_config.clone(),
                 self.channel.clone(),
                 wakeups,
+                Arc::clone(&self.own_listener),
             ));
         }
     }

@@ -5,10 +5,15 @@
 //! Each action is notified at once when it was not notified in the last
 //! [`WINDOW`], otherwise once at the end of that window: an idle worker
 //! hears of the first task at once, and a burst of enqueues costs a few
-//! notifications instead of one each. Nothing is sent while no process
-//! listens on the schema's channel (checked at most every [`PRESENCE`]).
+//! notifications instead of one each. Nothing is sent while no other
+//! session than this backend's own listener listens on the schema's
+//! channel (checked at most every [`PRESENCE`]): the queue wakes its own
+//! waiters in the process, and a notification nobody else hears costs a
+//! commit that competes with the claim it would trigger (an idle worker's
+//! claim took 0.27–0.32 ms without them and 0.48–0.53 ms with them).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +35,22 @@ pub(super) fn listener_name(channel: &str) -> String {
     format!("taskq listener {channel}")
 }
 
+/// The longest `application_name` the server keeps (NAMEDATALEN - 1
+/// bytes); it cuts longer ones, so a long schema's listeners show only
+/// the start of their name.
+const APPLICATION_NAME_MAX: usize = 63;
+
+/// [`listener_name`] as the server shows it. Names are ASCII.
+fn listener_name_shown(channel: &str) -> String {
+    let mut name = listener_name(channel);
+    name.truncate(APPLICATION_NAME_MAX);
+    name
+}
+
+/// The server process id of this backend's own listener session while it
+/// listens, 0 otherwise (no server process has id 0).
+pub(super) type OwnListener = Arc<AtomicI32>;
+
 /// The last check for listeners: whether there were any, and when.
 type Presence = Arc<Mutex<Option<(bool, Instant)>>>;
 
@@ -46,20 +67,21 @@ impl Drop for Notifier {
     }
 }
 
-/// Whether any session listens for this channel's wake-ups; `true` when
-/// that cannot be told.
-async fn anyone_listens(pool: &Pool, channel: &str) -> bool {
+/// Whether a session other than `own` listens for this channel's
+/// wake-ups; `true` when that cannot be told.
+async fn others_listen(pool: &Pool, channel: &str, own: &OwnListener) -> bool {
     let found = async {
         let client = pool.get().await.map_err(|e| e.to_string())?;
         let statement = client
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
-                 WHERE application_name = $1 AND datname = current_database())",
+                 WHERE application_name = $1 AND datname = current_database() AND pid <> $2)",
             )
             .await
             .map_err(|e| e.to_string())?;
+        let own = own.load(Ordering::Relaxed);
         let row = client
-            .query_one(&statement, &[&listener_name(channel)])
+            .query_one(&statement, &[&listener_name_shown(channel), &own])
             .await
             .map_err(|e| e.to_string())?;
         row.try_get::<_, bool>(0).map_err(|e| e.to_string())
@@ -81,7 +103,9 @@ fn cached(presence: &Presence) -> Option<(bool, Instant)> {
 }
 
 impl Notifier {
-    pub(super) fn spawn(pool: Pool, sql: String, channel: String) -> Self {
+    /// Starts the sender; `own` is this backend's listener, whose waiters
+    /// the queue wakes in the process.
+    pub(super) fn spawn(pool: Pool, sql: String, channel: String, own: OwnListener) -> Self {
         let (actions, mut inbox) = mpsc::unbounded_channel::<Vec<String>>();
         let presence: Presence = Arc::default();
         let known = Arc::clone(&presence);
@@ -121,7 +145,7 @@ impl Notifier {
                         listening
                     }
                     _ => {
-                        let listening = anyone_listens(&pool, &channel).await;
+                        let listening = others_listen(&pool, &channel, &own).await;
                         *known.lock().unwrap_or_else(|e| e.into_inner()) = Some((listening, now));
                         listening
                     }
