@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use taskq::postgres::{self, PostgresBackend, PostgresConfig};
 use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State, TaskId};
 
-use conformance::TestDb;
+use conformance::{claim_after_enqueue, TestDb};
 
 fn url() -> String {
     std::env::var("TASKQ_TEST_POSTGRES_URL").unwrap_or_else(|_| {
@@ -327,22 +327,6 @@ async fn until_listening(client: &tokio_postgres::Client, schema: &str, n: i64) 
     panic!("{n} listeners of {schema} never came up");
 }
 
-/// Claims `action` on `queue` in the background, waiting up to 20 s;
-/// returns the claimed id and when it arrived.
-fn wait_for(
-    queue: &Queue,
-    action: &'static str,
-) -> tokio::task::JoinHandle<(Option<TaskId>, std::time::Instant)> {
-    let queue = queue.clone();
-    tokio::spawn(async move {
-        let lease = queue
-            .claim_wait(action, Duration::from_secs(20))
-            .await
-            .unwrap();
-        (lease.map(|l| l.id()), std::time::Instant::now())
-    })
-}
-
 #[tokio::test]
 async fn notifications_go_out_only_when_another_session_listens() {
     // The longest schema name: the listeners' application_name is cut by
@@ -379,27 +363,25 @@ async fn notifications_go_out_only_when_another_session_listens() {
 
     // Only this backend listens: its own waiter is woken in the process,
     // and no notification is sent.
-    let waiter = wait_for(&mine, "mine");
-    until_listening(&client, &db.schema, 1).await;
-    let id = mine.enqueue("mine", &1).await.unwrap();
-    let enqueued = std::time::Instant::now();
-    let (claimed, at) = waiter.await.unwrap();
-    assert_eq!(claimed, Some(id));
-    assert!(at.saturating_duration_since(enqueued) < Duration::from_secs(5));
+    let latency = claim_after_enqueue(
+        &mine,
+        &mine,
+        "mine",
+        until_listening(&client, &db.schema, 1),
+    )
+    .await;
+    assert!(latency < Duration::from_secs(5), "woken: {latency:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(heard.try_recv().is_err(), "nobody else listened");
 
     // Another backend (as if another process) waits: once the last check
     // for listeners is stale (1 s), enqueues notify it.
     let theirs = db.queue_with(slow_poll).await;
-    let waiter = wait_for(&theirs, "theirs");
-    until_listening(&client, &db.schema, 2).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let id = mine.enqueue("theirs", &2).await.unwrap();
-    let enqueued = std::time::Instant::now();
-    let (claimed, at) = waiter.await.unwrap();
-    assert_eq!(claimed, Some(id));
-    let latency = at.saturating_duration_since(enqueued);
+    let settle = async {
+        until_listening(&client, &db.schema, 2).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    };
+    let latency = claim_after_enqueue(&theirs, &mine, "theirs", settle).await;
     assert!(
         latency < Duration::from_secs(5),
         "woken, not polled: {latency:?}"

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 use taskq::{EnqueueOptions, FailOutcome, NewTask, QueueConfig, State, TaskId, FOREVER};
 
-use super::{no_backoff, TestDb};
+use super::{claim_after_enqueue, no_backoff, TestDb};
 
 pub async fn enqueue_then_claim_gives_the_task(db: &dyn TestDb) {
     let queue = db.queue().await;
@@ -377,22 +377,7 @@ pub async fn claim_wait_wakes_on_enqueue(db: &dyn TestDb) {
         .unwrap();
     assert!(nothing.is_none(), "nothing arrives: None after the wait");
 
-    let waiter = {
-        let queue = queue.clone();
-        tokio::spawn(async move {
-            let lease = queue
-                .claim_wait("w", Duration::from_secs(20))
-                .await
-                .unwrap();
-            (lease.map(|l| l.id()), std::time::Instant::now())
-        })
-    };
-    tokio::task::yield_now().await;
-    let id = queue.enqueue("w", &1).await.unwrap();
-    let enqueued = std::time::Instant::now();
-    let (claimed, at) = waiter.await.unwrap();
-    assert_eq!(claimed, Some(id));
-    let latency = at.saturating_duration_since(enqueued);
+    let latency = claim_after_enqueue(&queue, &queue, "w", tokio::task::yield_now()).await;
     assert!(
         latency < Duration::from_secs(5),
         "woken, not polled: {latency:?}"
@@ -414,19 +399,13 @@ pub async fn claim_wait_sees_other_producers(db: &dyn TestDb) {
             ..QueueConfig::default()
         })
         .await;
-    let waiter = tokio::spawn(async move {
-        let lease = worker
-            .claim_wait("x", Duration::from_secs(20))
-            .await
-            .unwrap();
-        (lease.map(|l| l.id()), std::time::Instant::now())
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let id = producer.enqueue("x", &1).await.unwrap();
-    let enqueued = std::time::Instant::now();
-    let (claimed, at) = waiter.await.unwrap();
-    assert_eq!(claimed, Some(id));
-    let latency = at.saturating_duration_since(enqueued);
+    let latency = claim_after_enqueue(
+        &worker,
+        &producer,
+        "x",
+        tokio::time::sleep(Duration::from_millis(200)),
+    )
+    .await;
     assert!(
         latency < Duration::from_secs(5),
         "found in time: {latency:?}"

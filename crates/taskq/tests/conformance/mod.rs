@@ -11,7 +11,8 @@ pub mod input;
 pub mod lifecycle;
 pub mod worker;
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use taskq::{Backoff, Queue, QueueConfig};
@@ -27,6 +28,34 @@ pub trait TestDb: Send + Sync {
     async fn queue(&self) -> Queue {
         self.queue_with(QueueConfig::default()).await
     }
+}
+
+/// Starts a claim of `action` on `waiter` that waits up to 20 s, awaits
+/// `settle` (time for the waiter to go idle), enqueues one such task on
+/// `producer`, and returns how long the waiter took to claim it
+/// (asserting that it did).
+pub async fn claim_after_enqueue(
+    waiter: &Queue,
+    producer: &Queue,
+    action: &'static str,
+    settle: impl Future<Output = ()>,
+) -> Duration {
+    let claim = {
+        let waiter = waiter.clone();
+        tokio::spawn(async move {
+            let lease = waiter
+                .claim_wait(action, Duration::from_secs(20))
+                .await
+                .unwrap();
+            (lease.map(|l| l.id()), Instant::now())
+        })
+    };
+    settle.await;
+    let id = producer.enqueue(action, &1).await.unwrap();
+    let enqueued = Instant::now();
+    let (claimed, at) = claim.await.unwrap();
+    assert_eq!(claimed, Some(id), "the waiter claimed the task");
+    at.saturating_duration_since(enqueued)
 }
 
 /// Settings under which a failed task is ready again at once.
