@@ -269,6 +269,24 @@ async fn transactional_enqueue_and_completion_follow_the_callers_transaction() {
     );
     let again = postgres::complete_in(&client, &db.schema, &lease, Vec::new()).await;
     assert!(matches!(again, Err(Error::LeaseLost { .. })));
+
+    // The caller's own changes to the tasks later in the transaction are
+    // counted (taskq's statements count only themselves).
+    queue.enqueue("pack", &1).await.unwrap();
+    let lease = queue.claim("pack").await.unwrap().unwrap();
+    let tx = client.transaction().await.unwrap();
+    postgres::complete_in(&tx, &db.schema, &lease, Vec::new())
+        .await
+        .unwrap();
+    tx.batch_execute(&format!(
+        "INSERT INTO {}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+             VALUES ('pack', '\\x7b7d', 'queued', now(), 10, 1000000)",
+        db.schema
+    ))
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(queue.len("pack").await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -490,8 +508,17 @@ async fn count_changes_are_folded_and_stay_exact() {
             .await
             .unwrap();
     }
+    // A change by hand later in the same transaction is counted too (by
+    // the triggers: its statement is not one of taskq's).
+    tx.batch_execute(&format!(
+        "INSERT INTO {}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+             VALUES ('b', '\\x7b7d', 'queued', now(), 10, 1000000)",
+        db.schema
+    ))
+    .await
+    .unwrap();
     // Seen from inside the transaction, where no fold can reach them yet:
-    // a row of changes per statement.
+    // a row of changes per taskq statement, and one per row changed by hand.
     let appended: i64 = tx
         .query_one(
             &format!(
@@ -503,7 +530,7 @@ async fn count_changes_are_folded_and_stay_exact() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(appended, 2, "changes are appended");
+    assert_eq!(appended, 3, "changes are appended");
     tx.commit().await.unwrap();
     for _ in 0..10 {
         queue
@@ -529,7 +556,7 @@ async fn count_changes_are_folded_and_stay_exact() {
         .iter()
         .map(|s| (s.action.as_str(), s.queued, s.running))
         .collect();
-    assert_eq!(counts, [("a", 19, 1), ("b", 2, 0)]);
+    assert_eq!(counts, [("a", 19, 1), ("b", 3, 0)]);
     assert_eq!(queue.len("a").await.unwrap(), 19);
 
     let by_hand = format!(
@@ -547,7 +574,7 @@ async fn count_changes_are_folded_and_stay_exact() {
         .iter()
         .map(|s| (s.action.as_str(), s.queued, s.running, s.failed))
         .collect();
-    assert_eq!(counts, [("a", 19, 1, 0), ("b", 1, 0, 0), ("c", 1, 0, 1)]);
+    assert_eq!(counts, [("a", 19, 1, 0), ("b", 2, 0, 0), ("c", 1, 0, 1)]);
     assert_eq!(queue.len("c").await.unwrap(), 1);
     client
         .batch_execute(&format!("TRUNCATE {}.taskq_tasks", db.schema))

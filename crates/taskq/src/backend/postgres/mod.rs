@@ -423,7 +423,18 @@ pub async fn enqueue_in(
             .await
             .map_err(db_error)?;
     }
+    counted_by_triggers_again(client).await?;
     ids(&rows)
+}
+
+/// Ends `taskq.counted` for the rest of the caller's transaction: taskq's
+/// statements set it so that the counting triggers leave their changes to
+/// them, and the caller's own later changes to the tasks must be counted.
+async fn counted_by_triggers_again(client: &impl GenericClient) -> Result<()> {
+    client
+        .batch_execute("SELECT set_config('taskq.counted', '', true)")
+        .await
+        .map_err(db_error)
 }
 
 /// Completes a leased task on the caller's own transaction, with
@@ -451,7 +462,12 @@ pub async fn complete_in(
         .await
         .map_err(db_error)?;
     if changed != 1 {
+        counted_by_triggers_again(client).await?;
         return Err(lease_lost(lease_ref));
+    }
+    if follow_ups.is_empty() {
+        counted_by_triggers_again(client).await?;
+        return Ok(Vec::new());
     }
     enqueue_in(client, schema, &follow_ups).await
 }
