@@ -15,6 +15,7 @@ pub struct WorkerMetrics {
     lease_lost: AtomicU64,
     refused: AtomicU64,
     released: AtomicU64,
+    claims: AtomicU64,
     claim_errors: AtomicU64,
     in_flight: AtomicU64,
     wait_micros: AtomicU64,
@@ -49,6 +50,9 @@ pub struct MetricsSnapshot {
     pub refused: u64,
     /// Tasks given back unfinished at shutdown.
     pub released: u64,
+    /// Claims answered by the database, each for one or more tasks of an
+    /// action; those that found nothing ready included.
+    pub claims: u64,
     /// Failed attempts to claim (database unreachable, say).
     pub claim_errors: u64,
     /// Handlers running now.
@@ -82,6 +86,7 @@ impl WorkerMetrics {
             lease_lost: get(&self.lease_lost),
             refused: get(&self.refused),
             released: get(&self.released),
+            claims: get(&self.claims),
             claim_errors: get(&self.claim_errors),
             in_flight: get(&self.in_flight),
             started: get(&self.started),
@@ -121,6 +126,7 @@ impl WorkerMetrics {
                 &self.refused
             }
             Event::Released => &self.released,
+            Event::Claimed => &self.claims,
             Event::ClaimError => &self.claim_errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -139,5 +145,7 @@ pub(crate) enum Event {
     /// A result refused by the database's fencing (also a lost lease).
     Refused,
     Released,
+    /// A claim the database answered (with tasks or without).
+    Claimed,
     ClaimError,
 }

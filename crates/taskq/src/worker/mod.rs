@@ -441,7 +441,11 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
         let want =
             (slots.len() + prefetch_allowance(&shared)).min(shared.config.claim_batch as usize);
         let mut wakeup = shared.queue.wakeups().subscribe(&action);
-        match shared.queue.claim_many(&action, want as u32).await {
+        let claimed = shared.queue.claim_many(&action, want as u32).await;
+        if claimed.is_ok() {
+            shared.metrics.count(Event::Claimed);
+        }
+        match claimed {
             Ok(leases) if leases.is_empty() => {
                 drop(slots);
                 error_wait = shared.config.error_backoff;
@@ -452,6 +456,10 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
             }
             Ok(leases) => {
                 error_wait = shared.config.error_backoff;
+                // Fewer than asked for: nothing else was ready, so once
+                // the claimed tasks have started, wait for news instead of
+                // claiming again at once.
+                let drained = leases.len() < want;
                 let mut slots = slots.into_iter();
                 for lease in leases {
                     match slots.next() {
@@ -461,6 +469,13 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
                             shared.runners.spawn(run);
                         }
                         None => prefetched.push_back(lease),
+                    }
+                }
+                drop(slots);
+                if drained && prefetched.is_empty() {
+                    tokio::select! {
+                        _ = wakeup.wait(shared.queue.config().poll_interval) => {}
+                        _ = shared.stop_claiming.cancelled() => break,
                     }
                 }
             }

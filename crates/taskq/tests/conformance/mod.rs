@@ -137,6 +137,7 @@ macro_rules! conformance_tests {
             worker::a_panicking_handler_fails_the_try_and_the_worker_survives,
             worker::handler_follow_ups_record_their_parent,
             worker::an_idle_worker_starts_new_tasks_within_milliseconds,
+            worker::an_idle_worker_claims_once_per_task_it_is_woken_for,
             worker::undecodable_payloads_fail_for_good,
             worker::retry_and_snooze_outcomes_are_applied,
         );
