@@ -199,6 +199,21 @@ async fn concurrent_migrations_apply_once() {
     assert_eq!(row.get::<_, i64>(0), postgres::SCHEMA_VERSION);
 }
 
+/// Inserts a queued task of `action` with plain SQL, as an operator or an
+/// application might, not through taskq.
+async fn insert_by_hand(client: &impl tokio_postgres::GenericClient, schema: &str, action: &str) {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+                     VALUES ($1, '\\x7b7d', 'queued', now(), 10, 1000000)"
+            ),
+            &[&action],
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn transactional_enqueue_and_completion_follow_the_callers_transaction() {
     let db = postgres_db().await;
@@ -278,13 +293,7 @@ async fn transactional_enqueue_and_completion_follow_the_callers_transaction() {
     postgres::complete_in(&tx, &db.schema, &lease, Vec::new())
         .await
         .unwrap();
-    tx.batch_execute(&format!(
-        "INSERT INTO {}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
-             VALUES ('pack', '\\x7b7d', 'queued', now(), 10, 1000000)",
-        db.schema
-    ))
-    .await
-    .unwrap();
+    insert_by_hand(&tx, &db.schema, "pack").await;
     tx.commit().await.unwrap();
     assert_eq!(queue.len("pack").await.unwrap(), 1);
 }
@@ -510,13 +519,7 @@ async fn count_changes_are_folded_and_stay_exact() {
     }
     // A change by hand later in the same transaction is counted too (by
     // the triggers: its statement is not one of taskq's).
-    tx.batch_execute(&format!(
-        "INSERT INTO {}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
-             VALUES ('b', '\\x7b7d', 'queued', now(), 10, 1000000)",
-        db.schema
-    ))
-    .await
-    .unwrap();
+    insert_by_hand(&tx, &db.schema, "b").await;
     // Seen from inside the transaction, where no fold can reach them yet:
     // a row of changes per taskq statement, and one per row changed by hand.
     let appended: i64 = tx

@@ -394,28 +394,42 @@ pub async fn handler_follow_ups_record_their_parent(db: &dyn TestDb) {
     running.stop().await;
 }
 
-pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb) {
+/// A queue that polls only every 30 s, and a running worker (concurrency
+/// 2) whose handler of `action` sends each payload and when it started;
+/// returned once the worker found the queue empty and went idle.
+async fn idle_worker(
+    db: &dyn TestDb,
+    action: &str,
+) -> (
+    taskq::Queue,
+    Running,
+    mpsc::UnboundedReceiver<(u32, Instant)>,
+) {
     let slow_poll = QueueConfig {
         poll_interval: Duration::from_secs(30),
         ..QueueConfig::default()
     };
     let queue = db.queue_with(slow_poll).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let mut worker = Worker::new(queue.clone(), config(2));
     worker
-        .handle("ping", move |_: u32, _ctx: TaskContext| {
+        .handle(action, move |n: u32, _ctx: TaskContext| {
             let tx = tx.clone();
-            async move { tx.send(Instant::now()).map_err(|e| e.to_string()) }
+            async move { tx.send((n, Instant::now())).map_err(|e| e.to_string()) }
         })
         .unwrap();
     let running = start(worker);
-    // Let the worker find the queue empty and go idle.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    (queue, running, rx)
+}
+
+pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb) {
+    let (queue, running, mut rx) = idle_worker(db, "ping").await;
     let mut latencies = Vec::new();
     for i in 0..5u32 {
         let enqueued = Instant::now();
         queue.enqueue("ping", &i).await.unwrap();
-        let started = receive(&mut rx, 1).await[0];
+        let (_, started) = receive(&mut rx, 1).await[0];
         latencies.push(started.saturating_duration_since(enqueued));
     }
     // From another connection: only the backend's own wake-ups (LISTEN,
@@ -424,7 +438,7 @@ pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb
         let other = db.queue().await;
         let enqueued = Instant::now();
         other.enqueue("ping", &99u32).await.unwrap();
-        let started = receive(&mut rx, 1).await[0];
+        let (_, started) = receive(&mut rx, 1).await[0];
         latencies.push(started.saturating_duration_since(enqueued));
     }
     latencies.sort();
@@ -441,21 +455,7 @@ pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb
 }
 
 pub async fn an_idle_worker_claims_once_per_task_it_is_woken_for(db: &dyn TestDb) {
-    let slow_poll = QueueConfig {
-        poll_interval: Duration::from_secs(30),
-        ..QueueConfig::default()
-    };
-    let queue = db.queue_with(slow_poll).await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut worker = Worker::new(queue.clone(), config(2));
-    worker
-        .handle("trickle", move |i: u32, _ctx: TaskContext| {
-            let tx = tx.clone();
-            async move { tx.send(i).map_err(|e| e.to_string()) }
-        })
-        .unwrap();
-    let running = start(worker);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (queue, running, mut rx) = idle_worker(db, "trickle").await;
     for i in 0..10u32 {
         queue.enqueue("trickle", &i).await.unwrap();
         receive(&mut rx, 1).await;
