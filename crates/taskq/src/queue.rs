@@ -172,9 +172,52 @@ impl Queue {
             return Ok(Vec::new());
         }
         let due = due_actions(&tasks);
+        if let [task] = tasks.as_slice() {
+            if task.options.not_before.is_none() {
+                if let Some(offer) = self.inner.wakeups.take_offer(&task.action) {
+                    return self.hand_off(tasks, offer).await;
+                }
+            }
+        }
         let ids = self.backend().task_insert_many(tasks).await?;
         self.wake(&due);
         Ok(ids)
+    }
+
+    /// Enqueues one task due now while a worker of this process waits for
+    /// its action: inserted already claimed when it is the oldest ready
+    /// task of the action, and handed to that worker, which starts it
+    /// without a claim of its own; otherwise queued as usual.
+    async fn hand_off(
+        &self,
+        mut tasks: Vec<NewTask>,
+        offer: tokio::sync::oneshot::Sender<Lease>,
+    ) -> Result<Vec<TaskId>> {
+        let task = tasks.remove(0);
+        let action = task.action.clone();
+        let inserted = self.backend().task_insert_claimed(task).await;
+        let (id, claimed) = match inserted {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                self.inner.wakeups.return_offer(&action, offer);
+                return Err(error);
+            }
+        };
+        match claimed {
+            Some(task) => {
+                if let Err(lease) = offer.send(Lease::new(task, self.clone())) {
+                    // The worker stopped waiting meanwhile: give it back.
+                    if let Err(error) = lease.release().await {
+                        tracing::warn!(%error, "could not give back a task no worker took; it runs after its lease expires");
+                    }
+                }
+            }
+            None => {
+                self.inner.wakeups.return_offer(&action, offer);
+                self.wake(std::slice::from_ref(&action));
+            }
+        }
+        Ok(vec![id])
     }
 
     /// Claims the oldest ready task of `action` with an exclusive lease, or

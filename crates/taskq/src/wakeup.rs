@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+
+use crate::lease::Lease;
 
 /// Per-action signals that tasks may be ready.
 ///
@@ -18,6 +20,30 @@ use tokio::sync::watch;
 #[derive(Debug, Default)]
 pub struct Wakeups {
     actions: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Workers of this process that wait, idle, for an action: an enqueue
+    /// of that action may hand its task to one of them, claimed.
+    idle: Mutex<HashMap<String, Vec<oneshot::Sender<Lease>>>>,
+}
+
+/// A worker's offer, while it waits idle for an action, to take a task
+/// that an enqueue of this process claims for it. Withdrawn by
+/// [`close`](Self::close) or when dropped.
+#[derive(Debug)]
+pub(crate) struct HandOff {
+    receiver: oneshot::Receiver<Lease>,
+}
+
+impl HandOff {
+    /// The next task handed over, when one is.
+    pub(crate) async fn receive(&mut self) -> Option<Lease> {
+        (&mut self.receiver).await.ok()
+    }
+
+    /// Withdraws the offer; returns a task handed over just before.
+    pub(crate) fn close(mut self) -> Option<Lease> {
+        self.receiver.close();
+        self.receiver.try_recv().ok()
+    }
 }
 
 /// A subscription to one action's wake-ups, taken *before* looking for
@@ -45,6 +71,38 @@ impl Wakeups {
         }
     }
 
+    /// Offers to take a task of `action` that an enqueue of this process
+    /// claims (see [`HandOff`]).
+    pub(crate) fn offer(&self, action: &str) -> HandOff {
+        let (sender, receiver) = oneshot::channel();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let offers = idle.entry(action.to_owned()).or_default();
+        offers.retain(|offer| !offer.is_closed());
+        offers.push(sender);
+        HandOff { receiver }
+    }
+
+    /// Takes an offer for `action` that is still open, if any.
+    pub(crate) fn take_offer(&self, action: &str) -> Option<oneshot::Sender<Lease>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let offers = idle.get_mut(action)?;
+        while let Some(offer) = offers.pop() {
+            if !offer.is_closed() {
+                return Some(offer);
+            }
+        }
+        None
+    }
+
+    /// Puts back an offer taken and not used.
+    pub(crate) fn return_offer(&self, action: &str, offer: oneshot::Sender<Lease>) {
+        if offer.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.entry(action.to_owned()).or_default().push(offer);
+    }
+
     /// The actions that someone waits for now.
     pub fn waited(&self) -> Vec<String> {
         let actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
@@ -68,6 +126,15 @@ impl Wakeups {
 }
 
 impl WakeupSubscription {
+    /// Waits, without a time limit, until a wake-up arrives after the
+    /// subscription was taken (or after the last wait).
+    pub(crate) async fn woken(&mut self) {
+        if self.receiver.changed().await.is_err() {
+            // The queue is gone: nothing will wake this subscription.
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Waits until a wake-up arrives after the subscription was taken (or
     /// after the last wait), or until `timeout` passes. Returns whether it
     /// was woken.

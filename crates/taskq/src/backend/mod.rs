@@ -79,6 +79,19 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// their ids in order once committed.
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>>;
 
+    /// Inserts one validated task that is due at once and, in the same
+    /// transaction, claims it as [`task_claim`](Self::task_claim) would
+    /// (tries 1, a new lease token, a lease ending its timeout from now)
+    /// when no other task of its action is ready, that is queued and due
+    /// or running under an expired lease: then it is the oldest ready
+    /// task. Returns its id, and the claimed task when it was claimed.
+    /// A queue uses it to hand a new task straight to a worker of its own
+    /// that waits for the action. The default only inserts.
+    async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
+        let ids = self.task_insert_many(vec![task]).await?;
+        Ok((ids[0], None))
+    }
+
     /// Claims up to `limit` ready tasks of `action`, oldest first (by
     /// not-before, then id): each gets `tries + 1`, a new lease token and a
     /// lease ending `timeout` from now. Expired leases of the action are

@@ -52,6 +52,7 @@ use crate::lease::Lease;
 use crate::options::validate_duration;
 use crate::queue::{Queue, MAX_CLAIM_BATCH};
 use crate::task::validate_action;
+use crate::wakeup::WakeupSubscription;
 
 pub use handler::{Outcome, TaskContext};
 pub use metrics::{MetricsSnapshot, WorkerMetrics};
@@ -407,6 +408,65 @@ fn prefetch_allowance(shared: &Shared) -> usize {
         .min(MAX_PREFETCH.max(concurrency))
 }
 
+/// Waits, idle, until tasks of `action` may be ready: a wake-up, or the
+/// poll interval. Meanwhile an enqueue of this process may hand over a
+/// task it claimed for this worker (see `Queue::enqueue_many`): each is
+/// started in a free slot, and the wait goes on, since nothing older was
+/// ready. Returns false when the worker stops claiming.
+async fn wait_idle(
+    shared: &Arc<Shared>,
+    handler: &Arc<dyn ErasedHandler>,
+    action: &str,
+    limit: &Option<Arc<Semaphore>>,
+    wakeup: &mut WakeupSubscription,
+) -> bool {
+    enum Idle {
+        Handed(Option<Lease>),
+        Look,
+        Stop,
+    }
+    let poll = tokio::time::sleep(shared.queue.config().poll_interval);
+    tokio::pin!(poll);
+    loop {
+        let mut offer = shared.queue.wakeups().offer(action);
+        let idle = tokio::select! {
+            handed = offer.receive() => Idle::Handed(handed),
+            () = wakeup.woken() => Idle::Look,
+            () = &mut poll => Idle::Look,
+            () = shared.stop_claiming.cancelled() => Idle::Stop,
+        };
+        let (lease, go_on) = match idle {
+            Idle::Handed(Some(lease)) => (Some(lease), None),
+            // The offer was dropped unanswered: make another.
+            Idle::Handed(None) => (None, None),
+            // A task handed over just as the wait ended is still ours.
+            Idle::Look => (offer.close(), Some(true)),
+            Idle::Stop => (offer.close(), Some(false)),
+        };
+        if let Some(lease) = lease {
+            let slot = tokio::select! {
+                slot = take_slot(shared, limit) => slot,
+                () = shared.stop_claiming.cancelled() => None,
+            };
+            match slot {
+                Some(slot) => {
+                    let run = runner::run(Arc::clone(shared), Arc::clone(handler), lease, slot);
+                    shared.runners.spawn(run);
+                }
+                None => {
+                    if let Err(error) = lease.release().await {
+                        tracing::warn!(%error, "could not give back a task handed over at shutdown; it runs again after its lease expires");
+                    }
+                    return false;
+                }
+            }
+        }
+        if let Some(go_on) = go_on {
+            return go_on;
+        }
+    }
+}
+
 /// Claims tasks of one action whenever handler slots are free, and hands
 /// each to a runner; waits for a wake-up or the poll interval when idle.
 /// When handlers are quick it claims a few more tasks than there are free
@@ -449,9 +509,8 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
             Ok(leases) if leases.is_empty() => {
                 drop(slots);
                 error_wait = shared.config.error_backoff;
-                tokio::select! {
-                    _ = wakeup.wait(shared.queue.config().poll_interval) => {}
-                    _ = shared.stop_claiming.cancelled() => break,
+                if !wait_idle(&shared, &handler, &action, &limit, &mut wakeup).await {
+                    break;
                 }
             }
             Ok(leases) => {
@@ -472,11 +531,11 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
                     }
                 }
                 drop(slots);
-                if drained && prefetched.is_empty() {
-                    tokio::select! {
-                        _ = wakeup.wait(shared.queue.config().poll_interval) => {}
-                        _ = shared.stop_claiming.cancelled() => break,
-                    }
+                if drained
+                    && prefetched.is_empty()
+                    && !wait_idle(&shared, &handler, &action, &limit, &mut wakeup).await
+                {
+                    break;
                 }
             }
             Err(error) => {

@@ -3,7 +3,9 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use taskq::{EnqueueOptions, FailOutcome, NewTask, QueueConfig, State, TaskId, FOREVER};
+use taskq::{
+    EnqueueOptions, Error, FailOutcome, LeaseRef, NewTask, QueueConfig, State, TaskId, FOREVER,
+};
 
 use super::{claim_after_enqueue, no_backoff, TestDb};
 
@@ -363,6 +365,58 @@ pub async fn migrate_is_idempotent(db: &dyn TestDb) {
         queue.get(id).await.unwrap().is_some(),
         "migrating keeps the data"
     );
+}
+
+pub async fn an_insert_is_claimed_at_once_only_when_nothing_older_is_ready(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let backend = queue.backend();
+    let (id, claimed) = backend
+        .task_insert_claimed(NewTask::json("direct", &1).unwrap())
+        .await
+        .unwrap();
+    let claimed = claimed.expect("nothing else was ready: claimed");
+    assert_eq!(claimed.id, id);
+    assert_eq!((claimed.state, claimed.tries), (State::Running, 1));
+    let expires = claimed.expires.expect("a lease");
+    assert!(
+        expires > SystemTime::now() + Duration::from_secs(60),
+        "the default 2 min lease"
+    );
+    assert_eq!(queue.len("direct").await.unwrap(), 0);
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats[0].queued, stats[0].running), (0, 1));
+
+    // A task ready before it: the new one is only queued, behind it.
+    let older = queue.enqueue("direct", &2).await.unwrap();
+    let (queued, claimed_too) = backend
+        .task_insert_claimed(NewTask::json("direct", &3).unwrap())
+        .await
+        .unwrap();
+    assert!(claimed_too.is_none());
+    assert_eq!(
+        queue.get(queued).await.unwrap().unwrap().state,
+        State::Queued
+    );
+    assert_eq!(queue.claim("direct").await.unwrap().unwrap().id(), older);
+
+    // The lease is a real one: fenced like any claim's.
+    let lease = LeaseRef {
+        id,
+        token: claimed.lease_token,
+    };
+    let stale = LeaseRef {
+        id,
+        token: claimed.lease_token + 1,
+    };
+    assert!(matches!(
+        backend.task_complete(stale, Vec::new(), false).await,
+        Err(Error::LeaseLost { .. })
+    ));
+    backend
+        .task_complete(lease, Vec::new(), false)
+        .await
+        .unwrap();
+    assert!(queue.get(id).await.unwrap().is_none());
 }
 
 pub async fn claim_wait_wakes_on_enqueue(db: &dyn TestDb) {

@@ -103,6 +103,7 @@ macro_rules! conformance_tests {
             lifecycle::claim_many_takes_oldest_up_to_limit,
             lifecycle::batch_enqueue_is_all_or_nothing,
             lifecycle::migrate_is_idempotent,
+            lifecycle::an_insert_is_claimed_at_once_only_when_nothing_older_is_ready,
             lifecycle::claim_wait_wakes_on_enqueue,
             lifecycle::claim_wait_sees_other_producers,
             fencing::expired_lease_is_claimed_again,
@@ -137,7 +138,8 @@ macro_rules! conformance_tests {
             worker::a_panicking_handler_fails_the_try_and_the_worker_survives,
             worker::handler_follow_ups_record_their_parent,
             worker::an_idle_worker_starts_new_tasks_within_milliseconds,
-            worker::an_idle_worker_claims_once_per_task_it_is_woken_for,
+            worker::an_idle_worker_takes_tasks_of_its_own_process_without_claims,
+            worker::a_task_handed_over_never_overtakes_an_older_ready_one,
             worker::undecodable_payloads_fail_for_good,
             worker::retry_and_snooze_outcomes_are_applied,
         );

@@ -394,12 +394,13 @@ pub async fn handler_follow_ups_record_their_parent(db: &dyn TestDb) {
     running.stop().await;
 }
 
-/// A queue that polls only every 30 s, and a running worker (concurrency
-/// 2) whose handler of `action` sends each payload and when it started;
-/// returned once the worker found the queue empty and went idle.
+/// A queue that polls only every 30 s, and a running worker with
+/// `concurrency` handlers of `action` that send each payload and when it
+/// started; returned once the worker found the queue empty and went idle.
 async fn idle_worker(
     db: &dyn TestDb,
     action: &str,
+    concurrency: usize,
 ) -> (
     taskq::Queue,
     Running,
@@ -411,7 +412,7 @@ async fn idle_worker(
     };
     let queue = db.queue_with(slow_poll).await;
     let (tx, rx) = mpsc::unbounded_channel();
-    let mut worker = Worker::new(queue.clone(), config(2));
+    let mut worker = Worker::new(queue.clone(), config(concurrency));
     worker
         .handle(action, move |n: u32, _ctx: TaskContext| {
             let tx = tx.clone();
@@ -424,7 +425,7 @@ async fn idle_worker(
 }
 
 pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb) {
-    let (queue, running, mut rx) = idle_worker(db, "ping").await;
+    let (queue, running, mut rx) = idle_worker(db, "ping", 2).await;
     let mut latencies = Vec::new();
     for i in 0..5u32 {
         let enqueued = Instant::now();
@@ -454,24 +455,58 @@ pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb
     running.stop().await;
 }
 
-pub async fn an_idle_worker_claims_once_per_task_it_is_woken_for(db: &dyn TestDb) {
-    let (queue, running, mut rx) = idle_worker(db, "trickle").await;
+pub async fn an_idle_worker_takes_tasks_of_its_own_process_without_claims(db: &dyn TestDb) {
+    let (queue, running, mut rx) = idle_worker(db, "trickle", 2).await;
+    // Enqueued through the worker's own queue: each is inserted already
+    // claimed for the waiting worker and handed over.
     for i in 0..10u32 {
         queue.enqueue("trickle", &i).await.unwrap();
         receive(&mut rx, 1).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
+    // Enqueued by another process (a queue of its own): the worker is
+    // woken and claims, once per task. A claim that got fewer tasks than
+    // it asked for is not followed by another at once.
+    let other = db.queue().await;
+    for i in 10..20u32 {
+        other.enqueue("trickle", &i).await.unwrap();
+        receive(&mut rx, 1).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
     let metrics = running.stop().await;
-    assert_eq!(metrics.completed, 10);
-    // One claim finds the queue empty at the start, then one per task: a
-    // claim that got fewer tasks than it asked for is not followed by
-    // another at once (that made at least 21 here). Spare ones are allowed
-    // for wake-ups that cross a claim (SQLite's watch of the file).
+    assert_eq!(metrics.completed, 20);
+    // One claim found the queue empty at the start, then one per task of
+    // the other queue (claiming each task, and again right after each
+    // claim, made 41). Spare ones are allowed for wake-ups that cross a
+    // claim (SQLite's watch of the file).
     assert!(
         metrics.claims >= 11 && metrics.claims <= 18,
-        "{} claims for 10 tasks",
+        "{} claims for 20 tasks",
         metrics.claims
     );
+}
+
+pub async fn a_task_handed_over_never_overtakes_an_older_ready_one(db: &dyn TestDb) {
+    let (queue, running, mut rx) = idle_worker(db, "order", 1).await;
+    // Becomes ready while the worker waits (it polls every 30 s), unseen.
+    queue
+        .enqueue_task(
+            NewTask::json("order", &1u32)
+                .unwrap()
+                .delay(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not handed over: the first task is older and ready.
+    queue.enqueue("order", &2u32).await.unwrap();
+    let order: Vec<u32> = receive(&mut rx, 2)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(order, [1, 2], "oldest first");
+    running.stop().await;
 }
 
 pub async fn undecodable_payloads_fail_for_good(db: &dyn TestDb) {

@@ -282,6 +282,7 @@ const EXPIRY_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 struct Sql {
     insert: String,
+    insert_claimed: String,
     insert_many: String,
     notify: String,
     requeue_expired: String,
@@ -308,6 +309,7 @@ impl Sql {
         let fill = |sql: &str| sql.replace("{schema}", &quoted);
         Sql {
             insert: fill(include_str!("sql/task_insert.sql")),
+            insert_claimed: fill(include_str!("sql/task_insert_claimed.sql")),
             insert_many: fill(include_str!("sql/task_insert_many.sql")),
             notify: fill(include_str!("sql/task_notify.sql")),
             requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
@@ -680,6 +682,39 @@ impl Backend for PostgresBackend {
         };
         self.notifier.notify(due_actions(&tasks));
         ids(&rows)
+    }
+
+    async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
+        if task.options.not_before.is_some() {
+            let ids = self.task_insert_many(vec![task]).await?;
+            return Ok((ids[0], None));
+        }
+        self.counts.changed();
+        let rows = self
+            .query(
+                &self.sql.insert_claimed,
+                &[
+                    &task.action,
+                    &task.payload,
+                    &task.options.max_tries,
+                    &micros(task.options.timeout),
+                    &task.options.parent.map(|p| p.0),
+                ],
+            )
+            .await?;
+        let row = rows.first().ok_or_else(|| {
+            Error::Database(DatabaseError::new(
+                DatabaseErrorKind::Other,
+                "an insert returned no row",
+                None,
+            ))
+        })?;
+        let task = read_task(row)?;
+        let claimed = (task.state == State::Running).then_some(task.clone());
+        if claimed.is_none() {
+            self.notifier.notify(vec![task.action.clone()]);
+        }
+        Ok((task.id, claimed))
     }
 
     async fn task_claim(

@@ -414,6 +414,13 @@ impl Backend for SqliteBackend {
             .await
     }
 
+    async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
+        let clock = self.clock.clone();
+        self.writer
+            .write(move |conn| store::insert_claimed(conn, to_micros(clock.now()), &task))
+            .await
+    }
+
     async fn task_claim(
         &self,
         action: &str,

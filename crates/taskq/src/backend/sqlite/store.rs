@@ -163,6 +163,40 @@ pub(crate) fn insert(conn: &Connection, now: i64, tasks: &[NewTask]) -> Result<V
     Ok(ids)
 }
 
+/// Inserts one task due at `now`, claimed at once when no other task of
+/// its action is ready (see `Backend::task_insert_claimed`).
+pub(crate) fn insert_claimed(
+    conn: &Connection,
+    now: i64,
+    task: &NewTask,
+) -> Result<(TaskId, Option<Task>)> {
+    let ready: bool = conn
+        .prepare_cached(include_str!("sql/task_any_ready.sql"))
+        .and_then(|mut s| s.query_row(params![task.action, now], |row| row.get(0)))
+        .map_err(db_error)?;
+    if ready || task.options.not_before.is_some() {
+        let ids = insert(conn, now, std::slice::from_ref(task))?;
+        return Ok((ids[0], None));
+    }
+    let claimed = conn
+        .prepare_cached(include_str!("sql/task_insert_claimed.sql"))
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    task.action,
+                    task.payload,
+                    now,
+                    task.options.max_tries,
+                    duration_micros(task.options.timeout),
+                    task.options.parent.map(|p| p.0),
+                ],
+                read_task,
+            )
+        })
+        .map_err(db_error)?;
+    Ok((claimed.id, Some(claimed)))
+}
+
 pub(crate) fn requeue_expired(
     conn: &Connection,
     now: i64,
