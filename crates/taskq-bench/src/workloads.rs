@@ -117,10 +117,12 @@ pub async fn drain(queue: &Queue, n: usize, concurrency: usize) -> Run {
     run
 }
 
-/// An idle worker; `n` tasks enqueued at `per_second`; the time from each
+/// An idle worker on `queue`; `n` tasks enqueued at `per_second` through
+/// `producer` (the worker's own queue, or another one on the same
+/// database, as another process would enqueue); the time from each
 /// enqueue to its handler's start, and from each enqueue call to its
 /// acknowledgement.
-pub async fn latency(queue: &Queue, n: usize, per_second: u32) -> Run {
+pub async fn latency(queue: &Queue, producer: &Queue, n: usize, per_second: u32) -> Run {
     let waits = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let mut worker = Worker::new(queue.clone(), WorkerConfig::default());
     let seen = Arc::clone(&waits);
@@ -141,7 +143,7 @@ pub async fn latency(queue: &Queue, n: usize, per_second: u32) -> Run {
     for i in 0..n {
         tick.tick().await;
         let called = Instant::now();
-        queue.enqueue_task(task(i)).await.expect("enqueue");
+        producer.enqueue_task(task(i)).await.expect("enqueue");
         acks.push(called.elapsed());
     }
     acks.sort();
