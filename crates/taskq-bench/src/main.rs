@@ -112,6 +112,28 @@ fn unique() -> String {
     format!("{:x}", nanos ^ u128::from(std::process::id()))
 }
 
+/// A queue with default settings on the SQLite file at `path`.
+async fn sqlite_queue(path: &std::path::Path, config: &SqliteConfig) -> Queue {
+    let backend = SqliteBackend::open(path, config.clone())
+        .await
+        .expect("open SQLite");
+    Queue::new(backend, QueueConfig::default()).expect("a queue")
+}
+
+/// A queue with default settings on `schema` of the server at `url`, with
+/// a pool of `pool_size` connections.
+async fn postgres_queue(url: &str, schema: &str, pool_size: usize) -> Queue {
+    let config = PostgresConfig {
+        schema: schema.to_owned(),
+        pool_size,
+        ..PostgresConfig::default()
+    };
+    let backend = PostgresBackend::connect(url, config)
+        .await
+        .expect("connect to PostgreSQL");
+    Queue::new(backend, QueueConfig::default()).expect("a queue")
+}
+
 impl Backend {
     fn name(&self) -> &'static str {
         match self {
@@ -124,27 +146,16 @@ impl Backend {
         match self {
             Backend::Sqlite { dir, config } => {
                 let path = dir.join(format!("bench-{}.db", unique()));
-                let backend = SqliteBackend::open(&path, config.clone())
-                    .await
-                    .expect("open SQLite");
                 Fresh {
-                    queue: Queue::new(backend, QueueConfig::default()).expect("a queue"),
+                    queue: sqlite_queue(&path, config).await,
                     path: Some(path),
                     schema: None,
                 }
             }
             Backend::Postgres { url } => {
                 let schema = format!("bench_{}", unique());
-                let config = PostgresConfig {
-                    schema: schema.clone(),
-                    pool_size: 16,
-                    ..PostgresConfig::default()
-                };
-                let backend = PostgresBackend::connect(url, config)
-                    .await
-                    .expect("connect to PostgreSQL");
                 Fresh {
-                    queue: Queue::new(backend, QueueConfig::default()).expect("a queue"),
+                    queue: postgres_queue(url, &schema, 16).await,
                     path: None,
                     schema: Some(schema),
                 }
@@ -155,23 +166,8 @@ impl Backend {
     /// Another queue, with its own connections, on `fresh`'s database.
     async fn another_queue(&self, fresh: &Fresh) -> Queue {
         match (self, &fresh.path, &fresh.schema) {
-            (Backend::Sqlite { config, .. }, Some(path), _) => {
-                let backend = SqliteBackend::open(path, config.clone())
-                    .await
-                    .expect("open SQLite");
-                Queue::new(backend, QueueConfig::default()).expect("a queue")
-            }
-            (Backend::Postgres { url }, _, Some(schema)) => {
-                let config = PostgresConfig {
-                    schema: schema.clone(),
-                    pool_size: 4,
-                    ..PostgresConfig::default()
-                };
-                let backend = PostgresBackend::connect(url, config)
-                    .await
-                    .expect("connect to PostgreSQL");
-                Queue::new(backend, QueueConfig::default()).expect("a queue")
-            }
+            (Backend::Sqlite { config, .. }, Some(path), _) => sqlite_queue(path, config).await,
+            (Backend::Postgres { url }, _, Some(schema)) => postgres_queue(url, schema, 4).await,
             _ => unreachable!("a fresh database has a path or a schema"),
         }
     }
