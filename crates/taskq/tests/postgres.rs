@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use taskq::postgres::{self, PostgresBackend, PostgresConfig};
 use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State, TaskId};
 
-use conformance::{claim_after_enqueue, TestDb};
+use conformance::{claim_after_enqueue, claim_and_complete, TestDb};
 
 fn url() -> String {
     std::env::var("TASKQ_TEST_POSTGRES_URL").unwrap_or_else(|_| {
@@ -536,14 +536,7 @@ async fn count_changes_are_folded_and_stay_exact() {
     assert_eq!(appended, 3, "changes are appended");
     tx.commit().await.unwrap();
     for _ in 0..10 {
-        queue
-            .claim("a")
-            .await
-            .unwrap()
-            .unwrap()
-            .complete()
-            .await
-            .unwrap();
+        claim_and_complete(&queue, "a").await;
     }
     let _running = queue.claim("a").await.unwrap().unwrap();
     let folded = async {

@@ -7,7 +7,7 @@ use taskq::{
     EnqueueOptions, Error, ListOptions, NewTask, Order, Queue, QueueConfig, State, TaskId,
 };
 
-use super::{no_backoff, outlive_short_lease, TestDb, SHORT_LEASE};
+use super::{claim_and_complete, no_backoff, outlive_short_lease, TestDb, SHORT_LEASE};
 
 pub async fn len_counts_only_ready_tasks(db: &dyn TestDb) {
     let queue = db.queue().await;
@@ -337,14 +337,7 @@ pub async fn stats_stay_exact_through_every_transition(db: &dyn TestDb) {
     assert_stats_exact(&queue, "an extension").await;
     lease.release().await.unwrap();
     assert_stats_exact(&queue, "a release").await;
-    deleting
-        .claim("a")
-        .await
-        .unwrap()
-        .unwrap()
-        .complete()
-        .await
-        .unwrap();
+    claim_and_complete(&deleting, "a").await;
     assert_stats_exact(&queue, "a deleting completion").await;
 
     queue

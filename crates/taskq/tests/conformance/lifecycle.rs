@@ -7,7 +7,7 @@ use taskq::{
     EnqueueOptions, Error, FailOutcome, LeaseRef, NewTask, QueueConfig, State, TaskId, FOREVER,
 };
 
-use super::{claim_after_enqueue, no_backoff, TestDb};
+use super::{claim_after_enqueue, claim_and_complete, no_backoff, TestDb};
 
 pub async fn enqueue_then_claim_gives_the_task(db: &dyn TestDb) {
     let queue = db.queue().await;
@@ -127,14 +127,7 @@ pub async fn actions_are_separate_queues(db: &dyn TestDb) {
 pub async fn complete_removes_the_task(db: &dyn TestDb) {
     let queue = db.queue().await;
     let id = queue.enqueue("a", &1).await.unwrap();
-    queue
-        .claim("a")
-        .await
-        .unwrap()
-        .unwrap()
-        .complete()
-        .await
-        .unwrap();
+    claim_and_complete(&queue, "a").await;
     assert_eq!(queue.get(id).await.unwrap(), None);
     assert!(queue.stats().await.unwrap().is_empty());
 }
@@ -147,14 +140,7 @@ pub async fn retained_completion_keeps_a_succeeded_row(db: &dyn TestDb) {
         })
         .await;
     let id = queue.enqueue("a", &1).await.unwrap();
-    queue
-        .claim("a")
-        .await
-        .unwrap()
-        .unwrap()
-        .complete()
-        .await
-        .unwrap();
+    claim_and_complete(&queue, "a").await;
     let task = queue.get(id).await.unwrap().unwrap();
     assert_eq!(task.state, State::Succeeded);
     assert!(task.finished_at.is_some() && task.expires.is_none());

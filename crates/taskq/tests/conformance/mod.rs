@@ -58,6 +58,13 @@ pub async fn claim_after_enqueue(
     at.saturating_duration_since(enqueued)
 }
 
+/// Claims the oldest ready task of `action` (there must be one) and
+/// completes it.
+pub async fn claim_and_complete(queue: &Queue, action: &str) {
+    let lease = queue.claim(action).await.unwrap().expect("a ready task");
+    lease.complete().await.unwrap();
+}
+
 /// Settings under which a failed task is ready again at once.
 pub fn no_backoff() -> QueueConfig {
     QueueConfig {
