@@ -418,14 +418,19 @@ pub async fn enqueue_in(
         .await
         .map_err(db_error)?;
     let due = due_actions(tasks);
-    if !due.is_empty() {
+    let notify = async {
+        if due.is_empty() {
+            return Ok(());
+        }
         // Inside the caller's transaction: delivered if it commits.
         client
             .query(&sql.notify, &[&channel(schema), &due])
             .await
-            .map_err(db_error)?;
-    }
-    counted_by_triggers_again(client).await?;
+            .map(drop)
+            .map_err(db_error)
+    };
+    // Sent together (pipelined): one round trip.
+    tokio::try_join!(notify, counted_by_triggers_again(client))?;
     ids(&rows)
 }
 
