@@ -507,9 +507,9 @@ async fn count_rows(client: &tokio_postgres::Client, schema: &str) -> i64 {
 async fn count_changes_are_folded_and_stay_exact() {
     let db = postgres_db().await;
     let queue = db.queue().await;
-    for i in 0..30 {
-        queue.enqueue("a", &i).await.unwrap();
-    }
+    // A batch: counted at once (single enqueues are counted live, below).
+    let batch = (0..30).map(|i| NewTask::json("a", &i).unwrap()).collect();
+    queue.enqueue_many(batch).await.unwrap();
     let mut client = raw_client().await;
     let tx = client.transaction().await.unwrap();
     for i in 0..2 {
@@ -578,4 +578,157 @@ async fn count_changes_are_folded_and_stay_exact() {
         .unwrap();
     assert!(queue.stats().await.unwrap().is_empty());
     assert_eq!(queue.len("a").await.unwrap(), 0);
+}
+
+/// Every task's action and state as the table holds them, and as `stats`
+/// reports them.
+async fn counts_by_table_and_stats(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    queue: &Queue,
+) -> (Vec<(String, String, i64)>, Vec<(String, String, i64)>) {
+    let sql = format!(
+        "SELECT action, state, count(*) FROM {schema}.taskq_tasks GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    let table = client
+        .query(&sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let mut reported = Vec::new();
+    for s in queue.stats().await.unwrap() {
+        for (state, n) in [
+            ("failed", s.failed),
+            ("queued", s.queued),
+            ("running", s.running),
+            ("succeeded", s.succeeded),
+        ] {
+            if n > 0 {
+                reported.push((s.action.clone(), state.to_string(), n as i64));
+            }
+        }
+    }
+    (table, reported)
+}
+
+/// A single enqueue inserts its task uncounted, without a count row:
+/// `len` and `stats` count such tasks live in whatever state taskq or SQL
+/// by hand moves them to, and the backend adopts them into the kept counts
+/// once more than 10,000 wait.
+#[tokio::test]
+async fn single_enqueues_are_counted_live_until_adopted() {
+    let db = postgres_db().await;
+    let queue = db.queue_with(conformance::no_backoff()).await;
+    let retaining = db
+        .queue_with(QueueConfig {
+            retain_completed: true,
+            ..conformance::no_backoff()
+        })
+        .await;
+    let client = raw_client().await;
+    let schema = &db.schema;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(queue.enqueue("a", &i).await.unwrap());
+    }
+    assert_eq!(count_rows(&client, schema).await, 0, "no count rows");
+    assert_eq!(queue.len("a").await.unwrap(), 12);
+
+    // Through every state by taskq's statements.
+    claim_and_complete(&queue, "a").await;
+    claim_and_complete(&retaining, "a").await;
+    let failed = queue.claim("a").await.unwrap().unwrap();
+    let failed_id = failed.id();
+    failed.fail_permanently("for good").await.unwrap();
+    queue
+        .claim("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .fail("again")
+        .await
+        .unwrap();
+    queue
+        .claim("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    let _running = queue.claim("a").await.unwrap().unwrap();
+    queue.delete(ids[11]).await.unwrap();
+    let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
+    assert_eq!(reported, table, "after taskq's changes");
+    queue.retry(failed_id).await.unwrap();
+    assert_eq!(
+        queue.purge(State::Succeeded, Duration::ZERO).await.unwrap(),
+        1
+    );
+    let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
+    assert_eq!(reported, table, "after a retry and a purge");
+    assert_eq!(count_rows(&client, schema).await, 0, "still no count rows");
+
+    // By hand: state changes, a delete, a counted task made uncounted and
+    // an uncounted one made counted (the triggers count what is counted).
+    insert_by_hand(&client, schema, "a").await;
+    let by_hand = format!(
+        "UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
+             WHERE id = (SELECT min(id) FROM {schema}.taskq_tasks WHERE state = 'queued' AND NOT counted);
+         DELETE FROM {schema}.taskq_tasks
+             WHERE id = (SELECT max(id) FROM {schema}.taskq_tasks WHERE state = 'queued' AND NOT counted);
+         UPDATE {schema}.taskq_tasks SET counted = true
+             WHERE id = (SELECT min(id) FROM {schema}.taskq_tasks WHERE state = 'queued' AND NOT counted);
+         UPDATE {schema}.taskq_tasks SET counted = false, action = 'b'
+             WHERE id = (SELECT max(id) FROM {schema}.taskq_tasks WHERE counted);"
+    );
+    client.batch_execute(&by_hand).await.unwrap();
+    let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
+    assert_eq!(reported, table, "after changes by hand");
+    let ready: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {schema}.taskq_tasks WHERE action = 'a' AND state = 'queued'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queue.len("a").await.unwrap(), ready as u64);
+
+    // Many uncounted tasks (inserted by hand, as a single enqueue would
+    // insert them): adopted by the next fold down to 10,000 at most,
+    // the counts exact throughout.
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, counted)
+                 SELECT 'c', '\\x7b7d', 'queued', now(), 10, 1000000, false FROM generate_series(1, 10500)"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    queue.enqueue("c", &0).await.unwrap();
+    let uncounted = format!("SELECT count(*) FROM {schema}.taskq_tasks WHERE NOT counted");
+    let adopted = async {
+        while client
+            .query_one(&uncounted, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            > 10_000
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), adopted)
+        .await
+        .expect("adopted down to 10,000");
+    let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
+    assert_eq!(reported, table, "after the adoption");
+    assert_eq!(queue.len("c").await.unwrap(), 10_501);
 }

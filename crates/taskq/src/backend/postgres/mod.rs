@@ -567,6 +567,7 @@ impl PostgresBackend {
         let counts = counts::Folder::spawn(
             pool.clone(),
             include_str!("sql/task_counts_fold.sql").replace("{schema}", &quoted),
+            include_str!("sql/task_counts_adopt.sql").replace("{schema}", &quoted),
             &config.schema,
         );
         let backend = PostgresBackend {

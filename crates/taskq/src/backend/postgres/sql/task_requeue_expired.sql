@@ -3,8 +3,9 @@
 -- first try, else after a backoff that doubles with each try), or fail for
 -- good when their tries are used up. Rows another transaction holds are
 -- skipped: it is changing them anyway.
--- Counts its changes in taskq_counts; `taskq.counted` tells the counting
--- triggers (meant for writers other than taskq) that it does.
+-- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
+-- tells the counting triggers (meant for writers other than taskq) that it
+-- does. Uncounted tasks are counted live (see migration 0003).
 WITH expired AS (
     UPDATE {schema}.taskq_tasks AS t
     SET state = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN 'failed' ELSE 'queued' END,
@@ -19,11 +20,11 @@ WITH expired AS (
         FOR UPDATE SKIP LOCKED
     ))
       AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
-    RETURNING t.action, t.state
+    RETURNING t.action, t.state, t.counted
 ), counted AS (
     INSERT INTO {schema}.taskq_counts (action, state, n)
-    SELECT action, state, count(*) FROM expired GROUP BY action, state
+    SELECT action, state, count(*) FROM expired WHERE counted GROUP BY action, state
     UNION ALL
-    SELECT action, 'running', -count(*) FROM expired GROUP BY action
+    SELECT action, 'running', -count(*) FROM expired WHERE counted GROUP BY action
 )
 SELECT 1 FROM expired
