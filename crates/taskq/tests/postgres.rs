@@ -414,6 +414,17 @@ async fn notifications_go_out_only_when_another_session_listens() {
         "woken, not polled: {latency:?}"
     );
     assert_eq!(heard.recv().await.as_deref(), Some("theirs"));
+
+    // Within a second of that check, an enqueue sends its notification
+    // itself, right behind its insert.
+    let settle = tokio::time::sleep(Duration::from_millis(100));
+    let latency = claim_after_enqueue(&theirs, &mine, "theirs", settle).await;
+    assert!(
+        latency < Duration::from_secs(5),
+        "woken, not polled: {latency:?}"
+    );
+    let again = tokio::time::timeout(Duration::from_secs(5), heard.recv()).await;
+    assert_eq!(again.unwrap().as_deref(), Some("theirs"));
 }
 
 /// The test binary re-run as a worker process: claims and completes

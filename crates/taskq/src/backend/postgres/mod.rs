@@ -33,9 +33,11 @@ mod migrate;
 mod notifier;
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -628,6 +630,48 @@ impl PostgresBackend {
         client.query(&statement, params).await.map_err(db_error)
     }
 
+    /// Inserts one task (`params` of the single insert) and sends the
+    /// wake-up of `due` right behind it on the same connection (pipelined):
+    /// the server runs the NOTIFY, in a transaction of its own, as soon as
+    /// the insert has committed.
+    async fn insert_and_notify(
+        &self,
+        params: &[&(dyn ToSql + Sync)],
+        due: &[String],
+    ) -> Result<Vec<TaskId>> {
+        let client = self.client().await?;
+        let insert = client
+            .prepare_cached(&self.sql.insert)
+            .await
+            .map_err(db_error)?;
+        let notify = client
+            .prepare_cached(&self.sql.notify)
+            .await
+            .map_err(db_error)?;
+        let notify_params: [&(dyn ToSql + Sync); 2] = [&self.channel, &due];
+        let mut insert = pin!(client.query(&insert, params));
+        let mut notify = pin!(client.query(&notify, &notify_params));
+        let mut notify_done = false;
+        // Each query's request goes out on its first poll, the insert's
+        // first. The notification's answer is not awaited: the connection
+        // reads and drops it once the future is gone. A hint only: waiters
+        // poll, so a lost one costs latency.
+        let rows = poll_fn(|cx| {
+            let rows = insert.as_mut().poll(cx);
+            if !notify_done {
+                if let Poll::Ready(notified) = notify.as_mut().poll(cx) {
+                    notify_done = true;
+                    if let Err(error) = notified {
+                        tracing::debug!(%error, "could not send a wake-up notification");
+                    }
+                }
+            }
+            rows
+        })
+        .await;
+        ids(&rows.map_err(db_error)?)
+    }
+
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(db_error)?;
@@ -682,6 +726,10 @@ impl Backend for PostgresBackend {
                 &columns.timeouts[0],
                 &columns.parents[0],
             ];
+            let due = due_actions(&tasks);
+            if due.len() == 1 && self.notifier.send_with_insert(&due[0]) {
+                return self.insert_and_notify(&one, &due).await;
+            }
             self.query(&self.sql.insert, &one).await?
         } else {
             self.query(&self.sql.insert_many, &columns.params()).await?
