@@ -54,8 +54,8 @@ pub(crate) async fn schema_version(client: &impl GenericClient, schema: &str) ->
         .map_err(db_error)
 }
 
-/// Refuses a schema migrated by a newer taskq.
-pub(crate) async fn check_not_newer(client: &impl GenericClient, schema: &str) -> Result<()> {
+/// Refuses a schema migrated by a newer taskq; returns the version found.
+pub(crate) async fn check_not_newer(client: &impl GenericClient, schema: &str) -> Result<i64> {
     let found = schema_version(client, schema).await?;
     if found > LATEST_VERSION {
         return Err(Error::SchemaTooNew {
@@ -63,7 +63,7 @@ pub(crate) async fn check_not_newer(client: &impl GenericClient, schema: &str) -
             supported: LATEST_VERSION,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Creates the schema if needed and applies the missing migrations, all

@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
@@ -74,6 +75,9 @@ pub struct PostgresConfig {
     /// failing with a connection error. Default: 10 seconds.
     pub connect_timeout: Duration,
     /// Create or upgrade the schema when connecting. Default: `true`.
+    /// When `false` and the schema is older than this build needs,
+    /// operations fail with [`Error::SchemaTooOld`] until it is migrated
+    /// (by [`Queue::migrate`](crate::Queue::migrate) or another process).
     pub migrate: bool,
 }
 
@@ -497,6 +501,11 @@ pub struct PostgresBackend {
     listener: Mutex<Option<JoinHandle<()>>>,
     /// The server process id of that listener's session while it listens.
     own_listener: notifier::OwnListener,
+    /// Set when the schema was found older than this build needs and not
+    /// migrated: operations look its version up again and refuse with
+    /// [`Error::SchemaTooOld`] until it is (by [`Backend::migrate`] or by
+    /// another process).
+    behind: AtomicBool,
 }
 
 impl Drop for PostgresBackend {
@@ -584,12 +593,16 @@ impl PostgresBackend {
             schema: config.schema,
             listener: Mutex::new(None),
             own_listener,
+            behind: AtomicBool::new(false),
         };
         if config.migrate {
             backend.migrate().await?;
         } else {
             let client = backend.client().await?;
-            migrate::check_not_newer(&**client, &backend.schema).await?;
+            let found = migrate::check_not_newer(&**client, &backend.schema).await?;
+            backend
+                .behind
+                .store(found < migrate::LATEST_VERSION, Ordering::Relaxed);
         }
         Ok(backend)
     }
@@ -621,7 +634,18 @@ impl PostgresBackend {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
-        self.pool.get().await.map_err(pool_error)
+        let client = self.pool.get().await.map_err(pool_error)?;
+        if self.behind.load(Ordering::Relaxed) {
+            let found = migrate::check_not_newer(&**client, &self.schema).await?;
+            if found < migrate::LATEST_VERSION {
+                return Err(Error::SchemaTooOld {
+                    found,
+                    needed: migrate::LATEST_VERSION,
+                });
+            }
+            self.behind.store(false, Ordering::Relaxed);
+        }
+        Ok(client)
     }
 
     async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
@@ -709,8 +733,10 @@ impl PostgresBackend {
 #[async_trait]
 impl Backend for PostgresBackend {
     async fn migrate(&self) -> Result<()> {
-        let mut client = self.client().await?;
-        migrate::migrate(&mut client, &self.schema).await
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        migrate::migrate(&mut client, &self.schema).await?;
+        self.behind.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
