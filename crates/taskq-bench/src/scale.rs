@@ -40,17 +40,18 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
                 .expect("connect");
             tokio::spawn(connection);
             let schema = fresh.schema.as_deref().expect("a schema");
-            // Counted in bulk the way taskq's own statements count (see
-            // the PostgreSQL migration 0002), not row by row by triggers.
+            // Tallied in bulk the way taskq's own statements tally (see
+            // the PostgreSQL migrations 0002 and 0003), not row by row by
+            // triggers.
             let sql = format!(
                 "WITH inserted AS ( \
                      INSERT INTO \"{schema}\".taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, finished_at) \
                      SELECT 'bench', convert_to('{{\"i\":0,\"t\":0}}', 'UTF8'), $2::text, now(), 10, 120000000, \
                             CASE WHEN $2::text = 'succeeded' THEN now() END FROM generate_series(1, $1::bigint) \
-                     WHERE (SELECT set_config('taskq.counted', 'on', true)) = 'on' \
+                     WHERE (SELECT set_config('taskq.tallied', 'on', true)) = 'on' \
                      RETURNING action, state \
                  ), counted AS ( \
-                     INSERT INTO \"{schema}\".taskq_counts (action, state, n) \
+                     INSERT INTO \"{schema}\".taskq_tallies (action, state, n) \
                      SELECT action, state, count(*) FROM inserted GROUP BY action, state \
                  ) SELECT 1"
             );

@@ -1,11 +1,11 @@
 //! Folding of the task counts. taskq's statements append their changes
-//! per action and state to `taskq_counts` (and triggers those of other
-//! writers, row by row; see migration 0002); this task folds them into one
-//! row per action and state every [`EVERY`] while the backend writes, so
-//! that `len` and `stats` add up a few rows. It also adopts the tasks that
-//! single enqueues insert uncounted (migration 0003) into the counts when
-//! more than [`UNCOUNTED_MAX`] of them wait, which `len` and `stats` would
-//! otherwise count one by one.
+//! per action and state to `taskq_tallies` (and triggers those of other
+//! writers, row by row; see migrations 0002 and 0003); this task folds
+//! them into one row per action and state every [`EVERY`] while the
+//! backend writes, so that `len` and `stats` add up a few rows. It also
+//! adopts the tasks that single enqueues insert uncounted (migration 0003)
+//! into the tallies when more than [`UNCOUNTED_MAX`] of them wait, which
+//! `len` and `stats` would otherwise count one by one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -440,12 +440,12 @@ pub async fn enqueue_in(
     ids(&rows)
 }
 
-/// Ends `taskq.counted` for the rest of the caller's transaction: taskq's
+/// Ends `taskq.tallied` for the rest of the caller's transaction: taskq's
 /// statements set it so that the counting triggers leave their changes to
 /// them, and the caller's own later changes to the tasks must be counted.
 async fn counted_by_triggers_again(client: &impl GenericClient) -> Result<()> {
     client
-        .batch_execute("SELECT set_config('taskq.counted', '', true)")
+        .batch_execute("SELECT set_config('taskq.tallied', '', true)")
         .await
         .map_err(db_error)
 }

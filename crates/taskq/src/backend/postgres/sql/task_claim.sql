@@ -7,9 +7,9 @@
 -- such a loss almost surely (but for one chance in four billion) gets
 -- another token than the lost one, and a worker still holding the lost
 -- token stays fenced out.
--- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
--- tells the counting triggers (meant for writers other than taskq) that it
--- does. Uncounted tasks are counted live (see migration 0003).
+-- Tallies the counted tasks that leave the queue in taskq_tallies (running
+-- tasks are counted live, see migration 0003); `taskq.tallied` tells the
+-- counting triggers (meant for writers other than taskq) that it does.
 WITH claimed AS (
     UPDATE {schema}.taskq_tasks AS t
     SET state = 'running', tries = t.tries + 1,
@@ -23,12 +23,10 @@ WITH claimed AS (
             FOR UPDATE SKIP LOCKED
         ))
       AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
-      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+      AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token, t.counted
 ), counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
+    INSERT INTO {schema}.taskq_tallies (action, state, n)
     SELECT action, 'queued', -count(*) FROM claimed WHERE counted GROUP BY action
-    UNION ALL
-    SELECT action, 'running', count(*) FROM claimed WHERE counted GROUP BY action
 )
 SELECT * FROM claimed

@@ -1,17 +1,9 @@
 -- $1 ids, $2 their lease tokens: the completions that arrived together.
 -- Returns the ids whose lease still held. `id = ANY` finds the rows through
 -- the primary key whatever the size of the table.
--- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
--- tells the counting triggers (meant for writers other than taskq) that it
--- does. Uncounted tasks are counted live (see migration 0003).
-WITH completed AS (
-    DELETE FROM {schema}.taskq_tasks AS t
-    WHERE t.id = ANY ($1::bigint[]) AND t.state = 'running'
-      AND (t.id, t.lease_token) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
-      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
-    RETURNING t.id, t.action, t.counted
-), counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
-    SELECT action, 'running', -count(*) FROM completed WHERE counted GROUP BY action
-)
-SELECT id FROM completed
+-- Running tasks are counted live (see migration 0003): deleting them
+-- changes no tally, and the counting triggers skip them.
+DELETE FROM {schema}.taskq_tasks AS t
+WHERE t.id = ANY ($1::bigint[]) AND t.state = 'running'
+  AND (t.id, t.lease_token) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+RETURNING t.id

@@ -1,18 +1,17 @@
 -- $1 ids, $2 their lease tokens. Returns the ids whose lease still held.
--- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
--- tells the counting triggers (meant for writers other than taskq) that it
--- does. Uncounted tasks are counted live (see migration 0003).
+-- Tallies its changes in taskq_tallies, for counted tasks that are not
+-- running (running and uncounted tasks are counted live, see migration
+-- 0003); `taskq.tallied` tells the counting triggers (meant for writers
+-- other than taskq) that it does.
 WITH completed AS (
     UPDATE {schema}.taskq_tasks AS t
     SET state = 'succeeded', expires = NULL, finished_at = now()
     WHERE t.id = ANY ($1::bigint[]) AND t.state = 'running'
       AND (t.id, t.lease_token) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
-      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+      AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING t.id, t.action, t.counted
 ), counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
-    SELECT action, 'running', -count(*) FROM completed WHERE counted GROUP BY action
-    UNION ALL
+    INSERT INTO {schema}.taskq_tallies (action, state, n)
     SELECT action, 'succeeded', count(*) FROM completed WHERE counted GROUP BY action
 )
 SELECT id FROM completed

@@ -1,8 +1,9 @@
 -- $1 id, $2 lease token, $3 error, $4 retry delay in microseconds, or NULL
 -- to fail for good.
--- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
--- tells the counting triggers (meant for writers other than taskq) that it
--- does. Uncounted tasks are counted live (see migration 0003).
+-- Tallies its changes in taskq_tallies, for counted tasks that are not
+-- running (running and uncounted tasks are counted live, see migration
+-- 0003); `taskq.tallied` tells the counting triggers (meant for writers
+-- other than taskq) that it does.
 WITH failed AS (
     UPDATE {schema}.taskq_tasks
     SET state = CASE WHEN $4::bigint IS NULL THEN 'failed' ELSE 'queued' END,
@@ -11,12 +12,10 @@ WITH failed AS (
         expires = NULL,
         last_error = $3
     WHERE id = $1 AND lease_token = $2 AND state = 'running'
-      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+      AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, state, counted
 ), counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
+    INSERT INTO {schema}.taskq_tallies (action, state, n)
     SELECT action, state, count(*) FROM failed WHERE counted GROUP BY action, state
-    UNION ALL
-    SELECT action, 'running', -count(*) FROM failed WHERE counted GROUP BY action
 )
 SELECT 1 FROM failed

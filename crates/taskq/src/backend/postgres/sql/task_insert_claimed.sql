@@ -3,21 +3,24 @@
 -- lease token, a lease ending its timeout from now) when no other task of
 -- the action is ready, queued and due or running under an expired lease;
 -- queued otherwise. Returns the task either way.
--- Counts itself in taskq_counts; `taskq.counted` tells the counting
--- triggers (meant for writers other than taskq) that it does.
-WITH counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
-    SELECT $1::text,
+-- A queued one is tallied in taskq_tallies (a running one is counted live,
+-- see migration 0003); `taskq.tallied` tells the counting triggers (meant
+-- for writers other than taskq) that it is. The state is decided first,
+-- and the task is inserted from its row, so the setting is in place before
+-- the task's row exists.
+WITH decided AS (
+    SELECT $1::text AS action,
            CASE WHEN EXISTS (
                     SELECT 1 FROM {schema}.taskq_tasks
                     WHERE action = $1 AND state = 'queued' AND not_before <= now()
                 ) OR EXISTS (
                     SELECT 1 FROM {schema}.taskq_tasks
                     WHERE action = $1 AND state = 'running' AND expires <= now()
-                ) THEN 'queued' ELSE 'running' END,
-           1
-    WHERE (SELECT set_config('taskq.counted', 'on', true)) = 'on'
-    RETURNING action, state
+                ) THEN 'queued' ELSE 'running' END AS state
+    WHERE (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
+), tallied AS (
+    INSERT INTO {schema}.taskq_tallies (action, state, n)
+    SELECT action, state, 1 FROM decided WHERE state = 'queued'
 )
 INSERT INTO {schema}.taskq_tasks AS t (action, payload, state, not_before, tries, max_tries, timeout_us, lease_token, expires, parent)
 SELECT
@@ -27,5 +30,5 @@ SELECT
     CASE WHEN state = 'running' THEN 1 + floor(random() * 4294967296)::bigint ELSE 0 END,
     CASE WHEN state = 'running' THEN now() + $4::bigint * interval '1 microsecond' END,
     $5::bigint
-FROM counted
+FROM decided
 RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token

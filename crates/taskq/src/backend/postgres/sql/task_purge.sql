@@ -1,14 +1,15 @@
 -- $1 state, $2 microseconds: finished at least that long ago.
--- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
--- tells the counting triggers (meant for writers other than taskq) that it
--- does. Uncounted tasks are counted live (see migration 0003).
+-- Tallies its changes in taskq_tallies, for counted tasks that are not
+-- running (running and uncounted tasks are counted live, see migration
+-- 0003); `taskq.tallied` tells the counting triggers (meant for writers
+-- other than taskq) that it does.
 WITH purged AS (
     DELETE FROM {schema}.taskq_tasks
     WHERE state = $1 AND finished_at <= now() - $2::bigint * interval '1 microsecond'
-      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+      AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, state, counted
 ), counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
+    INSERT INTO {schema}.taskq_tallies (action, state, n)
     SELECT action, state, -count(*) FROM purged WHERE counted GROUP BY action, state
 )
 SELECT 1 FROM purged

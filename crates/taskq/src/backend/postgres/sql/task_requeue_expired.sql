@@ -3,9 +3,10 @@
 -- first try, else after a backoff that doubles with each try), or fail for
 -- good when their tries are used up. Rows another transaction holds are
 -- skipped: it is changing them anyway.
--- Counts its changes to counted tasks in taskq_counts; `taskq.counted`
--- tells the counting triggers (meant for writers other than taskq) that it
--- does. Uncounted tasks are counted live (see migration 0003).
+-- Tallies its changes in taskq_tallies, for counted tasks that are not
+-- running (running and uncounted tasks are counted live, see migration
+-- 0003); `taskq.tallied` tells the counting triggers (meant for writers
+-- other than taskq) that it does.
 WITH expired AS (
     UPDATE {schema}.taskq_tasks AS t
     SET state = CASE WHEN t.max_tries >= 0 AND t.tries >= t.max_tries THEN 'failed' ELSE 'queued' END,
@@ -19,12 +20,10 @@ WITH expired AS (
         WHERE state = 'running' AND expires <= now() AND ($1::text IS NULL OR action = $1)
         FOR UPDATE SKIP LOCKED
     ))
-      AND (SELECT set_config('taskq.counted', 'on', true)) = 'on'
+      AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING t.action, t.state, t.counted
 ), counted AS (
-    INSERT INTO {schema}.taskq_counts (action, state, n)
+    INSERT INTO {schema}.taskq_tallies (action, state, n)
     SELECT action, state, count(*) FROM expired WHERE counted GROUP BY action, state
-    UNION ALL
-    SELECT action, 'running', -count(*) FROM expired WHERE counted GROUP BY action
 )
 SELECT 1 FROM expired
