@@ -556,6 +556,22 @@ async fn count_rows(client: &tokio_postgres::Client, schema: &str) -> i64 {
     client.query_one(&sql, &[]).await.unwrap().get(0)
 }
 
+/// Waits up to 10 s until the count that `sql` selects is at most `most`
+/// (the backend folds and adopts counts every second).
+async fn until_count_at_most(client: &tokio_postgres::Client, sql: &str, most: i64, what: &str) {
+    let reached = async {
+        while client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) > most {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), reached)
+        .await
+        .is_err()
+    {
+        panic!("not within 10 s: {what}");
+    }
+}
+
 /// The count changes that taskq's statements append are folded into one
 /// row per action and state in the background, and the counts stay exact,
 /// also for tasks enqueued inside the caller's own transaction, changes
@@ -596,15 +612,9 @@ async fn count_changes_are_folded_and_stay_exact() {
         claim_and_complete(&queue, "a").await;
     }
     let _running = queue.claim("a").await.unwrap().unwrap();
-    let folded = async {
-        while count_rows(&client, &db.schema).await > 2 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
     // Running tasks are counted live, not tallied.
-    tokio::time::timeout(Duration::from_secs(10), folded)
-        .await
-        .expect("folded into (a, queued), (b, queued)");
+    let tallies = format!("SELECT count(*) FROM {}.taskq_tallies", db.schema);
+    until_count_at_most(&client, &tallies, 2, "folded into (a, queued), (b, queued)").await;
     let stats = queue.stats().await.unwrap();
     let counts: Vec<_> = stats
         .iter()
@@ -772,20 +782,7 @@ async fn single_enqueues_are_counted_live_until_adopted() {
         .unwrap();
     queue.enqueue("c", &0).await.unwrap();
     let uncounted = format!("SELECT count(*) FROM {schema}.taskq_tasks WHERE NOT counted");
-    let adopted = async {
-        while client
-            .query_one(&uncounted, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-            > 10_000
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), adopted)
-        .await
-        .expect("adopted down to 10,000");
+    until_count_at_most(&client, &uncounted, 10_000, "adopted down to 10,000").await;
     let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
     assert_eq!(reported, table, "after the adoption");
     assert_eq!(queue.len("c").await.unwrap(), 10_501);
@@ -856,20 +853,14 @@ async fn changes_by_the_previous_version_are_counted_by_the_triggers() {
         assert_eq!(reported, table, "after {step}");
     }
     assert_eq!(queue.len("a").await.unwrap(), 1);
+    // Changes make the backend fold at its next tick.
+    queue.enqueue("b", &1).await.unwrap();
     let legacy = format!("SELECT count(*) FROM {schema}.taskq_counts");
-    let emptied = async {
-        while client
-            .query_one(&legacy, &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-            > 0
-        {
-            queue.enqueue("b", &1).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), emptied)
-        .await
-        .expect("the previous version's count rows are emptied");
+    until_count_at_most(
+        &client,
+        &legacy,
+        0,
+        "the previous version's count rows are emptied",
+    )
+    .await;
 }
