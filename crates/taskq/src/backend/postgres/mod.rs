@@ -742,6 +742,7 @@ impl Backend for PostgresBackend {
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
         self.counts.changed();
         let columns = InsertColumns::new(&tasks);
+        let due = due_actions(&tasks);
         let rows = if tasks.len() == 1 {
             let one: [&(dyn ToSql + Sync); 7] = [
                 &columns.actions[0],
@@ -752,7 +753,6 @@ impl Backend for PostgresBackend {
                 &columns.timeouts[0],
                 &columns.parents[0],
             ];
-            let due = due_actions(&tasks);
             if due.len() == 1 && self.notifier.send_with_insert(&due[0]) {
                 return self.insert_and_notify(&one, &due).await;
             }
@@ -760,7 +760,7 @@ impl Backend for PostgresBackend {
         } else {
             self.query(&self.sql.insert_many, &columns.params()).await?
         };
-        self.notifier.notify(due_actions(&tasks));
+        self.notifier.notify(due);
         ids(&rows)
     }
 
@@ -848,7 +848,11 @@ impl Backend for PostgresBackend {
         follow_ups: Vec<NewTask>,
         retain: bool,
     ) -> Result<Vec<TaskId>> {
-        self.counts.changed();
+        // Deleting a running task changes no tally (running tasks are
+        // counted live); keeping it, or follow-ups, do.
+        if retain || !follow_ups.is_empty() {
+            self.counts.changed();
+        }
         let complete = if retain {
             &self.sql.complete_retain
         } else {

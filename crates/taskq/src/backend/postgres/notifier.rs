@@ -116,6 +116,12 @@ fn lock(last_sent: &LastSent) -> std::sync::MutexGuard<'_, HashMap<String, Insta
     last_sent.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether `action` may be notified at `now`: not notified in the last
+/// [`WINDOW`].
+fn window_passed(last_sent: &HashMap<String, Instant>, action: &str, now: Instant) -> bool {
+    last_sent.get(action).is_none_or(|at| now >= *at + WINDOW)
+}
+
 impl Notifier {
     /// Starts the sender; `own` is this backend's listener, whose waiters
     /// the queue wakes in the process.
@@ -150,9 +156,7 @@ impl Notifier {
                     let mut last_sent = lock(&sent);
                     let due: Vec<String> = pending
                         .iter()
-                        .filter(|action| {
-                            last_sent.get(*action).is_none_or(|at| now >= *at + WINDOW)
-                        })
+                        .filter(|action| window_passed(&last_sent, action, now))
                         .cloned()
                         .collect();
                     for action in &due {
@@ -199,7 +203,7 @@ impl Notifier {
         }
         let now = Instant::now();
         let mut last_sent = lock(&self.last_sent);
-        if last_sent.get(action).is_some_and(|at| now < *at + WINDOW) {
+        if !window_passed(&last_sent, action, now) {
             return false;
         }
         last_sent.insert(action.to_string(), now);

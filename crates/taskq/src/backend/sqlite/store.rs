@@ -170,11 +170,13 @@ pub(crate) fn insert_claimed(
     now: i64,
     task: &NewTask,
 ) -> Result<(TaskId, Option<Task>)> {
-    let ready: bool = conn
-        .prepare_cached(include_str!("sql/task_any_ready.sql"))
-        .and_then(|mut s| s.query_row(params![task.action, now], |row| row.get(0)))
-        .map_err(db_error)?;
-    if ready || task.options.not_before.is_some() {
+    // A delayed task, or one with an older task ready, is only queued.
+    let queue_only = task.options.not_before.is_some()
+        || conn
+            .prepare_cached(include_str!("sql/task_any_ready.sql"))
+            .and_then(|mut s| s.query_row(params![task.action, now], |row| row.get(0)))
+            .map_err(db_error)?;
+    if queue_only {
         let ids = insert(conn, now, std::slice::from_ref(task))?;
         return Ok((ids[0], None));
     }
