@@ -864,3 +864,81 @@ async fn changes_by_the_previous_version_are_counted_by_the_triggers() {
     )
     .await;
 }
+
+/// The plan PostgreSQL picks for one of taskq's statements over the given
+/// ids, as a prepared statement would run it: a custom plan, or the
+/// generic one it falls back to after five executions.
+async fn completion_plan(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    sql: &str,
+    ids: &str,
+    generic: bool,
+) -> String {
+    let mode = if generic {
+        "force_generic_plan"
+    } else {
+        "auto"
+    };
+    let sql = sql.replace("{schema}", &format!("\"{schema}\""));
+    client
+        .batch_execute(&format!(
+            "DEALLOCATE ALL; SET plan_cache_mode = {mode};
+             PREPARE completion(bigint[], bigint[]) AS {sql}"
+        ))
+        .await
+        .unwrap();
+    let rows = client
+        .query(
+            &format!("EXPLAIN EXECUTE completion('{{{ids}}}', '{{{ids}}}')"),
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn completions_look_their_tasks_up_by_id_however_many_run() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    queue.enqueue("a", &1).await.unwrap();
+    let client = raw_client().await;
+    let schema = &db.schema;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+                 SELECT 'a', '\\x7b7d', 'queued', now(), 10, 60000000 FROM generate_series(1, 20000);
+             UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
+                 WHERE id <= 300;
+             ANALYZE {schema}.taskq_tasks;
+             UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
+                 WHERE id <= 5000;"
+        ))
+        .await
+        .unwrap();
+    // Statistics taken with few tasks running, then many run: the lease
+    // index, holding every running task, must not stand in for the ids.
+    let ids = "4001,4002,4003,4004,4005,4006,4007,4008,4009,4010";
+    for (name, sql) in [
+        (
+            "delete",
+            include_str!("../src/backend/postgres/sql/task_complete_many.sql"),
+        ),
+        (
+            "retain",
+            include_str!("../src/backend/postgres/sql/task_complete_many_retain.sql"),
+        ),
+    ] {
+        for generic in [false, true] {
+            let plan = completion_plan(&client, schema, sql, ids, generic).await;
+            assert!(
+                plan.contains("taskq_tasks_pkey") && !plan.contains("taskq_tasks_leased"),
+                "{name} (generic plan: {generic}) reads:\n{plan}"
+            );
+        }
+    }
+}
