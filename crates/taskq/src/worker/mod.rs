@@ -41,7 +41,7 @@ mod runner;
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -69,9 +69,10 @@ pub struct WorkerConfig {
     /// Handlers that may run at once, over all actions. Default: 10.
     pub concurrency: usize,
     /// The most tasks one claim takes. A worker claims as many tasks as it
-    /// has idle handler slots and, when its handlers are quick, a few more
-    /// that start within about 50 ms, so no lease is held for work that is
-    /// not started soon. Default: 100.
+    /// has idle handler slots and, when its handlers are quick, a few more:
+    /// one for each busy slot whose handler will likely be done when the
+    /// claim's answer arrives, and those that start within about 50 ms.
+    /// So no lease is held for work that is not started soon. Default: 100.
     pub claim_batch: u32,
     /// After shutdown begins, how long running handlers may take to
     /// finish before they are cancelled and their tasks released to run
@@ -122,6 +123,8 @@ struct Registration {
     action: String,
     handler: Arc<dyn ErasedHandler>,
     limit: Option<Arc<Semaphore>>,
+    /// The most handlers of this action that may run at once.
+    capacity: usize,
 }
 
 /// Runs handlers for the tasks of one queue. Build it, register a handler
@@ -260,6 +263,7 @@ impl Worker {
             action: action.to_owned(),
             handler,
             limit: limit.map(|n| Arc::new(Semaphore::new(n))),
+            capacity: limit.map_or(self.config.concurrency, |n| n.min(self.config.concurrency)),
         });
         Ok(self)
     }
@@ -386,26 +390,36 @@ const PREFETCH_HORIZON: Duration = Duration::from_millis(50);
 /// The most unstarted tasks a worker holds (more with more handlers).
 const MAX_PREFETCH: usize = 10;
 
-/// How many tasks to claim beyond the free slots: as many as the running
-/// handlers will get through within [`PREFETCH_HORIZON`], judged by their
-/// mean run time so far; none until enough tries have run to judge.
-fn prefetch_allowance(shared: &Shared) -> usize {
+/// How many tasks one claim asks for, with `free` handler slots taken for
+/// it, of the `capacity` the action may use at most:
+/// - one per free slot;
+/// - one per busy slot whose handler will likely have finished when the
+///   claim's answer arrives (the handlers' mean run time against the
+///   claims' mean round trip): quick handlers then get a claim sized by
+///   the slots they will have, not by the few free at the moment it was
+///   sent;
+/// - as many more as the running handlers will get through within
+///   [`PREFETCH_HORIZON`], at most `max(MAX_PREFETCH, concurrency)`.
+///
+/// Tasks beyond the free slots start as slots free up. Only the free slots
+/// count until enough tries have run to judge.
+fn claim_size(shared: &Shared, free: usize, capacity: usize, round_trip: Duration) -> usize {
+    let batch = shared.config.claim_batch as usize;
     let metrics = shared.metrics.snapshot();
     let concurrency = shared.config.concurrency;
     if metrics.started < concurrency as u64 || metrics.started == 0 {
-        return 0;
+        return free.min(batch);
     }
+    // Handlers quicker than the clock's microseconds divide by zero: the
+    // infinities saturate below.
     let mean_run = metrics.total_run.as_secs_f64() / metrics.started as f64;
-    let batch = shared.config.claim_batch as usize;
-    if mean_run <= 0.0 {
-        return batch;
-    }
-    let allowance = PREFETCH_HORIZON.as_secs_f64() * concurrency as f64 / mean_run;
+    let busy = capacity.saturating_sub(free);
+    let done_soon = (busy as f64 * (round_trip.as_secs_f64() / mean_run).min(1.0)) as usize;
+    let ahead = PREFETCH_HORIZON.as_secs_f64() * concurrency as f64 / mean_run;
     // A worker that crashes costs each task it holds a try, started or
     // not: keep the unstarted ones few.
-    (allowance as usize)
-        .min(batch)
-        .min(MAX_PREFETCH.max(concurrency))
+    let ahead = (ahead as usize).min(MAX_PREFETCH.max(concurrency));
+    (free + done_soon + ahead).min(batch)
 }
 
 /// Waits, idle, until tasks of `action` may be ready: a wake-up, or the
@@ -477,8 +491,11 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
         action,
         handler,
         limit,
+        capacity,
     } = registration;
     let mut prefetched: VecDeque<Lease> = VecDeque::new();
+    // The claims' mean round trip, weighing the last ones most.
+    let mut round_trip = Duration::ZERO;
     let mut error_wait = shared.config.error_backoff;
     loop {
         let first = tokio::select! {
@@ -498,10 +515,11 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
                 None => break,
             }
         }
-        let want =
-            (slots.len() + prefetch_allowance(&shared)).min(shared.config.claim_batch as usize);
+        let want = claim_size(&shared, slots.len(), capacity, round_trip);
         let mut wakeup = shared.queue.wakeups().subscribe(&action);
+        let sent = Instant::now();
         let claimed = shared.queue.claim_many(&action, want as u32).await;
+        round_trip = (round_trip * 7 + sent.elapsed()) / 8;
         if claimed.is_ok() {
             shared.metrics.count(Event::Claimed);
         }

@@ -137,6 +137,7 @@ macro_rules! conformance_tests {
             concurrency::concurrent_producers_get_distinct_ids,
             worker::worker_runs_handlers_for_several_actions,
             worker::worker_respects_concurrency_limits,
+            worker::a_worker_with_slow_handlers_holds_only_the_tasks_it_runs,
             worker::heartbeat_keeps_a_long_task_from_running_twice,
             worker::lost_lease_cancels_the_handler,
             worker::a_result_after_a_takeover_is_refused_and_counted,

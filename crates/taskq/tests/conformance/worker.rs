@@ -162,6 +162,45 @@ pub async fn worker_respects_concurrency_limits(db: &dyn TestDb) {
     );
 }
 
+pub async fn a_worker_with_slow_handlers_holds_only_the_tasks_it_runs(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let go = Arc::new(tokio::sync::Semaphore::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::new(queue.clone(), config(3));
+    let finish = Arc::clone(&go);
+    worker
+        .handle("slow", move |i: u32, _ctx: TaskContext| {
+            let (go, tx) = (Arc::clone(&finish), tx.clone());
+            async move {
+                tx.send(i).map_err(|e| e.to_string())?;
+                go.acquire().await.map_err(|e| e.to_string())?.forget();
+                Ok::<_, String>(())
+            }
+        })
+        .unwrap();
+    let tasks = (0..8).map(|i| NewTask::json("slow", &i).unwrap()).collect();
+    queue.enqueue_many(tasks).await.unwrap();
+    let running = start(worker);
+    receive(&mut rx, 3).await;
+    // Handlers that take a second, far longer than a claim: when one
+    // finishes, the next claim takes a task for its slot only, none for
+    // the two busy slots, nor any to start later.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    go.add_permits(1);
+    receive(&mut rx, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = queue.stats().await.unwrap();
+    let held: Vec<_> = stats.iter().map(|s| (s.running, s.queued)).collect();
+    assert_eq!(
+        held,
+        [(3, 4)],
+        "tasks (running, queued) with 3 handlers busy"
+    );
+    go.add_permits(100);
+    receive(&mut rx, 4).await;
+    running.stop().await;
+}
+
 pub async fn heartbeat_keeps_a_long_task_from_running_twice(db: &dyn TestDb) {
     let runs = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel();
