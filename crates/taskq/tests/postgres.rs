@@ -865,14 +865,13 @@ async fn changes_by_the_previous_version_are_counted_by_the_triggers() {
     .await;
 }
 
-/// The plan PostgreSQL picks for one of taskq's statements over the given
-/// ids, as a prepared statement would run it: a custom plan, or the
-/// generic one it falls back to after five executions.
-async fn completion_plan(
+/// The plan PostgreSQL picks for one of taskq's statements, as a prepared
+/// statement would run it: a custom plan, or the generic one it falls back
+/// to after five executions.
+async fn plan(
     client: &tokio_postgres::Client,
     schema: &str,
-    sql: &str,
-    ids: &str,
+    (sql, types, args): (&str, &str, &str),
     generic: bool,
 ) -> String {
     let mode = if generic {
@@ -884,15 +883,12 @@ async fn completion_plan(
     client
         .batch_execute(&format!(
             "DEALLOCATE ALL; SET plan_cache_mode = {mode};
-             PREPARE completion(bigint[], bigint[]) AS {sql}"
+             PREPARE statement({types}) AS {sql}"
         ))
         .await
         .unwrap();
     let rows = client
-        .query(
-            &format!("EXPLAIN EXECUTE completion('{{{ids}}}', '{{{ids}}}')"),
-            &[],
-        )
+        .query(&format!("EXPLAIN EXECUTE statement({args})"), &[])
         .await
         .unwrap();
     rows.iter()
@@ -902,42 +898,80 @@ async fn completion_plan(
 }
 
 #[tokio::test]
-async fn completions_look_their_tasks_up_by_id_however_many_run() {
+async fn statements_on_given_tasks_look_them_up_by_id_however_many_run_or_failed() {
     let db = postgres_db().await;
     let queue = db.queue().await;
     queue.enqueue("a", &1).await.unwrap();
     let client = raw_client().await;
     let schema = &db.schema;
+    // Statistics taken while no task ran or had failed, then many do: the
+    // index of leases (every running task) or of finished tasks (every
+    // failed one) must not stand in for the ids.
     client
         .batch_execute(&format!(
             "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
                  SELECT 'a', '\\x7b7d', 'queued', now(), 10, 60000000 FROM generate_series(1, 20000);
-             UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
-                 WHERE id <= 300;
              ANALYZE {schema}.taskq_tasks;
              UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
-                 WHERE id <= 5000;"
+                 WHERE id <= 5000;
+             UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
+                 WHERE id > 5000 AND id <= 10000;"
         ))
         .await
         .unwrap();
-    // Statistics taken with few tasks running, then many run: the lease
-    // index, holding every running task, must not stand in for the ids.
-    let ids = "4001,4002,4003,4004,4005,4006,4007,4008,4009,4010";
-    for (name, sql) in [
+    let one = "bigint, bigint";
+    let many = "bigint[], bigint[]";
+    let statements = [
         (
-            "delete",
+            include_str!("../src/backend/postgres/sql/task_complete.sql"),
+            one,
+            "4001, 0",
+        ),
+        (
+            include_str!("../src/backend/postgres/sql/task_complete_retain.sql"),
+            one,
+            "4001, 0",
+        ),
+        (
+            include_str!("../src/backend/postgres/sql/task_extend.sql"),
+            "bigint, bigint, bigint",
+            "4001, 0, 1000",
+        ),
+        (
+            include_str!("../src/backend/postgres/sql/task_fail.sql"),
+            "bigint, bigint, text, bigint",
+            "4001, 0, 'error', NULL",
+        ),
+        (
+            include_str!("../src/backend/postgres/sql/task_release.sql"),
+            "bigint, bigint, bigint, text",
+            "4001, 0, 0, 'channel'",
+        ),
+        (
             include_str!("../src/backend/postgres/sql/task_complete_many.sql"),
+            many,
+            "'{4001,4002,4003}', '{0,0,0}'",
         ),
         (
-            "retain",
             include_str!("../src/backend/postgres/sql/task_complete_many_retain.sql"),
+            many,
+            "'{4001,4002,4003}', '{0,0,0}'",
         ),
-    ] {
+        (
+            include_str!("../src/backend/postgres/sql/task_retry.sql"),
+            "bigint, text",
+            "9001, 'channel'",
+        ),
+    ];
+    for statement in statements {
         for generic in [false, true] {
-            let plan = completion_plan(&client, schema, sql, ids, generic).await;
+            let plan = plan(&client, schema, statement, generic).await;
             assert!(
-                plan.contains("taskq_tasks_pkey") && !plan.contains("taskq_tasks_leased"),
-                "{name} (generic plan: {generic}) reads:\n{plan}"
+                plan.contains("taskq_tasks_pkey")
+                    && !plan.contains("taskq_tasks_leased")
+                    && !plan.contains("taskq_tasks_finished"),
+                "generic plan: {generic}, for\n{}\nreads:\n{plan}",
+                statement.0
             );
         }
     }

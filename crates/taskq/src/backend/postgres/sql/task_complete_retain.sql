@@ -1,4 +1,5 @@
 -- $1 id, $2 lease token.
+-- `expires IS NOT NULL` means running (see task_complete_many.sql).
 -- Tallies its changes in taskq_tallies, for counted tasks that are not
 -- running (running and uncounted tasks are counted live, see migration
 -- 0003); `taskq.tallied` tells the counting triggers (meant for writers
@@ -6,7 +7,7 @@
 WITH completed AS (
     UPDATE {schema}.taskq_tasks
     SET state = 'succeeded', expires = NULL, finished_at = now()
-    WHERE id = $1 AND lease_token = $2 AND state = 'running'
+    WHERE id = $1 AND lease_token = $2 AND expires IS NOT NULL
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, counted
 ), counted AS (

@@ -1,4 +1,5 @@
 -- $1 id, $2 lease token, $3 microseconds from now.
+-- `expires IS NOT NULL` means running (see task_complete_many.sql).
 UPDATE {schema}.taskq_tasks SET expires = now() + $3::bigint * interval '1 microsecond'
-WHERE id = $1 AND lease_token = $2 AND state = 'running'
+WHERE id = $1 AND lease_token = $2 AND expires IS NOT NULL
 RETURNING expires

@@ -1,5 +1,6 @@
 -- $1 id, $2 lease token, $3 error, $4 retry delay in microseconds, or NULL
 -- to fail for good.
+-- `expires IS NOT NULL` means running (see task_complete_many.sql).
 -- Tallies its changes in taskq_tallies, for counted tasks that are not
 -- running (running and uncounted tasks are counted live, see migration
 -- 0003); `taskq.tallied` tells the counting triggers (meant for writers
@@ -11,7 +12,7 @@ WITH failed AS (
         finished_at = CASE WHEN $4::bigint IS NULL THEN now() END,
         expires = NULL,
         last_error = $3
-    WHERE id = $1 AND lease_token = $2 AND state = 'running'
+    WHERE id = $1 AND lease_token = $2 AND expires IS NOT NULL
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, state, counted
 ), counted AS (
