@@ -30,6 +30,16 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
                             CASE WHEN ?2 = 'succeeded' THEN ?3 END FROM n";
                 conn.execute(sql, params![finished as i64, "succeeded", now]).expect("fill finished");
                 conn.execute(sql, params![queued as i64, "queued", now]).expect("fill queued");
+                // Counted in bulk the way taskq's inserts adopt tasks
+                // (see the SQLite migration 0003), not left above the mark.
+                conn.execute_batch(
+                    "INSERT INTO taskq_counts (action, state, n) \
+                     SELECT action, state, count(*) FROM taskq_tasks \
+                     WHERE id > (SELECT counted_to FROM taskq_count_mark) GROUP BY action, state \
+                     ON CONFLICT (action, state) DO UPDATE SET n = n + excluded.n; \
+                     UPDATE taskq_count_mark SET counted_to = (SELECT max(id) FROM taskq_tasks);",
+                )
+                .expect("count the fill");
             })
             .await
             .expect("filled");

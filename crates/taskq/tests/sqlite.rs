@@ -438,3 +438,117 @@ fn the_blocking_worker_runs_sync_handlers_and_survives_their_panics() {
     assert_eq!(failed.state, State::Failed);
     assert!(failed.last_error.unwrap().contains("sync handler exploded"));
 }
+
+/// `stats` as reported, and as counted in the table by hand; the count mark.
+async fn stats_and_table(
+    queue: &Queue,
+    conn: &Connection,
+) -> (Vec<(String, State, u64)>, Vec<(String, State, u64)>, i64) {
+    let mut reported = Vec::new();
+    for row in queue.stats().await.unwrap() {
+        for state in State::ALL {
+            if row.get(state) > 0 {
+                reported.push((row.action.clone(), state, row.get(state)));
+            }
+        }
+    }
+    let mut statement = conn
+        .prepare("SELECT action, state, count(*) FROM taskq_tasks GROUP BY action, state")
+        .unwrap();
+    let mut table: Vec<(String, State, u64)> = statement
+        .query_map([], |row| {
+            let state: String = row.get(1)?;
+            Ok((
+                row.get(0)?,
+                state.parse().unwrap(),
+                row.get::<_, i64>(2)? as u64,
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    reported.sort();
+    table.sort();
+    let mark = conn
+        .query_row("SELECT counted_to FROM taskq_count_mark", [], |r| r.get(0))
+        .unwrap();
+    (reported, table, mark)
+}
+
+#[tokio::test]
+async fn inserts_are_counted_live_until_adopted_past_the_mark() {
+    let db = sqlite_db().await;
+    let queue = db
+        .queue_with(QueueConfig {
+            retain_completed: true,
+            ..QueueConfig::default()
+        })
+        .await;
+    let conn = app_connection(&db);
+    let tasks = |action: &str, n: usize| -> Vec<NewTask> {
+        (0..n).map(|i| NewTask::json(action, &i).unwrap()).collect()
+    };
+    let check = async |step: &str| -> i64 {
+        let (reported, table, mark) = stats_and_table(&queue, &conn).await;
+        assert_eq!(reported, table, "stats after {step}");
+        mark
+    };
+    // Below the adoption threshold: counted live, in every state.
+    queue.enqueue_many(tasks("a", 600)).await.unwrap();
+    let leases = queue.claim_many("a", 4).await.unwrap();
+    let mut leases = leases.into_iter();
+    leases.next().unwrap().complete().await.unwrap();
+    leases.next().unwrap().fail_permanently("no").await.unwrap();
+    queue.enqueue("b", &1).await.unwrap();
+    assert_eq!(check("600 tasks, some claimed, done or failed").await, 0);
+    // Past it: the next insert adopts them all and moves the mark.
+    queue.enqueue_many(tasks("b", 600)).await.unwrap();
+    let mark = check("adoption").await;
+    assert_eq!(mark, 1201, "the mark is at the newest task");
+    let kept: i64 = conn
+        .query_row("SELECT sum(n) FROM taskq_counts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 1201, "every task is in the kept counts");
+    // Adopted tasks change state through taskq and by hand (the
+    // triggers); a new task above the mark is counted live.
+    let lease = queue.claim("a").await.unwrap().unwrap();
+    check("a claim of an adopted task").await;
+    lease.complete().await.unwrap();
+    check("its completion").await;
+    for (step, sql) in [
+        ("a claim by hand", "UPDATE taskq_tasks SET state = 'running', expires = 1 WHERE id = 20"),
+        ("a deletion by hand", "DELETE FROM taskq_tasks WHERE id = 21"),
+        (
+            "an insert by hand",
+            "INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at)
+             VALUES ('a', x'7b7d', 'queued', 0, 1, 1, 0)",
+        ),
+        (
+            "a deletion by hand above the mark",
+            "DELETE FROM taskq_tasks WHERE id = (SELECT max(id) FROM taskq_tasks)",
+        ),
+    ] {
+        conn.execute(sql, []).unwrap();
+        check(step).await;
+    }
+    leases.next().unwrap().complete().await.unwrap();
+    check("the completion of a task claimed before adoption").await;
+    // Inserts on the caller's connection adopt too, reading the mark.
+    sqlite::enqueue_many_in(&conn, &tasks("d", 1100)).unwrap();
+    let mark = check("1,100 inserts on the caller's connection").await;
+    assert_eq!(mark, 2302);
+    assert_eq!(queue.len("d").await.unwrap(), 1100);
+    // Tasks inserted by hand, by other programs: a claim adopts them
+    // (at most once a second per process, so a fresh one here).
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1100)
+         INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at)
+         SELECT 'e', x'7b7d', 'queued', 0, 1, 1, 0 FROM n",
+        [],
+    )
+    .unwrap();
+    let fresh = db.queue().await;
+    let lease = fresh.claim("e").await.unwrap().unwrap();
+    lease.release().await.unwrap();
+    assert_eq!(check("1,100 inserts by hand and a claim").await, 3402);
+}

@@ -18,10 +18,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "count_tasks",
         sql: include_str!("migrations/0002_count_tasks.sql"),
     },
+    Migration {
+        version: 3,
+        name: "count_mark",
+        sql: include_str!("migrations/0003_count_mark.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 /// The newest applied migration, 0 for a database without taskq tables.
 pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
@@ -60,6 +65,10 @@ pub(crate) fn check_not_newer(conn: &Connection) -> Result<()> {
 /// transaction, so concurrent migrators run one after the other and the
 /// second finds nothing left to do; nothing is applied unless it commits.
 pub(crate) fn migrate(tx: &Connection) -> Result<()> {
+    apply(tx, MIGRATIONS)
+}
+
+fn apply(tx: &Connection, migrations: &[Migration]) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS taskq_migrations (
              version    INTEGER PRIMARY KEY,
@@ -76,7 +85,7 @@ pub(crate) fn migrate(tx: &Connection) -> Result<()> {
                 .collect()
         })
         .map_err(db_error)?;
-    for migration in pending(MIGRATIONS, &applied)? {
+    for migration in pending(migrations, &applied)? {
         tracing::info!(
             version = migration.version,
             name = migration.name,
@@ -99,5 +108,57 @@ mod tests {
     #[test]
     fn versions_are_numbered_in_order_and_latest_matches() {
         crate::backend::migration::assert_numbered(MIGRATIONS, LATEST_VERSION);
+    }
+
+    fn counts(conn: &Connection, sql: &str) -> Vec<(String, String, i64)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn tasks_counted_before_the_count_mark_stay_counted_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("taskq.db")).unwrap();
+        apply(&conn, &MIGRATIONS[..2]).unwrap();
+        // Version 2 counts every insert by trigger; the newest task is
+        // gone, so the next id is above every remaining one.
+        conn.execute_batch(
+            "INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at)
+                 VALUES ('a', x'7b7d', 'queued', 0, 1, 1, 0), ('a', x'7b7d', 'queued', 0, 1, 1, 0),
+                        ('b', x'7b7d', 'queued', 0, 1, 1, 0), ('b', x'7b7d', 'queued', 0, 1, 1, 0);
+             UPDATE taskq_tasks SET state = 'failed', finished_at = 1 WHERE id = 2;
+             DELETE FROM taskq_tasks WHERE id = 4;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let table = "SELECT action, state, count(*) FROM taskq_tasks GROUP BY action, state";
+        let kept = "SELECT action, state, n FROM taskq_counts WHERE n > 0 ORDER BY action, state";
+        assert_eq!(counts(&conn, kept), counts(&conn, table));
+        assert_eq!(super::super::store::count_mark(&conn).unwrap(), 3);
+        // Changes to those tasks are still counted; a new one is not (it
+        // is counted live, above the mark).
+        conn.execute_batch(
+            "UPDATE taskq_tasks SET state = 'running', expires = 1 WHERE id = 1;
+             DELETE FROM taskq_tasks WHERE id = 3;
+             INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at)
+                 VALUES ('b', x'7b7d', 'queued', 0, 1, 1, 0);",
+        )
+        .unwrap();
+        let below =
+            "SELECT action, state, count(*) FROM taskq_tasks WHERE id <= 3 GROUP BY action, state";
+        assert_eq!(counts(&conn, kept), counts(&conn, below));
+        let stats: Vec<_> = super::super::store::stats(&conn)
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.action.clone(), row.queued, row.running, row.failed))
+            .collect();
+        assert_eq!(
+            stats,
+            [("a".to_string(), 0, 1, 1), ("b".to_string(), 1, 0, 0)]
+        );
     }
 }

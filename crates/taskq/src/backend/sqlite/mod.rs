@@ -40,6 +40,7 @@ mod store;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -188,13 +189,13 @@ pub fn migrate_in(conn: &Connection) -> Result<()> {
 /// ([`TransactionBehavior::Immediate`]) so it takes the write lock up front.
 pub fn enqueue_in(conn: &Connection, task: &NewTask) -> Result<TaskId> {
     task.validate()?;
-    store::insert(conn, now_micros(), std::slice::from_ref(task)).map(|ids| ids[0])
+    store::insert(conn, now_micros(), std::slice::from_ref(task), None).map(|ids| ids[0])
 }
 
 /// Enqueues many tasks on the caller's connection, all or none.
 pub fn enqueue_many_in(conn: &Connection, tasks: &[NewTask]) -> Result<Vec<TaskId>> {
     tasks.iter().try_for_each(NewTask::validate)?;
-    store::in_savepoint(conn, |conn| store::insert(conn, now_micros(), tasks))
+    store::in_savepoint(conn, |conn| store::insert(conn, now_micros(), tasks, None))
 }
 
 /// Completes a leased task on the caller's connection, with follow-up
@@ -210,7 +211,14 @@ pub fn complete_in(
     let follow_ups = lease.prepare_follow_ups(follow_ups)?;
     let retain = lease.queue().config().retain_completed;
     store::in_savepoint(conn, |conn| {
-        store::complete(conn, now_micros(), lease.lease_ref(), &follow_ups, retain)
+        store::complete(
+            conn,
+            now_micros(),
+            lease.lease_ref(),
+            &follow_ups,
+            retain,
+            None,
+        )
     })
 }
 
@@ -297,7 +305,15 @@ pub struct SqliteBackend {
     writer: Writer,
     readers: Arc<ReadPool>,
     clock: Clock,
+    /// The writer's copy of the count mark (see `store::ADOPT_AT`).
+    mark: Arc<AtomicI64>,
+    /// When a claim last looked for tasks above the mark that no insert of
+    /// this process adopts (inserted by hand, or by other programs).
+    mark_checked: Mutex<Option<Instant>>,
 }
+
+/// How often claims look for tasks above the count mark, at most.
+const MARK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database file at `path`, checks it,
@@ -334,6 +350,8 @@ impl SqliteBackend {
         } else {
             migrate::check_not_newer(&conn)?;
         }
+        // Zero when the schema is older: the first insert then looks again.
+        let mark = Arc::new(AtomicI64::new(store::count_mark(&conn).unwrap_or(0)));
         let levels = writer::SyncLevels {
             durable: sync_level(config.durability),
             relaxed: sync_level(Durability::ProcessCrash),
@@ -352,12 +370,26 @@ impl SqliteBackend {
             }),
             path,
             writer,
+            mark,
+            mark_checked: Mutex::new(None),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether a claim should look for tasks above the count mark: at
+    /// most every [`MARK_CHECK_EVERY`].
+    fn mark_check_due(&self) -> bool {
+        let now = Instant::now();
+        let mut checked = self.mark_checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.is_some_and(|at| now.duration_since(at) < MARK_CHECK_EVERY) {
+            return false;
+        }
+        *checked = Some(now);
+        true
     }
 
     async fn read<T, F>(&self, op: F) -> Result<T>
@@ -409,15 +441,19 @@ impl Backend for SqliteBackend {
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
         let clock = self.clock.clone();
+        let mark = Arc::clone(&self.mark);
         self.writer
-            .write(move |conn| store::insert(conn, to_micros(clock.now()), &tasks))
+            .write(move |conn| store::insert(conn, to_micros(clock.now()), &tasks, Some(&mark)))
             .await
     }
 
     async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
         let clock = self.clock.clone();
+        let mark = Arc::clone(&self.mark);
         self.writer
-            .write(move |conn| store::insert_claimed(conn, to_micros(clock.now()), &task))
+            .write(move |conn| {
+                store::insert_claimed(conn, to_micros(clock.now()), &task, Some(&mark))
+            })
             .await
     }
 
@@ -429,9 +465,14 @@ impl Backend for SqliteBackend {
     ) -> Result<Vec<Task>> {
         let clock = self.clock.clone();
         let action = action.to_owned();
-        // A claim lost in a power cut only means the task runs again.
+        let adopt = self.mark_check_due().then(|| Arc::clone(&self.mark));
+        // A claim lost in a power cut only means the task runs again (and
+        // an adoption with it is lost whole).
         self.writer
             .write_relaxed(move |conn| {
+                if let Some(mark) = adopt {
+                    store::adopt_behind(conn, &mark)?;
+                }
                 store::claim(conn, to_micros(clock.now()), &action, limit, expiry)
             })
             .await
@@ -444,9 +485,11 @@ impl Backend for SqliteBackend {
         retain: bool,
     ) -> Result<Vec<TaskId>> {
         let clock = self.clock.clone();
+        let mark = Arc::clone(&self.mark);
         self.writer
             .write(move |conn| {
-                store::complete(conn, to_micros(clock.now()), lease, &follow_ups, retain)
+                let now = to_micros(clock.now());
+                store::complete(conn, now, lease, &follow_ups, retain, Some(&mark))
             })
             .await
     }

@@ -4,6 +4,7 @@
 //! transactional functions of [`super`] run them on the caller's own
 //! connection. Neither commits: that is the caller's business.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -135,7 +136,63 @@ pub(crate) fn in_savepoint<T>(
     }
 }
 
-pub(crate) fn insert(conn: &Connection, now: i64, tasks: &[NewTask]) -> Result<Vec<TaskId>> {
+/// How many tasks may wait above the count mark (counted live by `len`
+/// and `stats`, see migration 0003) before an insert adopts them into the
+/// kept counts.
+pub(crate) const ADOPT_AT: i64 = 1_000;
+
+/// Where an insert finds the count mark: the backend's copy (kept by its
+/// writer; another process moving the mark only makes it adopt sooner), or
+/// `None` to read it from the database (calls on the caller's connection).
+pub(crate) type MarkCopy<'a> = Option<&'a AtomicI64>;
+
+/// The count mark as stored.
+pub(crate) fn count_mark(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT counted_to FROM taskq_count_mark")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(db_error)
+}
+
+/// After inserting tasks up to id `newest`: when more than [`ADOPT_AT`]
+/// wait above the mark, counts them into the kept counts and moves the
+/// mark, in the caller's transaction.
+fn adopt_if_due(conn: &Connection, newest: i64, mark: MarkCopy) -> Result<()> {
+    let counted_to = match mark {
+        Some(copy) => copy.load(Ordering::Relaxed),
+        None => count_mark(conn)?,
+    };
+    if newest - counted_to <= ADOPT_AT {
+        return Ok(());
+    }
+    conn.prepare_cached(include_str!("sql/task_counts_adopt.sql"))
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_error)?;
+    let moved: i64 = conn
+        .prepare_cached(include_str!("sql/task_counts_mark_move.sql"))
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(db_error)?;
+    if let Some(copy) = mark {
+        copy.store(moved, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Adopts the tasks above the mark that inserts left there (tasks inserted
+/// by hand or by other programs), when more than [`ADOPT_AT`] wait.
+pub(crate) fn adopt_behind(conn: &Connection, mark: &AtomicI64) -> Result<()> {
+    let newest: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM taskq_tasks")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(db_error)?;
+    adopt_if_due(conn, newest, Some(mark))
+}
+
+pub(crate) fn insert(
+    conn: &Connection,
+    now: i64,
+    tasks: &[NewTask],
+    mark: MarkCopy,
+) -> Result<Vec<TaskId>> {
     let mut statement = conn
         .prepare_cached(include_str!("sql/task_insert.sql"))
         .map_err(db_error)?;
@@ -160,6 +217,9 @@ pub(crate) fn insert(conn: &Connection, now: i64, tasks: &[NewTask]) -> Result<V
             .map_err(db_error)?;
         ids.push(TaskId(conn.last_insert_rowid()));
     }
+    if let Some(newest) = ids.last() {
+        adopt_if_due(conn, newest.0, mark)?;
+    }
     Ok(ids)
 }
 
@@ -169,6 +229,7 @@ pub(crate) fn insert_claimed(
     conn: &Connection,
     now: i64,
     task: &NewTask,
+    mark: MarkCopy,
 ) -> Result<(TaskId, Option<Task>)> {
     // A delayed task, or one with an older task ready, is only queued.
     let queue_only = task.options.not_before.is_some()
@@ -177,7 +238,7 @@ pub(crate) fn insert_claimed(
             .and_then(|mut s| s.query_row(params![task.action, now], |row| row.get(0)))
             .map_err(db_error)?;
     if queue_only {
-        let ids = insert(conn, now, std::slice::from_ref(task))?;
+        let ids = insert(conn, now, std::slice::from_ref(task), mark)?;
         return Ok((ids[0], None));
     }
     let claimed = conn
@@ -196,6 +257,7 @@ pub(crate) fn insert_claimed(
             )
         })
         .map_err(db_error)?;
+    adopt_if_due(conn, claimed.id.0, mark)?;
     Ok((claimed.id, Some(claimed)))
 }
 
@@ -266,6 +328,7 @@ pub(crate) fn complete(
     lease: LeaseRef,
     follow_ups: &[NewTask],
     retain: bool,
+    mark: MarkCopy,
 ) -> Result<Vec<TaskId>> {
     if retain {
         fenced(
@@ -282,7 +345,7 @@ pub(crate) fn complete(
             params![lease.id.0, lease.token],
         )?;
     }
-    insert(conn, now, follow_ups)
+    insert(conn, now, follow_ups, mark)
 }
 
 pub(crate) fn fail(
