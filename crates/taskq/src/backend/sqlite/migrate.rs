@@ -50,7 +50,7 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
 }
 
 /// Refuses a database migrated by a newer taskq.
-pub(crate) fn check_not_newer(conn: &Connection) -> Result<()> {
+pub(crate) fn check_not_newer(conn: &Connection) -> Result<i64> {
     let found = schema_version(conn)?;
     if found > LATEST_VERSION {
         return Err(Error::SchemaTooNew {
@@ -58,7 +58,7 @@ pub(crate) fn check_not_newer(conn: &Connection) -> Result<()> {
             supported: LATEST_VERSION,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Applies the missing migrations. The caller holds an immediate (write)
@@ -160,5 +160,36 @@ mod tests {
             stats,
             [("a".to_string(), 0, 1, 1), ("b".to_string(), 1, 0, 0)]
         );
+    }
+
+    #[tokio::test]
+    async fn an_older_schema_is_refused_until_migrated() {
+        use crate::backend::Backend;
+        use crate::task::NewTask;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taskq.db");
+        apply(&Connection::open(&path).unwrap(), &MIGRATIONS[..2]).unwrap();
+        let config = super::super::SqliteConfig {
+            migrate: false,
+            ..Default::default()
+        };
+        let backend = super::super::SqliteBackend::open(&path, config)
+            .await
+            .unwrap();
+        let too_old = |result: Result<()>| match result {
+            Err(Error::SchemaTooOld { found, needed }) => (found, needed),
+            other => panic!("expected SchemaTooOld, got {other:?}"),
+        };
+        let task = || NewTask::json("a", &1).unwrap();
+        let inserted = backend.task_insert_many(vec![task()]).await.map(drop);
+        assert_eq!(too_old(inserted), (2, LATEST_VERSION));
+        assert_eq!(
+            too_old(backend.task_stats().await.map(drop)),
+            (2, LATEST_VERSION)
+        );
+        // Migrated by another process: noticed at the next operation.
+        migrate(&Connection::open(&path).unwrap()).unwrap();
+        backend.task_insert_many(vec![task()]).await.unwrap();
+        assert_eq!(backend.task_stats().await.unwrap()[0].queued, 1);
     }
 }

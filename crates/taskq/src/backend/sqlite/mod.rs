@@ -40,7 +40,7 @@ mod store;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -310,6 +310,9 @@ pub struct SqliteBackend {
     /// When a claim last looked for tasks above the mark that no insert of
     /// this process adopts (inserted by hand, or by other programs).
     mark_checked: Mutex<Option<Instant>>,
+    /// Opened without migrating on an older schema: operations fail with
+    /// `SchemaTooOld`, looking again each time, until it is migrated.
+    behind: AtomicBool,
 }
 
 /// How often claims look for tasks above the count mark, at most.
@@ -341,15 +344,16 @@ impl SqliteBackend {
         }
         config.validate()?;
         let mut conn = open_connection(&path, &config)?;
-        if config.migrate {
+        let behind = if config.migrate {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
             migrate::migrate(&tx)?;
             tx.commit().map_err(db_error)?;
+            false
         } else {
-            migrate::check_not_newer(&conn)?;
-        }
+            migrate::check_not_newer(&conn)? < migrate::LATEST_VERSION
+        };
         // Zero when the schema is older: the first insert then looks again.
         let mark = Arc::new(AtomicI64::new(store::count_mark(&conn).unwrap_or(0)));
         let levels = writer::SyncLevels {
@@ -372,6 +376,7 @@ impl SqliteBackend {
             writer,
             mark,
             mark_checked: Mutex::new(None),
+            behind: AtomicBool::new(behind),
         })
     }
 
@@ -392,7 +397,52 @@ impl SqliteBackend {
         true
     }
 
+    /// Fails with `SchemaTooOld` while the schema is older than this build
+    /// (opened without migrating); one atomic load once it is current.
+    async fn current(&self) -> Result<()> {
+        if !self.behind.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let found = self.read_any(migrate::schema_version).await?;
+        if found < migrate::LATEST_VERSION {
+            return Err(Error::SchemaTooOld {
+                found,
+                needed: migrate::LATEST_VERSION,
+            });
+        }
+        self.behind.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.current().await?;
+        self.writer.write(op).await
+    }
+
+    async fn write_relaxed<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.current().await?;
+        self.writer.write_relaxed(op).await
+    }
+
     async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.current().await?;
+        self.read_any(op).await
+    }
+
+    /// A read on a pooled connection, whatever the schema version.
+    async fn read_any<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -436,25 +486,25 @@ impl Backend for SqliteBackend {
     }
 
     async fn migrate(&self) -> Result<()> {
-        self.writer.write(migrate::migrate).await
+        self.writer.write(migrate::migrate).await?;
+        self.behind.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
-        self.writer
-            .write(move |conn| store::insert(conn, to_micros(clock.now()), &tasks, Some(&mark)))
+        self.write(move |conn| store::insert(conn, to_micros(clock.now()), &tasks, Some(&mark)))
             .await
     }
 
     async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
-        self.writer
-            .write(move |conn| {
-                store::insert_claimed(conn, to_micros(clock.now()), &task, Some(&mark))
-            })
-            .await
+        self.write(move |conn| {
+            store::insert_claimed(conn, to_micros(clock.now()), &task, Some(&mark))
+        })
+        .await
     }
 
     async fn task_claim(
@@ -468,14 +518,13 @@ impl Backend for SqliteBackend {
         let adopt = self.mark_check_due().then(|| Arc::clone(&self.mark));
         // A claim lost in a power cut only means the task runs again (and
         // an adoption with it is lost whole).
-        self.writer
-            .write_relaxed(move |conn| {
-                if let Some(mark) = adopt {
-                    store::adopt_behind(conn, &mark)?;
-                }
-                store::claim(conn, to_micros(clock.now()), &action, limit, expiry)
-            })
-            .await
+        self.write_relaxed(move |conn| {
+            if let Some(mark) = adopt {
+                store::adopt_behind(conn, &mark)?;
+            }
+            store::claim(conn, to_micros(clock.now()), &action, limit, expiry)
+        })
+        .await
     }
 
     async fn task_complete(
@@ -486,12 +535,11 @@ impl Backend for SqliteBackend {
     ) -> Result<Vec<TaskId>> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
-        self.writer
-            .write(move |conn| {
-                let now = to_micros(clock.now());
-                store::complete(conn, now, lease, &follow_ups, retain, Some(&mark))
-            })
-            .await
+        self.write(move |conn| {
+            let now = to_micros(clock.now());
+            store::complete(conn, now, lease, &follow_ups, retain, Some(&mark))
+        })
+        .await
     }
 
     async fn task_fail(
@@ -502,31 +550,27 @@ impl Backend for SqliteBackend {
     ) -> Result<()> {
         let clock = self.clock.clone();
         let error = error.to_owned();
-        self.writer
-            .write(move |conn| {
-                store::fail(conn, to_micros(clock.now()), lease, &error, retry_after)
-            })
-            .await
+        self.write(move |conn| {
+            store::fail(conn, to_micros(clock.now()), lease, &error, retry_after)
+        })
+        .await
     }
 
     async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
         let clock = self.clock.clone();
-        self.writer
-            .write(move |conn| store::extend(conn, to_micros(clock.now()), lease, by))
+        self.write(move |conn| store::extend(conn, to_micros(clock.now()), lease, by))
             .await
     }
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
         let clock = self.clock.clone();
-        self.writer
-            .write(move |conn| store::release(conn, to_micros(clock.now()), lease, delay))
+        self.write(move |conn| store::release(conn, to_micros(clock.now()), lease, delay))
             .await
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
         let clock = self.clock.clone();
-        self.writer
-            .write(move |conn| store::requeue_expired(conn, to_micros(clock.now()), None, expiry))
+        self.write(move |conn| store::requeue_expired(conn, to_micros(clock.now()), None, expiry))
             .await
     }
 
@@ -552,19 +596,17 @@ impl Backend for SqliteBackend {
 
     async fn task_retry(&self, id: TaskId) -> Result<()> {
         let clock = self.clock.clone();
-        self.writer
-            .write(move |conn| store::retry(conn, to_micros(clock.now()), id))
+        self.write(move |conn| store::retry(conn, to_micros(clock.now()), id))
             .await
     }
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {
-        self.writer.write(move |conn| store::delete(conn, id)).await
+        self.write(move |conn| store::delete(conn, id)).await
     }
 
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
         let clock = self.clock.clone();
-        self.writer
-            .write(move |conn| store::purge(conn, to_micros(clock.now()), state, older_than))
+        self.write(move |conn| store::purge(conn, to_micros(clock.now()), state, older_than))
             .await
     }
 }
