@@ -142,8 +142,10 @@ pub(crate) fn in_savepoint<T>(
 pub(crate) const ADOPT_AT: i64 = 1_000;
 
 /// Where an insert finds the count mark: the backend's copy (kept by its
-/// writer; another process moving the mark only makes it adopt sooner), or
-/// `None` to read it from the database (calls on the caller's connection).
+/// writer; another process moving the mark only makes it adopt sooner, an
+/// adoption rolled back with its batch only later, by at most
+/// [`ADOPT_AT`] inserts), or `None` to read it from the database (calls on
+/// the caller's connection).
 pub(crate) type MarkCopy<'a> = Option<&'a AtomicI64>;
 
 /// The count mark as stored.
