@@ -898,7 +898,7 @@ async fn plan(
 }
 
 #[tokio::test]
-async fn statements_on_given_tasks_look_them_up_by_id_however_many_run_or_failed() {
+async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
     let db = postgres_db().await;
     let queue = db.queue().await;
     queue.enqueue("a", &1).await.unwrap();
@@ -974,5 +974,18 @@ async fn statements_on_given_tasks_look_them_up_by_id_however_many_run_or_failed
                 statement.0
             );
         }
+    }
+    // A purge reads the finished tasks only, whatever state it is given.
+    let purge = (
+        include_str!("../src/backend/postgres/sql/task_purge.sql"),
+        "text, bigint",
+        "'failed', 0",
+    );
+    for generic in [false, true] {
+        let plan = plan(&client, schema, purge, generic).await;
+        assert!(
+            plan.contains("taskq_tasks_finished") && !plan.contains("Seq Scan"),
+            "purge, generic plan: {generic}, reads:\n{plan}"
+        );
     }
 }

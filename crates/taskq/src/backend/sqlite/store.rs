@@ -523,4 +523,47 @@ mod tests {
             assert_eq!(to_micros(from_micros(micros)), micros);
         }
     }
+
+    /// SQLite's plan of `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    #[test]
+    fn statements_over_many_tasks_read_only_what_they_need() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&conn).unwrap();
+        let purge = plan(
+            &conn,
+            include_str!("sql/task_purge.sql"),
+            params!["failed", 0],
+        );
+        assert!(
+            purge.contains("INDEX taskq_tasks_finished"),
+            "purge:\n{purge}"
+        );
+        // The tasks above the count mark, by id, never the queued ones.
+        for (name, sql) in [
+            ("stats", include_str!("sql/task_stats.sql")),
+            ("adopt", include_str!("sql/task_counts_adopt.sql")),
+        ] {
+            let plan = plan(&conn, sql, []);
+            assert!(plan.contains("PRIMARY KEY (rowid>?)"), "{name}:\n{plan}");
+        }
+        let ready = plan(
+            &conn,
+            include_str!("sql/task_count_ready.sql"),
+            params!["a", 0],
+        );
+        assert!(
+            ready.contains("PRIMARY KEY (rowid>?)"),
+            "count_ready:\n{ready}"
+        );
+    }
 }

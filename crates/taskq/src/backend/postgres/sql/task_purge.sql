@@ -3,9 +3,12 @@
 -- running (running and uncounted tasks are counted live, see migration
 -- 0003); `taskq.tallied` tells the counting triggers (meant for writers
 -- other than taskq) that it does.
+-- The state list lets a generic plan use the partial index of finished
+-- tasks, which `state = $1` alone (a parameter) would not.
 WITH purged AS (
     DELETE FROM {schema}.taskq_tasks
-    WHERE state = $1 AND finished_at <= now() - $2::bigint * interval '1 microsecond'
+    WHERE state IN ('failed', 'succeeded') AND state = $1
+      AND finished_at <= now() - $2::bigint * interval '1 microsecond'
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, state, counted
 ), counted AS (
