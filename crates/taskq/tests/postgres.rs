@@ -6,7 +6,7 @@
 
 mod conformance;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -654,31 +654,23 @@ async fn counts_by_table_and_stats(
     client: &tokio_postgres::Client,
     schema: &str,
     queue: &Queue,
-) -> (Vec<(String, String, i64)>, Vec<(String, String, i64)>) {
-    let sql = format!(
-        "SELECT action, state, count(*) FROM {schema}.taskq_tasks GROUP BY 1, 2 ORDER BY 1, 2"
-    );
+) -> (
+    BTreeMap<(String, State), u64>,
+    BTreeMap<(String, State), u64>,
+) {
+    let sql = format!("SELECT action, state, count(*) FROM {schema}.taskq_tasks GROUP BY 1, 2");
     let table = client
         .query(&sql, &[])
         .await
         .unwrap()
         .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .map(|row| {
+            let state: String = row.get(1);
+            let n: i64 = row.get(2);
+            ((row.get(0), state.parse().unwrap()), n as u64)
+        })
         .collect();
-    let mut reported = Vec::new();
-    for s in queue.stats().await.unwrap() {
-        for (state, n) in [
-            ("failed", s.failed),
-            ("queued", s.queued),
-            ("running", s.running),
-            ("succeeded", s.succeeded),
-        ] {
-            if n > 0 {
-                reported.push((s.action.clone(), state.to_string(), n as i64));
-            }
-        }
-    }
-    (table, reported)
+    (table, conformance::reported_stats(queue).await)
 }
 
 /// A single enqueue inserts its task uncounted, without a count row:

@@ -2,6 +2,7 @@
 
 mod conformance;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -443,36 +444,29 @@ fn the_blocking_worker_runs_sync_handlers_and_survives_their_panics() {
 async fn stats_and_table(
     queue: &Queue,
     conn: &Connection,
-) -> (Vec<(String, State, u64)>, Vec<(String, State, u64)>, i64) {
-    let mut reported = Vec::new();
-    for row in queue.stats().await.unwrap() {
-        for state in State::ALL {
-            if row.get(state) > 0 {
-                reported.push((row.action.clone(), state, row.get(state)));
-            }
-        }
-    }
+) -> (
+    BTreeMap<(String, State), u64>,
+    BTreeMap<(String, State), u64>,
+    i64,
+) {
     let mut statement = conn
         .prepare("SELECT action, state, count(*) FROM taskq_tasks GROUP BY action, state")
         .unwrap();
-    let mut table: Vec<(String, State, u64)> = statement
+    let table = statement
         .query_map([], |row| {
             let state: String = row.get(1)?;
             Ok((
-                row.get(0)?,
-                state.parse().unwrap(),
+                (row.get(0)?, state.parse().unwrap()),
                 row.get::<_, i64>(2)? as u64,
             ))
         })
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
-    reported.sort();
-    table.sort();
     let mark = conn
         .query_row("SELECT counted_to FROM taskq_count_mark", [], |r| r.get(0))
         .unwrap();
-    (reported, table, mark)
+    (conformance::reported_stats(queue).await, table, mark)
 }
 
 #[tokio::test]

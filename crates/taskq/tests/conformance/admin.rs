@@ -285,14 +285,7 @@ async fn counted(queue: &Queue) -> BTreeMap<(String, State), u64> {
 
 /// Asserts that `stats` agrees with the tasks, after `step`.
 async fn assert_stats_exact(queue: &Queue, step: &str) {
-    let mut reported = BTreeMap::new();
-    for row in queue.stats().await.unwrap() {
-        for state in State::ALL {
-            if row.get(state) > 0 {
-                reported.insert((row.action.clone(), state), row.get(state));
-            }
-        }
-    }
+    let reported = super::reported_stats(queue).await;
     assert_eq!(reported, counted(queue).await, "stats after {step}");
 }
 

@@ -11,11 +11,25 @@ pub mod input;
 pub mod lifecycle;
 pub mod worker;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use taskq::{Backoff, Queue, QueueConfig};
+use taskq::{Backoff, Queue, QueueConfig, State};
+
+/// What `stats` reports: each action and state with tasks, and how many.
+pub async fn reported_stats(queue: &Queue) -> BTreeMap<(String, State), u64> {
+    let mut reported = BTreeMap::new();
+    for row in queue.stats().await.unwrap() {
+        for state in State::ALL {
+            if row.get(state) > 0 {
+                reported.insert((row.action.clone(), state), row.get(state));
+            }
+        }
+    }
+    reported
+}
 
 /// A fresh, empty database of one backend; every queue it hands out
 /// shares that database but has its own connections.
