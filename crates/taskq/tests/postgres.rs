@@ -981,3 +981,81 @@ async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
         );
     }
 }
+
+/// The text of the list statement the backend sent last in `schema`, as
+/// the server saw it.
+async fn last_list_statement(client: &tokio_postgres::Client, schema: &str) -> String {
+    let row = client
+        .query_one(
+            "SELECT query FROM pg_stat_activity
+             WHERE query LIKE '%ORDER BY id%LIMIT $4%' AND position($1 in query) > 0
+             ORDER BY query_start DESC LIMIT 1",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    let sql: String = row.get(0);
+    assert!(sql.trim_end().ends_with("LIMIT $4"), "cut short: {sql}");
+    sql
+}
+
+#[tokio::test]
+async fn listing_a_state_few_tasks_are_in_reads_only_those() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    queue.enqueue("a", &1).await.unwrap();
+    let client = raw_client().await;
+    let schema = &db.schema;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+                 SELECT 'a', '\\x7b7d', 'queued', now(), 10, 60000000 FROM generate_series(1, 20000);
+             UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
+                 WHERE id BETWEEN 100 AND 104;
+             UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
+                 WHERE id BETWEEN 19000 AND 19009;
+             ANALYZE {schema}.taskq_tasks;"
+        ))
+        .await
+        .unwrap();
+    let types = "text, text, bigint, bigint";
+    // (state, action, what the plan reads, how many the page holds)
+    let cases = [
+        (Some(State::Failed), None, "taskq_tasks_finished", 10),
+        (Some(State::Failed), Some("a"), "taskq_tasks_finished", 10),
+        (Some(State::Running), None, "taskq_tasks_leased", 5),
+        (Some(State::Queued), None, "taskq_tasks_pkey", 50),
+        (None, Some("a"), "taskq_tasks_pkey", 50),
+    ];
+    for (state, action, index, count) in cases {
+        for order in [taskq::Order::OldestFirst, taskq::Order::NewestFirst] {
+            let options = taskq::ListOptions {
+                action: action.map(str::to_owned),
+                state,
+                order,
+                limit: 50,
+                ..Default::default()
+            };
+            let page = queue.list(&options).await.unwrap();
+            assert_eq!(page.len(), count, "{options:?}");
+            assert!(page.iter().all(|t| state.is_none_or(|s| t.state == s)));
+            let sql = last_list_statement(&client, schema).await;
+            let start = match order {
+                taskq::Order::OldestFirst => 0,
+                taskq::Order::NewestFirst => i64::MAX,
+            };
+            let args = format!(
+                "{}, {}, {start}, 50",
+                action.map_or("NULL".to_owned(), |a| format!("'{a}'")),
+                state.map_or("NULL".to_owned(), |s| format!("'{s}'"))
+            );
+            for generic in [false, true] {
+                let plan = plan(&client, schema, (&sql, types, &args), generic).await;
+                assert!(
+                    plan.contains(index) && !plan.contains("Seq Scan"),
+                    "{options:?}, generic plan: {generic}, reads:\n{plan}"
+                );
+            }
+        }
+    }
+}

@@ -30,6 +30,33 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+/// The partial index that holds every task in one state (both backends
+/// create the same ones, migration 0001) and the condition a statement
+/// repeats for the database to read through it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StateIndex {
+    /// The index's name.
+    pub(crate) name: &'static str,
+    /// Its `WHERE` condition, as written in the migration.
+    pub(crate) holds: &'static str,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl StateIndex {
+    /// The index holding the tasks in `state`.
+    pub(crate) fn of(state: State) -> Self {
+        let (name, holds) = match state {
+            State::Queued => ("taskq_tasks_ready", "state = 'queued'"),
+            State::Running => ("taskq_tasks_leased", "state = 'running'"),
+            State::Failed | State::Succeeded => {
+                ("taskq_tasks_finished", "state IN ('failed', 'succeeded')")
+            }
+        };
+        StateIndex { name, holds }
+    }
+}
+
 /// How long a task whose lease expired waits before it may run again, in
 /// microseconds: nothing after its first try, then `initial` doubling with
 /// each try up to `max`, like a failed try.

@@ -140,6 +140,7 @@ macro_rules! conformance_tests {
             admin::stats_stay_exact_through_every_transition,
             admin::get_returns_every_field,
             admin::list_filters_orders_and_pages,
+            admin::list_pages_every_filter_in_either_order,
             admin::retry_requeues_a_failed_task,
             admin::retry_and_delete_report_what_is_wrong,
             admin::purge_removes_old_finished_tasks,

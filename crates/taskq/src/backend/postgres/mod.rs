@@ -48,7 +48,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, NoTls, Row};
 
-use crate::backend::{Backend, ExpiryBackoff};
+use crate::backend::{Backend, ExpiryBackoff, StateIndex};
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::{Lease, LeaseRef};
 use crate::options::{validate_duration, ListOptions, NotBefore, Order};
@@ -301,8 +301,8 @@ struct Sql {
     count_ready: String,
     stats: String,
     get: String,
-    list_oldest: String,
-    list_newest: String,
+    /// A template: see [`PostgresBackend::task_list`].
+    list: String,
     retry: String,
     delete: String,
     purge: String,
@@ -328,8 +328,7 @@ impl Sql {
             count_ready: fill(include_str!("sql/task_count_ready.sql")),
             stats: fill(include_str!("sql/task_stats.sql")),
             get: fill(include_str!("sql/task_get.sql")),
-            list_oldest: fill(include_str!("sql/task_list_oldest.sql")),
-            list_newest: fill(include_str!("sql/task_list_newest.sql")),
+            list: fill(include_str!("sql/task_list.sql")),
             retry: fill(include_str!("sql/task_retry.sql")),
             delete: fill(include_str!("sql/task_delete.sql")),
             purge: fill(include_str!("sql/task_purge.sql")),
@@ -975,17 +974,42 @@ impl Backend for PostgresBackend {
         .await
     }
 
+    /// A page of tasks. The statement gives a state with the condition of
+    /// the state's partial index, so that the planner may read the tasks
+    /// of a state few tasks are in through it (sorting them by id) instead
+    /// of all tasks in id order. Without `after`, the page starts after id
+    /// 0 (or before the largest), so the primary key starts it in any plan.
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
-        let sql = match options.order {
-            Order::OldestFirst => &self.sql.list_oldest,
-            Order::NewestFirst => &self.sql.list_newest,
+        let (after, order, start) = match options.order {
+            Order::OldestFirst => (">", "ASC", 0),
+            Order::NewestFirst => ("<", "DESC", i64::MAX),
         };
+        let filter = match options.state {
+            // Conditions the planner can match to an index in a generic
+            // plan too (the ready index starts with the action).
+            Some(state) => format!(
+                "{} AND state = $2 AND {}",
+                StateIndex::of(state).holds,
+                if options.action.is_some() {
+                    "action = $1"
+                } else {
+                    "$1::text IS NULL"
+                }
+            ),
+            None => "($1::text IS NULL OR action = $1) AND $2::text IS NULL".to_owned(),
+        };
+        let sql = self
+            .sql
+            .list
+            .replace("{filter}", &filter)
+            .replace("{after}", after)
+            .replace("{order}", order);
         let state = options.state.map(State::as_str);
-        let after = options.after.map(|id| id.0);
+        let after = options.after.map_or(start, |id| id.0);
         let limit = i64::from(options.limit);
         self.read(|| async {
             let rows = self
-                .query(sql, &[&options.action, &state, &after, &limit])
+                .query(&sql, &[&options.action, &state, &after, &limit])
                 .await?;
             rows.iter().map(read_task).collect()
         })

@@ -1,0 +1,10 @@
+-- ?1 action or NULL, ?2 state or NULL, ?3 after this id (0 or the largest
+-- id when none: the primary key then starts the page), ?4 limit.
+-- Filled in by store::list: {from} the table or, to list the tasks of a
+-- state through that state's partial index, `taskq_tasks INDEXED BY ...`;
+-- {filter} the action and state conditions; {after} `>` or `<`; {order}
+-- ASC or DESC.
+SELECT id, action, payload, state, not_before, tries, max_tries, timeout_us, expires, parent, last_error, created_at, finished_at, lease_token FROM {from}
+WHERE {filter} AND id {after} ?3
+ORDER BY id {order}
+LIMIT ?4
