@@ -465,6 +465,11 @@ fn every_command_has_help_with_an_example() {
             help.contains("Example"),
             "{command} --help has no example:\n{help}"
         );
+        // Each example on a line of its own, not run together by wrapping.
+        assert!(
+            help.lines().all(|line| line.matches("taskq ").count() <= 1),
+            "{command} --help:\n{help}"
+        );
     }
     let help = db.ok(&["--help"]).stdout;
     assert!(

@@ -16,12 +16,10 @@ use crate::output::Output;
 /// The payload is JSON, from the PAYLOAD argument, from --file, or from
 /// standard input (PAYLOAD `-`, or no PAYLOAD with input piped in); with
 /// none, it is `null`. --raw stores the bytes as they are, unchecked.
-///
-/// Examples:
-///   taskq enqueue email '{"to": "ada@example.com"}'
-///   taskq enqueue report --delay 10m --max-tries 3 < report.json
-///   taskq enqueue cleanup --run-at 2026-12-01T03:00:00Z
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  taskq enqueue email '{\"to\": \"ada@example.com\"}'\n  taskq enqueue report --delay 10m --max-tries 3 < report.json\n  taskq enqueue cleanup --run-at 2026-12-01T03:00:00Z"
+)]
 pub struct Args {
     /// The action (queue name) of the task.
     pub action: String,

@@ -10,12 +10,10 @@ use crate::output::{self, Output};
 /// List tasks, filtered by action and state, a page at a time.
 ///
 /// Pass the last id shown as --after to see the next page.
-///
-/// Examples:
-///   taskq list --action email --state failed
-///   taskq list --newest --limit 20
-///   taskq list --after 1200
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  taskq list --action email --state failed\n  taskq list --newest --limit 20\n  taskq list --after 1200"
+)]
 pub struct Args {
     /// Only tasks of this action.
     #[arg(long)]

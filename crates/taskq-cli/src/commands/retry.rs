@@ -8,11 +8,8 @@ use crate::failure::Failure;
 use crate::output::Output;
 
 /// Queue failed tasks again, with their tries reset, to run now.
-///
-/// Examples:
-///   taskq retry 42
-///   taskq retry --action email --failed
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  taskq retry 42\n  taskq retry --action email --failed")]
 pub struct Args {
     /// The failed task to retry.
     #[arg(value_parser = parse_id, required_unless_present = "action", conflicts_with = "action")]

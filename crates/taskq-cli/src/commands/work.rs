@@ -27,11 +27,10 @@ const ERROR_TAIL: usize = 2000;
 /// while the command runs. On SIGINT or SIGTERM the worker stops taking
 /// tasks, lets running commands finish for --shutdown-timeout, then kills
 /// them and gives their tasks back to run again.
-///
-/// Examples:
-///   taskq work email -- ./send-email.sh
-///   taskq work resize --concurrency 4 -- convert-image --from-stdin
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  taskq work email -- ./send-email.sh\n  taskq work resize --concurrency 4 -- convert-image --from-stdin"
+)]
 pub struct Args {
     /// The action whose tasks to run.
     pub action: String,
