@@ -44,8 +44,9 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// Run the scale check instead of the workloads: drain rate, claim
-    /// latency, `len` and `stats` with 10,000 queued tasks, then with
-    /// --scale-rows queued and as many finished.
+    /// latency, `len`, `stats` and a page of the 10 failed tasks with
+    /// 10,000 queued tasks, then with --scale-rows queued and as many
+    /// finished.
     #[arg(long)]
     scale: bool,
     /// Queued (and finished) rows of the large scale check.

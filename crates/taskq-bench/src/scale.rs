@@ -1,5 +1,6 @@
-//! The scale check: drain rate, claim latency, `len` and `stats` with
-//! 10,000 queued tasks, then with a million queued and a million finished.
+//! The scale check: drain rate, claim latency, `len`, `stats` and a page
+//! of the failed tasks with 10,000 queued tasks, then with a million queued
+//! and a million finished.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,11 @@ use crate::{workloads, Backend, Fresh};
 
 const DRAIN: usize = 5_000;
 const SAMPLES: usize = 200;
+/// Failed tasks added after the queued ones: few, and the newest.
+const FAILED: usize = 10;
 
-/// Adds `queued` ready tasks and `finished` succeeded ones, with SQL.
+/// Adds `finished` succeeded tasks, `queued` ready ones and [`FAILED`]
+/// failed ones, in that order, with SQL.
 async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) {
     match backend {
         Backend::Sqlite { .. } => {
@@ -27,9 +31,10 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
                 let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
                      INSERT INTO taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, created_at, finished_at) \
                      SELECT 'bench', CAST('{\"i\":0,\"t\":0}' AS BLOB), ?2, ?3, 10, 120000000, ?3, \
-                            CASE WHEN ?2 = 'succeeded' THEN ?3 END FROM n";
+                            CASE WHEN ?2 <> 'queued' THEN ?3 END FROM n";
                 conn.execute(sql, params![finished as i64, "succeeded", now]).expect("fill finished");
                 conn.execute(sql, params![queued as i64, "queued", now]).expect("fill queued");
+                conn.execute(sql, params![FAILED as i64, "failed", now]).expect("fill failed");
                 // Counted in bulk the way taskq's inserts adopt tasks
                 // (see the SQLite migration 0003), not left above the mark.
                 conn.execute_batch(
@@ -57,7 +62,7 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
                 "WITH inserted AS ( \
                      INSERT INTO \"{schema}\".taskq_tasks (action, payload, state, not_before, max_tries, timeout_us, finished_at) \
                      SELECT 'bench', convert_to('{{\"i\":0,\"t\":0}}', 'UTF8'), $2::text, now(), 10, 120000000, \
-                            CASE WHEN $2::text = 'succeeded' THEN now() END FROM generate_series(1, $1::bigint) \
+                            CASE WHEN $2::text <> 'queued' THEN now() END FROM generate_series(1, $1::bigint) \
                      WHERE (SELECT set_config('taskq.tallied', 'on', true)) = 'on' \
                      RETURNING action, state \
                  ), counted AS ( \
@@ -73,6 +78,10 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
                 .execute(&sql, &[&(queued as i64), &"queued"])
                 .await
                 .expect("fill queued");
+            client
+                .execute(&sql, &[&(FAILED as i64), &"failed"])
+                .await
+                .expect("fill failed");
             client
                 .batch_execute(&format!("ANALYZE \"{schema}\".taskq_tasks"))
                 .await
@@ -100,10 +109,10 @@ where
     }
 }
 
-/// One size: the drain rate and the claim, `len` and `stats` timings,
+/// One size: the drain rate and the claim, `len`, `stats` and list timings,
 /// then (when `to_empty`) the rate and peak memory of working off every
 /// task left.
-async fn measure(backend: &Backend, queued: usize, finished: usize, to_empty: bool) -> [Run; 5] {
+async fn measure(backend: &Backend, queued: usize, finished: usize, to_empty: bool) -> [Run; 6] {
     let fresh = backend.fresh().await;
     fill(backend, &fresh, queued, finished).await;
     let queue = &fresh.queue;
@@ -131,6 +140,15 @@ async fn measure(backend: &Backend, queued: usize, finished: usize, to_empty: bo
         queue.stats().await.expect("stats");
     })
     .await;
+    let failed = taskq::ListOptions {
+        state: Some(taskq::State::Failed),
+        ..taskq::ListOptions::default()
+    };
+    let list = timings(|| async {
+        let page = queue.list(&failed).await.expect("list");
+        assert_eq!(page.len(), FAILED, "the failed tasks");
+    })
+    .await;
     let mut rest = Run::default();
     if to_empty {
         crate::report::reset_peak_rss();
@@ -140,7 +158,7 @@ async fn measure(backend: &Backend, queued: usize, finished: usize, to_empty: bo
         rest.peak_rss = crate::report::peak_rss();
     }
     backend.dispose(fresh).await;
-    [drain, claim, len, stats, rest]
+    [drain, claim, len, stats, list, rest]
 }
 
 /// A label that names the large size as measured.
@@ -157,12 +175,12 @@ pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Ve
     };
     let at_big = |what: &str| label(format!("{what} @ {big} queued + {big} finished"));
     progress.set_message(format!("{name} scale check, 10,000 queued"));
-    let [small_drain, small_claim, small_len, small_stats, _] =
+    let [small_drain, small_claim, small_len, small_stats, small_list, _] =
         measure(backend, 10_000, 0, false).await;
     progress.set_message(format!(
         "{name} scale check, {rows} queued and {rows} finished"
     ));
-    let [big_drain, big_claim, big_len, big_stats, big_rest] =
+    let [big_drain, big_claim, big_len, big_stats, big_list, big_rest] =
         measure(backend, rows, rows, true).await;
     let under_10ms = Target::Latency {
         p50_ms: 10.0,
@@ -186,6 +204,8 @@ pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Ve
         Figure::from_runs(name, at_big("len"), &[big_len], under_10ms),
         Figure::from_runs(name, "stats @ 10k queued", &[small_stats], under_10ms),
         Figure::from_runs(name, at_big("stats"), &[big_stats], under_10ms),
+        Figure::from_runs(name, "list failed @ 10k queued", &[small_list], under_10ms),
+        Figure::from_runs(name, at_big("list failed"), &[big_list], under_10ms),
         Figure::from_runs(
             name,
             label(format!("drain-8 of all {big} to empty")),
