@@ -1041,7 +1041,7 @@ async fn listing_a_state_few_tasks_are_in_reads_only_those() {
             assert!(page.iter().all(|t| state.is_none_or(|s| t.state == s)));
             let sql = last_list_statement(&client, schema).await;
             let start = match order {
-                taskq::Order::OldestFirst => 0,
+                taskq::Order::OldestFirst => i64::MIN,
                 taskq::Order::NewestFirst => i64::MAX,
             };
             let args = format!(

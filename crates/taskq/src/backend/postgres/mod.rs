@@ -977,11 +977,12 @@ impl Backend for PostgresBackend {
     /// A page of tasks. The statement gives a state with the condition of
     /// the state's partial index, so that the planner may read the tasks
     /// of a state few tasks are in through it (sorting them by id) instead
-    /// of all tasks in id order. Without `after`, the page starts after id
-    /// 0 (or before the largest), so the primary key starts it in any plan.
+    /// of all tasks in id order. Without `after`, the page starts after the
+    /// smallest integer (or before the largest), so that the primary key
+    /// starts it in any plan.
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
         let (after, order, start) = match options.order {
-            Order::OldestFirst => (">", "ASC", 0),
+            Order::OldestFirst => (">", "ASC", i64::MIN),
             Order::NewestFirst => ("<", "DESC", i64::MAX),
         };
         let filter = match options.state {

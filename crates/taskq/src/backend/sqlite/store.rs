@@ -451,7 +451,7 @@ pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>
         _ => None,
     };
     let start = match options.order {
-        Order::OldestFirst => 0,
+        Order::OldestFirst => i64::MIN,
         Order::NewestFirst => i64::MAX,
     };
     conn.prepare_cached(&list_sql(options, through))
@@ -694,7 +694,7 @@ mod tests {
                         ..ListOptions::default()
                     };
                     let index = StateIndex::of(state);
-                    let args = params![options.action, state.as_str(), 0, 10];
+                    let args = params![options.action, state.as_str(), i64::MIN, 10];
                     let through = plan(&conn, &list_sql(&options, Some(index)), args);
                     assert!(
                         through.contains(&format!("INDEX {}", index.name)),

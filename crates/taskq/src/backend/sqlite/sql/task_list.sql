@@ -1,5 +1,6 @@
--- ?1 action or NULL, ?2 state or NULL, ?3 after this id (0 or the largest
--- id when none: the primary key then starts the page), ?4 limit.
+-- ?1 action or NULL, ?2 state or NULL, ?3 after this id (the smallest or
+-- largest integer when none: the primary key then starts the page), ?4
+-- limit.
 -- Filled in by store::list: {from} the table or, to list the tasks of a
 -- state through that state's partial index, `taskq_tasks INDEXED BY ...`;
 -- {filter} the action and state conditions; {after} `>` or `<`; {order}
