@@ -46,6 +46,10 @@ pub struct Report {
     /// Parents with more than one follow-up: a stale completion accepted.
     /// Must be 0.
     pub stale_completions_accepted: u64,
+    /// Tasks an enqueue handed to an idle worker of its own process,
+    /// claimed, as the workers counted them (a lower bound, like
+    /// `stale_completions_refused`).
+    pub handed_over: u64,
     pub failed_for_good: u64,
     pub poison_forever_most_tries: i64,
     pub out_of_order: u64,
@@ -221,13 +225,14 @@ pub async fn check(
     let mut follow_ups: HashMap<u64, HashSet<u64>> = HashMap::new();
     let mut order: Vec<u64> = Vec::new();
     let mut times: Vec<i64> = Vec::new();
-    // Each worker process's latest counters.
-    let mut counters: HashMap<u64, u64> = HashMap::new();
+    // Each worker process's latest counters: refused, handed over.
+    let mut counters: HashMap<u64, (u64, u64)> = HashMap::new();
     for line in lines(dir, "ledger-") {
         if let (Some(refused), Some(pid)) =
             (line["metrics"]["refused"].as_u64(), line["pid"].as_u64())
         {
-            counters.insert(pid, refused);
+            let handed = line["metrics"]["handed_over"].as_u64().unwrap_or(0);
+            counters.insert(pid, (refused, handed));
         } else if let (Some(task), Some(i)) = (line["task"].as_u64(), line["i"].as_u64()) {
             times.extend(line["at"].as_i64());
             report.executions += 1;
@@ -248,7 +253,8 @@ pub async fn check(
         print_timeline(&times, faults);
     }
     recovery(&mut report, &times, faults);
-    report.stale_completions_refused = counters.values().sum();
+    report.stale_completions_refused = counters.values().map(|(refused, _)| refused).sum();
+    report.handed_over = counters.values().map(|(_, handed)| handed).sum();
     report.duplicated_tasks = runs.values().filter(|n| **n > 1).count() as u64;
     report.most_runs_of_one_task = runs.values().copied().max().unwrap_or(0);
     if ordered {

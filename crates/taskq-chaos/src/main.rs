@@ -79,6 +79,19 @@ enum Role {
         /// Poison tasks complete instead of aborting the process.
         #[arg(long)]
         defused: bool,
+        /// Also enqueue this many tasks, one at a time, through the
+        /// worker's own queue (handed over to idle handlers), numbered
+        /// from --start and journaled in --journal.
+        #[arg(long, default_value_t = 0, requires = "journal")]
+        produce: u64,
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        #[arg(long, default_value_t = 2_000)]
+        lease_ms: u64,
+        #[arg(long, default_value_t = 5)]
+        pause_ms: u64,
     },
 }
 
@@ -100,6 +113,11 @@ enum ScenarioName {
     Clean,
     /// No faults, one worker with one handler: tasks run in claim order.
     Ordered,
+    /// Workers that also enqueue, one task at a time through their own
+    /// queue, so that idle handlers are handed tasks claimed by the
+    /// enqueue; killed at random and at exact kill points (one between
+    /// such an insert and the hand-over).
+    HandOver,
     /// SQLite: another process holds the write lock, twice for two seconds
     /// (callers wait) and once for eleven (past the ten-second busy
     /// timeout: callers fail with a typed busy error). Not part of `all`.
@@ -114,13 +132,14 @@ enum ScenarioName {
     All,
 }
 
-const SCENARIOS: [ScenarioName; 6] = [
+const SCENARIOS: [ScenarioName; 7] = [
     ScenarioName::KillWorkers,
     ScenarioName::KillProducer,
     ScenarioName::PauseWorkers,
     ScenarioName::Poison,
     ScenarioName::Clean,
     ScenarioName::Ordered,
+    ScenarioName::HandOver,
 ];
 
 /// One scenario's shape.
@@ -135,6 +154,9 @@ struct Plan {
     failpoints: Option<&'static str>,
     workers_after_producer: bool,
     work_ms: u64,
+    /// Tasks each worker process enqueues through its own queue, one at a
+    /// time (see [`ScenarioName::HandOver`]).
+    produce_each: u64,
     /// When the first fault comes: late enough, where it matters, to
     /// measure the rate of work before it.
     first_fault: Duration,
@@ -153,6 +175,7 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
         failpoints: None,
         workers_after_producer: false,
         work_ms: 2,
+        produce_each: 0,
         first_fault: Duration::from_millis(fastrand::u64(300..1_000)),
     };
     match scenario {
@@ -196,6 +219,15 @@ fn plan(scenario: ScenarioName, short: bool) -> Plan {
             workers_after_producer: true,
             ..base
         },
+        ScenarioName::HandOver => Plan {
+            failpoints: Some("handed-over=0.005,after-effect=0.002,before-commit=0.002"),
+            batch: 1,
+            pause_ms: 20,
+            count: scale(300, 3_000),
+            concurrency: 2,
+            produce_each: scale(200, 1_000),
+            ..base
+        },
         ScenarioName::LockHolder => Plan {
             pause_ms: 20,
             count: scale(5_000, 10_000),
@@ -223,6 +255,8 @@ struct Fleet {
     faults: Vec<(i64, i64)>,
     /// Whether workers started from now on let poison tasks complete.
     defused: bool,
+    /// Whether workers started from now on enqueue tasks of their own.
+    producing: bool,
 }
 
 fn me() -> Command {
@@ -261,6 +295,20 @@ impl Fleet {
         }
         if self.defused {
             command.arg("--defused");
+        }
+        if self.producing && self.plan.produce_each > 0 {
+            // Numbers of its own, clear of the producers' ranges.
+            let start = (1_000 + self.generation as u64) * 1_000_000_000;
+            command
+                .args(["--produce", &self.plan.produce_each.to_string()])
+                .args(["--start", &start.to_string()])
+                .args(["--lease-ms", &self.plan.lease.as_millis().to_string()])
+                .args(["--pause-ms", &self.plan.pause_ms.to_string()])
+                .arg("--journal")
+                .arg(
+                    self.dir
+                        .join(format!("producer-w{:04}.jsonl", self.generation)),
+                );
         }
         command.spawn().expect("start a worker")
     }
@@ -427,6 +475,7 @@ async fn run_scenario(
         generation: 0,
         faults: Vec::new(),
         defused: false,
+        producing: true,
     };
     let count = fleet.plan.count;
     let mut producer = fleet.spawn_producer(0, count);
@@ -445,6 +494,7 @@ async fn run_scenario(
     let wants_faults = matches!(
         scenario,
         ScenarioName::KillWorkers
+            | ScenarioName::HandOver
             | ScenarioName::PauseWorkers
             | ScenarioName::StopServer
             | ScenarioName::LockHolder
@@ -464,7 +514,7 @@ async fn run_scenario(
         fleet.revive();
         if Instant::now() >= next_fault {
             match scenario {
-                ScenarioName::KillWorkers => {
+                ScenarioName::KillWorkers | ScenarioName::HandOver => {
                     fleet.kill_worker();
                     faults += 1;
                 }
@@ -516,6 +566,9 @@ async fn run_scenario(
     } else {
         Duration::from_secs(120)
     };
+    // Workers restarted from now on enqueue nothing; those running finish
+    // their share.
+    fleet.producing = false;
     let mut forever_tries = None;
     if fleet.plan.poison_every > 0 {
         forever_tries = Some(let_poison_fail(&queue, &mut fleet, window).await);
@@ -621,13 +674,32 @@ fn main() -> ExitCode {
             concurrency,
             work_ms,
             defused,
+            produce,
+            start,
+            journal,
+            lease_ms,
+            pause_ms,
         } => {
+            let alongside = journal
+                .as_deref()
+                .filter(|_| produce > 0)
+                .map(|journal| Produce {
+                    url: &url,
+                    journal,
+                    start,
+                    count: produce,
+                    batch: 1,
+                    lease: Duration::from_millis(lease_ms),
+                    poison_every: 0,
+                    pause: Duration::from_millis(pause_ms),
+                });
             runtime.block_on(roles::work(
                 &url,
                 &ledger,
                 concurrency,
                 Duration::from_millis(work_ms),
                 defused,
+                alongside,
             ));
             ExitCode::SUCCESS
         }
@@ -667,7 +739,7 @@ fn main() -> ExitCode {
                     println!(
                         "{backend} {:?}: enqueued {}/{} acknowledged ({} failed, {} of them busy, {} in doubt); lost {}; \
                          unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
-                         at most {} times); stale completions attempted {}, refused {}, accepted {}; failed for good {}; \
+                         at most {} times); stale completions attempted {}, refused {}, accepted {}; handed over {}; failed for good {}; \
                          poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
                          executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
                          left after stop {}; integrity {}",
@@ -687,6 +759,7 @@ fn main() -> ExitCode {
                         report.stale_completions_attempted,
                         report.stale_completions_refused,
                         report.stale_completions_accepted,
+                        report.handed_over,
                         report.failed_for_good,
                         report.poison_forever_most_tries,
                         report.out_of_order,

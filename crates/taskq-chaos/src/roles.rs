@@ -75,6 +75,12 @@ pub struct Produce<'a> {
 /// Enqueues `count` tasks numbered from `start`, `batch` per transaction.
 pub async fn produce(settings: Produce<'_>) {
     let queue = Queue::connect(settings.url).await.expect("connect");
+    produce_on(&queue, settings).await;
+}
+
+/// Like [`produce`], through `queue`: a worker's own queue hands a single
+/// task due now to an idle handler of the worker, claimed.
+async fn produce_on(queue: &Queue, settings: Produce<'_>) {
     let mut journal = Journal::open(settings.journal);
     let mut first = settings.start;
     let end = settings.start + settings.count;
@@ -109,17 +115,31 @@ pub async fn produce(settings: Produce<'_>) {
 /// the task is completed; a poison task aborts the process (unless
 /// `defused`: once the faults of a run are over); every
 /// completed task enqueues one follow-up. The worker's counters (results
-/// refused by fencing among them) go to the ledger every
-/// [`METRICS_EVERY`] and at the end.
-pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration, defused: bool) {
+/// refused by fencing and tasks handed over among them) go to the ledger
+/// every [`METRICS_EVERY`] and at the end. With `alongside`, the process
+/// also enqueues tasks through the worker's own queue, one at a time, so
+/// that they are handed over to its idle handlers.
+pub async fn work(
+    url: &str,
+    ledger: &Path,
+    concurrency: usize,
+    work: Duration,
+    defused: bool,
+    alongside: Option<Produce<'_>>,
+) {
     let queue = Queue::connect(url).await.expect("connect");
+    let producing = async {
+        if let Some(settings) = alongside {
+            produce_on(&queue, settings).await;
+        }
+    };
     let journal = std::sync::Arc::new(std::sync::Mutex::new(Journal::open(ledger)));
     let config = WorkerConfig {
         concurrency,
         shutdown_timeout: Duration::from_secs(2),
         ..WorkerConfig::default()
     };
-    let mut worker = Worker::new(queue, config);
+    let mut worker = Worker::new(queue.clone(), config);
     let ledger_for_tasks = std::sync::Arc::clone(&journal);
     worker
         .handle(ACTION, move |payload: Payload, ctx: TaskContext| {
@@ -159,7 +179,11 @@ pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration, 
     let record = move || {
         let counters = metrics.snapshot();
         json!({
-            "metrics": {"refused": counters.refused, "lease_lost": counters.lease_lost},
+            "metrics": {
+                "refused": counters.refused,
+                "lease_lost": counters.lease_lost,
+                "handed_over": counters.handed_over,
+            },
             "pid": std::process::id(),
         })
     };
@@ -173,7 +197,17 @@ pub async fn work(url: &str, ledger: &Path, concurrency: usize, work: Duration, 
             }
         })
     };
-    worker.run().await.expect("the worker ran");
+    // The worker runs until SIGTERM; enqueuing stops with it.
+    let running = worker.run();
+    tokio::pin!(running, producing);
+    let mut produced = false;
+    let ran = loop {
+        tokio::select! {
+            ran = &mut running => break ran,
+            () = &mut producing, if !produced => produced = true,
+        }
+    };
+    ran.expect("the worker ran");
     ticker.abort();
     journal.lock().unwrap().line(record());
 }

@@ -19,13 +19,19 @@ fn run(backend: &str, postgres_url: Option<&str>) {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
         stdout.lines().count(),
-        6,
+        7,
         "every scenario reported: {stdout}"
     );
     assert!(
         stdout.lines().all(|line| line.contains("lost 0;")),
         "{stdout}"
     );
+    // The hand-over scenario handed tasks over (it counts them).
+    let hand_over = stdout
+        .lines()
+        .find(|line| line.contains("HandOver:"))
+        .expect("the hand-over scenario reported");
+    assert!(!hand_over.contains("handed over 0;"), "{hand_over}");
 }
 
 #[test]

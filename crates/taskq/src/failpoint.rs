@@ -6,7 +6,9 @@
 //! The points: `after-effect` (a handler finished, its result not yet
 //! recorded), `before-commit` (writes of a completion done, the commit not
 //! yet made), `inside-completion` (PostgreSQL: a completion with follow-ups
-//! deleted the task, the follow-ups not yet inserted).
+//! deleted the task, the follow-ups not yet inserted), `handed-over` (an
+//! enqueue inserted its task claimed for an idle worker of the process,
+//! the lease not yet handed to it).
 
 /// Aborts the process here with the probability configured for `name`.
 #[cfg(feature = "failpoints")]

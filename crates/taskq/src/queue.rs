@@ -205,6 +205,7 @@ impl Queue {
         };
         match claimed {
             Some(task) => {
+                crate::failpoint::hit("handed-over");
                 if let Err(lease) = offer.send(Lease::new(task, self.clone())) {
                     // The worker stopped waiting meanwhile: give it back.
                     if let Err(error) = lease.release().await {

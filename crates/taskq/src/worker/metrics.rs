@@ -16,6 +16,7 @@ pub struct WorkerMetrics {
     refused: AtomicU64,
     released: AtomicU64,
     claims: AtomicU64,
+    handed_over: AtomicU64,
     claim_errors: AtomicU64,
     in_flight: AtomicU64,
     wait_micros: AtomicU64,
@@ -53,6 +54,10 @@ pub struct MetricsSnapshot {
     /// Claims answered by the database, each for one or more tasks of an
     /// action; those that found nothing ready included.
     pub claims: u64,
+    /// Tasks an enqueue of this process handed to this worker while it
+    /// waited idle, claimed in the enqueue's own statement (no claim of
+    /// the worker's own; counted in `started` too).
+    pub handed_over: u64,
     /// Failed attempts to claim (database unreachable, say).
     pub claim_errors: u64,
     /// Handlers running now.
@@ -87,6 +92,7 @@ impl WorkerMetrics {
             refused: get(&self.refused),
             released: get(&self.released),
             claims: get(&self.claims),
+            handed_over: get(&self.handed_over),
             claim_errors: get(&self.claim_errors),
             in_flight: get(&self.in_flight),
             started: get(&self.started),
@@ -127,6 +133,7 @@ impl WorkerMetrics {
             }
             Event::Released => &self.released,
             Event::Claimed => &self.claims,
+            Event::HandedOver => &self.handed_over,
             Event::ClaimError => &self.claim_errors,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -147,5 +154,7 @@ pub(crate) enum Event {
     Released,
     /// A claim the database answered (with tasks or without).
     Claimed,
+    /// A task handed over by an enqueue of this process.
+    HandedOver,
     ClaimError,
 }

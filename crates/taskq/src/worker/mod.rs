@@ -464,6 +464,7 @@ async fn wait_idle(
             };
             match slot {
                 Some(slot) => {
+                    shared.metrics.count(Event::HandedOver);
                     let run = runner::run(Arc::clone(shared), Arc::clone(handler), lease, slot);
                     shared.runners.spawn(run);
                 }

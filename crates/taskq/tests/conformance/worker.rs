@@ -514,6 +514,7 @@ pub async fn an_idle_worker_takes_tasks_of_its_own_process_without_claims(db: &d
     }
     let metrics = running.stop().await;
     assert_eq!(metrics.completed, 20);
+    assert_eq!(metrics.handed_over, 10);
     // One claim found the queue empty at the start, then one per task of
     // the other queue (claiming each task, and again right after each
     // claim, made 41). Spare ones are allowed for wake-ups that cross a
