@@ -889,28 +889,50 @@ async fn plan(
         .join("\n")
 }
 
-#[tokio::test]
-async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
+/// A schema holding one task enqueued by taskq and 20,000 queued by
+/// hand, of which the ids in `running` and in `failed` then move to those
+/// states; the planner's statistics are taken before the moves (`stale`)
+/// or after them.
+async fn tasks_for_plans(
+    running: (i64, i64),
+    failed: (i64, i64),
+    stale: bool,
+) -> (PostgresDb, Queue, tokio_postgres::Client) {
     let db = postgres_db().await;
     let queue = db.queue().await;
     queue.enqueue("a", &1).await.unwrap();
     let client = raw_client().await;
     let schema = &db.schema;
-    // Statistics taken while no task ran or had failed, then many do: the
-    // index of leases (every running task) or of finished tasks (every
-    // failed one) must not stand in for the ids.
+    let analyze = format!("ANALYZE {schema}.taskq_tasks;");
+    let (before, after) = if stale {
+        (analyze.as_str(), "")
+    } else {
+        ("", analyze.as_str())
+    };
     client
         .batch_execute(&format!(
             "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
                  SELECT 'a', '\\x7b7d', 'queued', now(), 10, 60000000 FROM generate_series(1, 20000);
-             ANALYZE {schema}.taskq_tasks;
+             {before}
              UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
-                 WHERE id <= 5000;
+                 WHERE id BETWEEN {} AND {};
              UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
-                 WHERE id > 5000 AND id <= 10000;"
+                 WHERE id BETWEEN {} AND {};
+             {after}",
+            running.0, running.1, failed.0, failed.1
         ))
         .await
         .unwrap();
+    (db, queue, client)
+}
+
+#[tokio::test]
+async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
+    // Statistics taken while no task ran or had failed, then many do: the
+    // index of leases (every running task) or of finished tasks (every
+    // failed one) must not stand in for the ids.
+    let (db, _queue, client) = tasks_for_plans((1, 5000), (5001, 10000), true).await;
+    let schema = &db.schema;
     let one = "bigint, bigint";
     let many = "bigint[], bigint[]";
     let statements = [
@@ -1001,23 +1023,8 @@ async fn last_list_statement(client: &tokio_postgres::Client, schema: &str) -> S
 
 #[tokio::test]
 async fn listing_a_state_few_tasks_are_in_reads_only_those() {
-    let db = postgres_db().await;
-    let queue = db.queue().await;
-    queue.enqueue("a", &1).await.unwrap();
-    let client = raw_client().await;
+    let (db, queue, client) = tasks_for_plans((100, 104), (19000, 19009), false).await;
     let schema = &db.schema;
-    client
-        .batch_execute(&format!(
-            "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
-                 SELECT 'a', '\\x7b7d', 'queued', now(), 10, 60000000 FROM generate_series(1, 20000);
-             UPDATE {schema}.taskq_tasks SET state = 'running', expires = now() + interval '1 minute'
-                 WHERE id BETWEEN 100 AND 104;
-             UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
-                 WHERE id BETWEEN 19000 AND 19009;
-             ANALYZE {schema}.taskq_tasks;"
-        ))
-        .await
-        .unwrap();
     let types = "text, text, bigint, bigint";
     // (state, action, what the plan reads, how many the page holds)
     let cases = [
