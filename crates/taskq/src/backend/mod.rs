@@ -57,6 +57,41 @@ impl StateIndex {
     }
 }
 
+/// How a page of `list` goes through the ids in one order: the comparison
+/// with the `after` id, the sort direction, and the `after` id of the
+/// first page (the smallest or largest integer, so that every page starts
+/// with a range of the primary key).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PageOrder {
+    /// `>` or `<`.
+    pub(crate) after: &'static str,
+    /// `ASC` or `DESC`.
+    pub(crate) direction: &'static str,
+    /// The `after` id when none is given.
+    pub(crate) start: i64,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl PageOrder {
+    /// The page order of `options`, and the `after` id to bind.
+    pub(crate) fn of(options: &ListOptions) -> (Self, i64) {
+        let page = match options.order {
+            crate::options::Order::OldestFirst => PageOrder {
+                after: ">",
+                direction: "ASC",
+                start: i64::MIN,
+            },
+            crate::options::Order::NewestFirst => PageOrder {
+                after: "<",
+                direction: "DESC",
+                start: i64::MAX,
+            },
+        };
+        (page, options.after.map_or(page.start, |id| id.0))
+    }
+}
+
 /// How long a task whose lease expired waits before it may run again, in
 /// microseconds: nothing after its first try, then `initial` doubling with
 /// each try up to `max`, like a failed try.

@@ -48,10 +48,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, NoTls, Row};
 
-use crate::backend::{Backend, ExpiryBackoff, StateIndex};
+use crate::backend::{Backend, ExpiryBackoff, PageOrder, StateIndex};
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::{Lease, LeaseRef};
-use crate::options::{validate_duration, ListOptions, NotBefore, Order};
+use crate::options::{validate_duration, ListOptions, NotBefore};
 use crate::queue::due_actions;
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
@@ -981,10 +981,7 @@ impl Backend for PostgresBackend {
     /// smallest integer (or before the largest), so that the primary key
     /// starts it in any plan.
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
-        let (after, order, start) = match options.order {
-            Order::OldestFirst => (">", "ASC", i64::MIN),
-            Order::NewestFirst => ("<", "DESC", i64::MAX),
-        };
+        let (page, after) = PageOrder::of(options);
         let filter = match options.state {
             // Conditions the planner can match to an index in a generic
             // plan too (the ready index starts with the action).
@@ -1003,10 +1000,9 @@ impl Backend for PostgresBackend {
             .sql
             .list
             .replace("{filter}", &filter)
-            .replace("{after}", after)
-            .replace("{order}", order);
+            .replace("{after}", page.after)
+            .replace("{order}", page.direction);
         let state = options.state.map(State::as_str);
-        let after = options.after.map_or(start, |id| id.0);
         let limit = i64::from(options.limit);
         self.read(|| async {
             let rows = self

@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::backend::{ExpiryBackoff, StateIndex};
+use crate::backend::{ExpiryBackoff, PageOrder, StateIndex};
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::LeaseRef;
-use crate::options::{ListOptions, NotBefore, Order};
+use crate::options::{ListOptions, NotBefore};
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
 
@@ -450,17 +450,14 @@ pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>
         }
         _ => None,
     };
-    let start = match options.order {
-        Order::OldestFirst => i64::MIN,
-        Order::NewestFirst => i64::MAX,
-    };
-    conn.prepare_cached(&list_sql(options, through))
+    let (page, after) = PageOrder::of(options);
+    conn.prepare_cached(&list_sql(options, page, through))
         .and_then(|mut s| {
             s.query_map(
                 params![
                     options.action,
                     options.state.map(State::as_str),
-                    options.after.map_or(start, |id| id.0),
+                    after,
                     options.limit,
                 ],
                 read_task,
@@ -471,7 +468,7 @@ pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>
 }
 
 /// The statement of [`list`]: through the state's index, or in id order.
-fn list_sql(options: &ListOptions, through: Option<StateIndex>) -> String {
+fn list_sql(options: &ListOptions, page: PageOrder, through: Option<StateIndex>) -> String {
     let (from, filter) = match through {
         Some(index) => (
             format!("taskq_tasks INDEXED BY {}", index.name),
@@ -490,15 +487,11 @@ fn list_sql(options: &ListOptions, through: Option<StateIndex>) -> String {
             "(?1 IS NULL OR action = ?1) AND (?2 IS NULL OR state = ?2)".to_owned(),
         ),
     };
-    let (after, order) = match options.order {
-        Order::OldestFirst => (">", "ASC"),
-        Order::NewestFirst => ("<", "DESC"),
-    };
     include_str!("sql/task_list.sql")
         .replace("{from}", &from)
         .replace("{filter}", &filter)
-        .replace("{after}", after)
-        .replace("{order}", order)
+        .replace("{after}", page.after)
+        .replace("{order}", page.direction)
 }
 
 /// Whether a page of tasks in `state` is found sooner through the state's
@@ -585,6 +578,7 @@ pub(crate) fn purge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::Order;
 
     #[test]
     fn micros_round_trip_both_sides_of_the_epoch() {
@@ -604,10 +598,16 @@ mod tests {
             .join("\n")
     }
 
-    #[test]
-    fn statements_over_many_tasks_read_only_what_they_need() {
+    /// An in-memory database with taskq's tables.
+    fn migrated() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         super::super::migrate::migrate(&conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn statements_over_many_tasks_read_only_what_they_need() {
+        let conn = migrated();
         let purge = plan(
             &conn,
             include_str!("sql/task_purge.sql"),
@@ -673,8 +673,7 @@ mod tests {
 
     #[test]
     fn list_statements_read_the_index_they_name_or_the_ids_from_the_page_start() {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::migrate(&conn).unwrap();
+        let conn = migrated();
         for order in [Order::OldestFirst, Order::NewestFirst] {
             let range = match order {
                 Order::OldestFirst => "PRIMARY KEY (rowid>?)",
@@ -694,13 +693,14 @@ mod tests {
                         ..ListOptions::default()
                     };
                     let index = StateIndex::of(state);
-                    let args = params![options.action, state.as_str(), i64::MIN, 10];
-                    let through = plan(&conn, &list_sql(&options, Some(index)), args);
+                    let (page, after) = PageOrder::of(&options);
+                    let args = params![options.action, state.as_str(), after, 10];
+                    let through = plan(&conn, &list_sql(&options, page, Some(index)), args);
                     assert!(
                         through.contains(&format!("INDEX {}", index.name)),
                         "{options:?}:\n{through}"
                     );
-                    let by_id = plan(&conn, &list_sql(&options, None), args);
+                    let by_id = plan(&conn, &list_sql(&options, page, None), args);
                     assert!(by_id.contains(range), "{options:?}:\n{by_id}");
                 }
             }
