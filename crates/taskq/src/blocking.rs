@@ -40,14 +40,53 @@ use crate::worker::{Outcome, TaskContext, WorkerConfig, WorkerMetrics};
 #[derive(Clone, Debug)]
 pub struct Queue {
     queue: crate::Queue,
-    runtime: Arc<Runtime>,
+    runtime: Arc<BlockingRuntime>,
 }
 
-fn new_runtime() -> Result<Arc<Runtime>> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+/// The runtime that the blocking calls wait on: one thread of its own,
+/// which also runs the backend's background work between calls (the
+/// PostgreSQL listener, completer and wake-up sender), with I/O and time
+/// enabled.
+#[derive(Debug)]
+struct BlockingRuntime(Option<Runtime>);
+
+impl std::ops::Deref for BlockingRuntime {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        self.0.as_ref().expect("the runtime lives until dropped")
+    }
+}
+
+impl Drop for BlockingRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which tokio forbids
+        // inside another runtime: there, let them end in the background.
+        if let Some(runtime) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            }
+        }
+    }
+}
+
+fn inside_async() -> Error {
+    Error::invalid(
+        "runtime",
+        "the blocking API was called inside an async runtime; use taskq::Queue there",
+    )
+}
+
+fn new_runtime() -> Result<Arc<BlockingRuntime>> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(inside_async());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("taskq-blocking")
+        .enable_all()
         .build()
-        .map(Arc::new)
+        .map(|runtime| Arc::new(BlockingRuntime(Some(runtime))))
         .map_err(|e| {
             Error::Database(DatabaseError::new(
                 DatabaseErrorKind::Other,
@@ -59,16 +98,15 @@ fn new_runtime() -> Result<Arc<Runtime>> {
 
 fn block_on<F: Future>(runtime: &Runtime, future: F) -> Result<F::Output> {
     if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::invalid(
-            "runtime",
-            "the blocking API was called inside an async runtime; use taskq::Queue there",
-        ));
+        return Err(inside_async());
     }
     Ok(runtime.block_on(future))
 }
 
 impl Queue {
-    /// Wraps an async queue.
+    /// Wraps an async queue. Its background work (PostgreSQL's listener
+    /// and batched completions) keeps running on the runtime it was
+    /// created in, which must keep running.
     pub fn new(queue: crate::Queue) -> Result<Self> {
         Ok(Queue {
             queue,
@@ -80,6 +118,13 @@ impl Queue {
     pub fn connect(url: &str) -> Result<Self> {
         let runtime = new_runtime()?;
         let queue = block_on(&runtime, crate::Queue::connect(url))??;
+        Ok(Queue { queue, runtime })
+    }
+
+    /// See [`crate::Queue::connect_with`].
+    pub fn connect_with(url: &str, options: crate::ConnectOptions) -> Result<Self> {
+        let runtime = new_runtime()?;
+        let queue = block_on(&runtime, crate::Queue::connect_with(url, options))??;
         Ok(Queue { queue, runtime })
     }
 
@@ -98,6 +143,11 @@ impl Queue {
     /// The async queue underneath.
     pub fn as_async(&self) -> &crate::Queue {
         &self.queue
+    }
+
+    /// See [`crate::Queue::flush`].
+    pub fn flush(&self) -> Result<()> {
+        self.block(self.queue.flush())
     }
 
     /// See [`crate::Queue::migrate`].
@@ -200,7 +250,7 @@ impl Queue {
 #[must_use = "a lease that is not completed, failed or released runs again after it expires"]
 pub struct Lease {
     lease: crate::Lease,
-    runtime: Arc<Runtime>,
+    runtime: Arc<BlockingRuntime>,
 }
 
 impl Lease {
@@ -307,7 +357,7 @@ impl Lease {
 /// ```
 pub struct Worker {
     worker: crate::worker::Worker,
-    runtime: Arc<Runtime>,
+    runtime: Arc<BlockingRuntime>,
 }
 
 impl std::fmt::Debug for Worker {

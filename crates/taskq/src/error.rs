@@ -65,7 +65,7 @@ pub enum Error {
     },
 
     /// The database has no taskq schema yet, or an older one.
-    #[error("the database schema is at version {found} but this taskq needs version {needed}; call migrate() first")]
+    #[error("{}", schema_too_old(*found, *needed))]
     SchemaTooOld {
         /// The schema version found in the database (0: none).
         found: i64,
@@ -118,12 +118,51 @@ impl Error {
         }
     }
 
+    /// Whether no retry of the same call can succeed until someone changes
+    /// the database, its files or taskq itself: a read-only or damaged
+    /// database, a file that is not a database, missing rights, a schema
+    /// written by a newer taskq. A worker stops on these instead of
+    /// retrying.
+    ///
+    /// ```
+    /// use taskq::{DatabaseError, DatabaseErrorKind, Error};
+    ///
+    /// let read_only = Error::Database(DatabaseError::new(DatabaseErrorKind::ReadOnly, "attempt to write a readonly database", None));
+    /// assert!(read_only.is_permanent());
+    /// let busy = Error::Database(DatabaseError::new(DatabaseErrorKind::Busy, "database is locked", None));
+    /// assert!(!busy.is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::SchemaTooNew { .. } | Error::MigrationMismatch { .. } => true,
+            Error::Database(e) => matches!(
+                e.kind,
+                DatabaseErrorKind::ReadOnly
+                    | DatabaseErrorKind::PermissionDenied
+                    | DatabaseErrorKind::NotADatabase
+                    | DatabaseErrorKind::Corrupt
+                    | DatabaseErrorKind::CannotOpen
+            ),
+            _ => false,
+        }
+    }
+
     /// The portable kind of a database error, if this is one.
     pub fn database_kind(&self) -> Option<DatabaseErrorKind> {
         match self {
             Error::Database(e) => Some(e.kind),
             _ => None,
         }
+    }
+}
+
+/// The message of [`Error::SchemaTooOld`].
+fn schema_too_old(found: i64, needed: i64) -> String {
+    let how = "migrate it first (Queue::migrate, sqlite::migrate_in on your own connection, or `taskq migrate`)";
+    if found == 0 {
+        format!("the database has no taskq tables yet (this taskq needs schema version {needed}); {how}")
+    } else {
+        format!("the database schema is at version {found} but this taskq needs version {needed}; {how}")
     }
 }
 
@@ -144,6 +183,15 @@ pub enum DatabaseErrorKind {
     Corrupt,
     /// The disk or database is full.
     Full,
+    /// The database refuses writes: a read-only file or file system, a
+    /// read-only transaction or a standby server.
+    ReadOnly,
+    /// The database user lacks a right the operation needs.
+    PermissionDenied,
+    /// The database could not be opened: its file or directory does not
+    /// exist, or the server refused the login (wrong password, no such
+    /// database).
+    CannotOpen,
     /// Any other failure; the message says more.
     Other,
 }
@@ -157,6 +205,9 @@ impl fmt::Display for DatabaseErrorKind {
             DatabaseErrorKind::NotADatabase => "not a database",
             DatabaseErrorKind::Corrupt => "database corrupt",
             DatabaseErrorKind::Full => "database or disk full",
+            DatabaseErrorKind::ReadOnly => "database is read-only",
+            DatabaseErrorKind::PermissionDenied => "permission denied",
+            DatabaseErrorKind::CannotOpen => "cannot open the database",
             DatabaseErrorKind::Other => "database error",
         })
     }

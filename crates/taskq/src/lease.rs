@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Result;
 use crate::options::validate_duration;
 use crate::queue::Queue;
-use crate::task::{NewTask, Task, TaskId};
+use crate::task::{storable_text, NewTask, Task, TaskId};
 
 /// The identity of one claim: the task and the fencing token the claim
 /// received. Every call made with it is refused with
@@ -32,6 +32,19 @@ pub enum FailOutcome {
     /// Its tries are used up: it is [`State::Failed`](crate::State::Failed)
     /// and stays for inspection.
     Failed,
+}
+
+/// What [`Lease::complete_checked`] did.
+pub(crate) enum Completion {
+    /// Completed, with the follow-ups' ids.
+    Completed(Vec<TaskId>),
+    /// A follow-up was invalid: the try was failed with `error` instead.
+    Refused {
+        /// Why the follow-ups were refused.
+        error: crate::Error,
+        /// What the failed try did to the task.
+        outcome: FailOutcome,
+    },
 }
 
 /// A task claimed with an exclusive lease.
@@ -117,8 +130,46 @@ impl Lease {
     /// Completes the task and enqueues `follow_ups` in the same
     /// transaction, each recording this task as its parent: they exist if
     /// and only if the completion committed. Returns their ids.
+    ///
+    /// The follow-ups are checked first. If one is invalid (an empty
+    /// action name, say), nothing is completed: the try is failed with
+    /// that error as its reason, as [`fail`](Lease::fail) would (so the
+    /// task runs again after the backoff, or fails for good on its last
+    /// try, and its last error says why), and the error is returned.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::NewTask;
+    ///
+    /// queue.enqueue("resize", &"cat.png").await?;
+    /// let lease = queue.claim("resize").await?.expect("a task");
+    /// let resized = lease.id();
+    /// let ids = lease.complete_with(vec![NewTask::json("upload", &"cat-small.png")?]).await?;
+    /// assert_eq!(queue.get(ids[0]).await?.unwrap().parent, Some(resized));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<TaskId>> {
-        let follow_ups = self.prepare_follow_ups(follow_ups)?;
+        match self.complete_checked(follow_ups).await? {
+            Completion::Completed(ids) => Ok(ids),
+            Completion::Refused { error, .. } => Err(error),
+        }
+    }
+
+    /// [`complete_with`](Lease::complete_with), saying what became of the
+    /// task when a follow-up was invalid.
+    pub(crate) async fn complete_checked(self, follow_ups: Vec<NewTask>) -> Result<Completion> {
+        let follow_ups = match self.prepare_follow_ups(follow_ups) {
+            Ok(follow_ups) => follow_ups,
+            Err(error) => {
+                let reason = format!("the completion's follow-up tasks were refused: {error}");
+                let outcome = self.fail(reason).await?;
+                return Ok(Completion::Refused { error, outcome });
+            }
+        };
         let due = crate::queue::due_actions(&follow_ups);
         let retain = self.queue.config().retain_completed;
         let ids = self
@@ -127,7 +178,7 @@ impl Lease {
             .task_complete(self.lease_ref(), follow_ups, retain)
             .await?;
         self.queue.wake(&due);
-        Ok(ids)
+        Ok(Completion::Completed(ids))
     }
 
     /// Validates follow-ups and sets their parent to this task.
@@ -156,9 +207,10 @@ impl Lease {
             FailOutcome::Retrying { after } => Some(after),
             FailOutcome::Failed => None,
         };
+        let reason = storable_text(reason.to_string());
         self.queue
             .backend()
-            .task_fail(self.lease_ref(), &reason.to_string(), retry_after)
+            .task_fail(self.lease_ref(), &reason, retry_after)
             .await?;
         Ok(outcome)
     }
@@ -166,9 +218,10 @@ impl Lease {
     /// Fails the task for good whatever tries it has left, for errors that
     /// no retry can fix.
     pub async fn fail_permanently(self, reason: impl std::fmt::Display) -> Result<()> {
+        let reason = storable_text(reason.to_string());
         self.queue
             .backend()
-            .task_fail(self.lease_ref(), &reason.to_string(), None)
+            .task_fail(self.lease_ref(), &reason, None)
             .await
     }
 

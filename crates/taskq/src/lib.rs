@@ -68,8 +68,8 @@ pub use clock::{Clock, ManualClock};
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
 pub use lease::{FailOutcome, Lease, LeaseRef};
 pub use options::{
-    Backoff, EnqueueOptions, ListOptions, NotBefore, Order, QueueConfig, DEFAULT_MAX_TRIES,
-    DEFAULT_TIMEOUT, MAX_DURATION, MAX_LIST_LIMIT,
+    Backoff, ConnectOptions, EnqueueOptions, ListOptions, NotBefore, Order, QueueConfig,
+    DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, MAX_DURATION, MAX_LIST_LIMIT,
 };
 pub use queue::{Queue, MAX_CLAIM_BATCH};
 pub use state::State;

@@ -89,11 +89,19 @@ impl EnqueueOptions {
     }
 }
 
-/// Checks that a duration is positive (or zero where allowed) and at most
+/// Checks that a duration is positive (or zero where allowed), a whole
+/// number of microseconds or more (the unit taskq stores, so that nothing
+/// rounds to zero on the way to the database), and at most
 /// [`MAX_DURATION`].
 pub(crate) fn validate_duration(field: &'static str, value: Duration, zero_ok: bool) -> Result<()> {
     if value.is_zero() && !zero_ok {
         return Err(Error::invalid(field, "must be longer than zero"));
+    }
+    if !value.is_zero() && value < Duration::from_micros(1) {
+        return Err(Error::invalid(
+            field,
+            format!("{value:?} is shorter than a microsecond, the smallest time taskq stores"),
+        ));
     }
     if value > MAX_DURATION {
         return Err(Error::invalid(
@@ -102,6 +110,30 @@ pub(crate) fn validate_duration(field: &'static str, value: Duration, zero_ok: b
         ));
     }
     Ok(())
+}
+
+/// How [`Queue::connect_with`](crate::Queue::connect_with) opens a
+/// database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectOptions {
+    /// Create what is missing (the SQLite file, the PostgreSQL schema and
+    /// taskq's tables) and upgrade an older schema. Default: `true`. When
+    /// `false`, nothing is created or changed: a SQLite file that does not
+    /// exist is a [`DatabaseErrorKind::CannotOpen`](crate::DatabaseErrorKind::CannotOpen)
+    /// error, and operations on a database without taskq's tables (or with
+    /// older ones) fail with [`Error::SchemaTooOld`].
+    pub create: bool,
+    /// The queue's settings. Default: [`QueueConfig::default`].
+    pub config: QueueConfig,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            create: true,
+            config: QueueConfig::default(),
+        }
+    }
 }
 
 /// The order in which [`Queue::list`](crate::Queue::list) returns tasks.
@@ -298,6 +330,14 @@ mod tests {
             },
             EnqueueOptions {
                 parent: Some(TaskId(0)),
+                ..Default::default()
+            },
+            EnqueueOptions {
+                timeout: Duration::from_nanos(1),
+                ..Default::default()
+            },
+            EnqueueOptions {
+                not_before: Some(NotBefore::Delay(Duration::from_nanos(999))),
                 ..Default::default()
             },
         ];

@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::backend::{Backend, ExpiryBackoff};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
-use crate::options::{validate_duration, EnqueueOptions, ListOptions, NotBefore, QueueConfig};
+use crate::options::{
+    validate_duration, ConnectOptions, EnqueueOptions, ListOptions, NotBefore, QueueConfig,
+};
 use crate::state::State;
 use crate::task::{validate_action, ActionStats, NewTask, Task, TaskId};
 use crate::wakeup::Wakeups;
@@ -38,10 +40,14 @@ struct Inner {
 impl Queue {
     /// A queue on `backend` with the given settings.
     pub fn new(backend: impl Backend, config: QueueConfig) -> Result<Self> {
+        Self::from_backend(Box::new(backend), config)
+    }
+
+    fn from_backend(backend: Box<dyn Backend>, config: QueueConfig) -> Result<Self> {
         config.validate()?;
         Ok(Queue {
             inner: Arc::new(Inner {
-                backend: Box::new(backend),
+                backend,
                 config,
                 wakeups: Arc::default(),
                 listening: OnceLock::new(),
@@ -60,33 +66,30 @@ impl Queue {
     ///
     /// A URL of any other scheme is refused with [`Error::InvalidInput`].
     /// Passwords in URLs never appear in errors or logs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    /// // url is "sqlite://jobs.db", or "postgres://app:secret@db.internal/app?schema=jobs"
+    /// let queue = taskq::Queue::connect(&url).await?;
+    /// queue.enqueue("email", &"ada@example.com").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self> {
-        #[cfg(feature = "postgres")]
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let (url, schema) = crate::backend::postgres::split_schema(url);
-            let mut config = crate::backend::postgres::PostgresConfig::default();
-            if let Some(schema) = schema {
-                config.schema = schema;
-            }
-            let backend = crate::backend::postgres::PostgresBackend::connect(&url, config).await?;
-            return Queue::new(backend, QueueConfig::default());
-        }
-        #[cfg(feature = "sqlite")]
-        if let Some(path) = sqlite_path(url) {
-            let backend = crate::backend::sqlite::SqliteBackend::open(
-                path,
-                crate::backend::sqlite::SqliteConfig::default(),
-            )
-            .await?;
-            return Queue::new(backend, QueueConfig::default());
-        }
-        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-        Err(Error::invalid(
-            "url",
-            format!(
-                "the scheme {scheme:?} is not supported by this build of taskq (use sqlite://PATH)"
-            ),
-        ))
+        Self::connect_with(url, ConnectOptions::default()).await
+    }
+
+    /// Opens a queue from a database URL like [`connect`](Queue::connect),
+    /// with options: the queue's settings, and whether to create what is
+    /// missing ([`ConnectOptions::create`] `false` opens only what exists
+    /// and changes nothing, for tools that only look).
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Self> {
+        options.config.validate()?;
+        let backend = crate::backend::connect(url, options.create).await?;
+        Self::from_backend(backend, options.config)
     }
 
     /// Opens (creating and migrating if needed) a queue in the SQLite file
@@ -128,6 +131,14 @@ impl Queue {
         for action in actions {
             self.inner.wakeups.wake(action);
         }
+    }
+
+    /// Sends what the queue still holds back for the database, such as
+    /// wake-ups for other processes' workers that wait a few milliseconds
+    /// to be sent together, and waits until they are sent. Call it before
+    /// the process exits right after an enqueue; the queue stays usable.
+    pub async fn flush(&self) -> Result<()> {
+        self.backend().flush().await
     }
 
     /// Creates or upgrades the schema. Safe to call from several processes
@@ -356,30 +367,4 @@ pub(crate) fn due_actions(tasks: &[NewTask]) -> Vec<String> {
         }
     }
     due
-}
-
-/// The file path of a SQLite URL or plain path; `None` for other schemes.
-#[cfg(feature = "sqlite")]
-fn sqlite_path(url: &str) -> Option<&str> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        return Some(path);
-    }
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        return Some(path);
-    }
-    (!url.contains("://")).then_some(url)
-}
-
-#[cfg(all(test, feature = "sqlite"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_urls_name_a_path() {
-        assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
-        assert_eq!(sqlite_path("sqlite://a.db"), Some("a.db"));
-        assert_eq!(sqlite_path("sqlite:a.db"), Some("a.db"));
-        assert_eq!(sqlite_path("jobs.db"), Some("jobs.db"));
-        assert_eq!(sqlite_path("postgres://u:p@h/db"), None);
-    }
 }

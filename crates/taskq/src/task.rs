@@ -169,6 +169,25 @@ impl NewTask {
         Ok(Self::raw(action, payload))
     }
 
+    /// A task whose payload is JSON text the caller already has (read from
+    /// a file or a request, say). The bytes are checked to be one valid
+    /// JSON value in UTF-8, strings included, so a JSON handler can
+    /// always read them; otherwise [`Error::InvalidInput`] says where
+    /// they are not.
+    ///
+    /// ```
+    /// use taskq::NewTask;
+    ///
+    /// let task = NewTask::json_bytes("email", br#"{"to": "ada@example.com"}"#.to_vec())?;
+    /// assert!(NewTask::json_bytes("email", b"\"\xff\xfe\"".to_vec()).is_err());
+    /// # Ok::<(), taskq::Error>(())
+    /// ```
+    pub fn json_bytes(action: impl Into<String>, payload: impl Into<Vec<u8>>) -> Result<Self> {
+        let payload = payload.into();
+        check_json(&payload)?;
+        Ok(Self::raw(action, payload))
+    }
+
     /// A task whose payload is the given bytes, in an encoding of the
     /// caller's choice.
     pub fn raw(action: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
@@ -232,6 +251,35 @@ impl NewTask {
     }
 }
 
+/// Checks that `bytes` are one JSON value in valid UTF-8, its strings
+/// included (escapes such as a lone `\ud800` that no JSON reader can
+/// decode are refused too).
+pub(crate) fn check_json(bytes: &[u8]) -> Result<()> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Error::invalid(
+            "payload",
+            format!(
+                "is not valid JSON: it is not UTF-8 text (byte {} is not)",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(drop)
+        .map_err(|e| Error::invalid("payload", format!("is not valid JSON: {e}")))
+}
+
+/// Text as taskq stores it: the same on every backend. PostgreSQL's text
+/// cannot hold a NUL character, so each becomes U+FFFD (the replacement
+/// character) everywhere.
+pub(crate) fn storable_text(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// Checks an action name: 1 to [`MAX_ACTION_LEN`] bytes, no control
 /// characters.
 pub fn validate_action(action: &str) -> Result<()> {
@@ -277,6 +325,36 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn json_payloads_must_be_valid_json_strings_included() {
+        assert!(NewTask::json_bytes("a", b"{\"a\": [1, \"\xc3\xa9\"]}".to_vec()).is_ok());
+        for bad in [
+            &b"\"\xff\xfe\""[..],
+            b"{\"a\": 1",
+            b"\"\\ud800\"",
+            b"1 2",
+            b"",
+        ] {
+            let error = NewTask::json_bytes("a", bad.to_vec()).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::InvalidInput {
+                        field: "payload",
+                        ..
+                    }
+                ),
+                "{bad:?}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_with_nul_is_stored_with_a_replacement_character() {
+        assert_eq!(storable_text("a\0b".into()), "a\u{FFFD}b");
+        assert_eq!(storable_text("plain".into()), "plain");
     }
 
     #[test]

@@ -170,7 +170,12 @@ impl Model {
             .filter(|t| t.action == action)
             .filter(|t| match t.state {
                 State::Queued => t.not_before <= now,
-                State::Running => t.expires.is_some_and(|e| e <= now),
+                // A lease that expired on the last try is not claimable:
+                // the next claim fails the task instead.
+                State::Running => {
+                    t.expires.is_some_and(|e| e <= now)
+                        && (t.max_tries == taskq::FOREVER || t.tries < t.max_tries)
+                }
                 _ => false,
             })
             .count() as u64

@@ -240,12 +240,87 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Deletes tasks in a finished `state` that finished at least
     /// `older_than` ago; returns how many.
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64>;
+
+    /// Sends what the backend still holds back for the database (wake-ups
+    /// waiting for their window, say) and waits until it is sent, so that
+    /// a process may exit. The backend stays usable. The default has
+    /// nothing to send.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens the backend that a database URL names (see
+/// [`Queue::connect`](crate::Queue::connect)): with `create`, creating and
+/// migrating what is missing; without, creating and changing nothing.
+pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>> {
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (url, schema) = postgres::split_schema(url);
+        let mut config = postgres::PostgresConfig {
+            migrate: create,
+            ..postgres::PostgresConfig::default()
+        };
+        if let Some(schema) = schema {
+            config.schema = schema;
+        }
+        return Ok(Box::new(
+            postgres::PostgresBackend::connect(&url, config).await?,
+        ));
+    }
+    #[cfg(feature = "sqlite")]
+    if let Some(path) = sqlite_path(url) {
+        let config = sqlite::SqliteConfig {
+            migrate: create,
+            create_file: create,
+            ..sqlite::SqliteConfig::default()
+        };
+        return Ok(Box::new(sqlite::SqliteBackend::open(path, config).await?));
+    }
+    let _ = create;
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let supported = match (cfg!(feature = "sqlite"), cfg!(feature = "postgres")) {
+        (true, true) => "sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
+        (true, false) => "sqlite://PATH; postgres:// needs the feature \"postgres\"",
+        (false, true) => {
+            "postgres://USER:PASSWORD@HOST:PORT/DB; sqlite:// needs the feature \"sqlite\""
+        }
+        (false, false) => "no backend: enable the feature \"sqlite\" or \"postgres\"",
+    };
+    Err(crate::Error::InvalidInput {
+        field: "url",
+        reason: format!(
+            "the scheme {scheme:?} is not supported by this build of taskq (use {supported})"
+        ),
+    })
+}
+
+/// The file path of a SQLite URL or plain path; `None` for other schemes.
+#[cfg(feature = "sqlite")]
+fn sqlite_path(url: &str) -> Option<&str> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return Some(path);
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        return Some(path);
+    }
+    (!url.contains("://")).then_some(url)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_urls_name_a_path() {
+        assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
+        assert_eq!(sqlite_path("sqlite://a.db"), Some("a.db"));
+        assert_eq!(sqlite_path("sqlite:a.db"), Some("a.db"));
+        assert_eq!(sqlite_path("jobs.db"), Some("jobs.db"));
+        assert_eq!(sqlite_path("postgres://u:p@h/db"), None);
+    }
 
     #[test]
     fn expiry_backoff_spares_the_first_try_then_doubles() {

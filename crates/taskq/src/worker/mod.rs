@@ -169,6 +169,11 @@ struct Shared {
     stop_claiming: CancellationToken,
     /// Cancelled when the grace period is over: stop handlers, release.
     hard_stop: CancellationToken,
+    /// An error no retry can fix (see [`Error::is_permanent`]), met by a
+    /// claim: the worker shuts down and returns it.
+    fatal: std::sync::Mutex<Option<Error>>,
+    /// Cancelled when `fatal` is set.
+    failed: CancellationToken,
     runners: TaskTracker,
 }
 
@@ -284,6 +289,12 @@ impl Worker {
     /// handlers finish for up to [`WorkerConfig::shutdown_timeout`], and
     /// cancels and releases what is left so that it runs again at once
     /// elsewhere. Returns when every handler is done.
+    ///
+    /// Claims that fail are tried again with a growing wait (a database
+    /// that restarts, a busy file), except for errors no retry can fix
+    /// ([`Error::is_permanent`]: a read-only or damaged database, a schema
+    /// written by a newer taskq): then the worker shuts down the same way
+    /// and returns that error.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         self.config.validate()?;
         if self.registrations.is_empty() {
@@ -313,6 +324,8 @@ impl Worker {
             metrics: self.metrics,
             stop_claiming: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
+            fatal: std::sync::Mutex::new(None),
+            failed: CancellationToken::new(),
             runners: TaskTracker::new(),
         });
         let dispatchers: Vec<_> = self
@@ -321,8 +334,12 @@ impl Worker {
             .map(|registration| tokio::spawn(dispatch(Arc::clone(&shared), registration)))
             .collect();
 
-        shutdown.await;
-        tracing::info!("taskq worker shutting down");
+        tokio::select! {
+            () = shutdown => tracing::info!("taskq worker shutting down"),
+            () = shared.failed.cancelled() => {
+                tracing::error!("taskq worker shutting down: the database cannot be used (see the error above)");
+            }
+        }
         shared.stop_claiming.cancel();
         for dispatcher in dispatchers {
             let _ = dispatcher.await;
@@ -337,7 +354,12 @@ impl Worker {
             shared.runners.wait().await;
         }
         tracing::info!("taskq worker stopped");
-        Ok(())
+        let fatal = shared
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        fatal.map_or(Ok(()), Err)
     }
 }
 
@@ -556,6 +578,18 @@ async fn dispatch(shared: Arc<Shared>, registration: Registration) {
                 {
                     break;
                 }
+            }
+            Err(error) if error.is_permanent() => {
+                drop(slots);
+                shared.metrics.count(Event::ClaimError);
+                tracing::error!(%error, action, "taskq worker cannot claim, and no retry can fix it: stopping");
+                shared
+                    .fatal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(error);
+                shared.failed.cancel();
+                break;
             }
             Err(error) => {
                 drop(slots);

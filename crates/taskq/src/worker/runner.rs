@@ -11,7 +11,7 @@ use super::handler::{ErasedHandler, HandlerResult, Outcome, TaskContext};
 use super::metrics::Event;
 use super::{Shared, Slot};
 use crate::error::Error;
-use crate::lease::{FailOutcome, Lease};
+use crate::lease::{Completion, FailOutcome, Lease};
 
 /// How a handler's run ended.
 enum End {
@@ -140,10 +140,9 @@ async fn finish(shared: &Shared, lease: Lease, end: End) {
             return;
         }
         End::Stopped => (Event::Released, lease.release().await),
-        End::Finished(Ok(Ok(Outcome::Complete { follow_ups }))) => (
-            Event::Completed,
-            lease.complete_with(follow_ups).await.map(drop),
-        ),
+        End::Finished(Ok(Ok(Outcome::Complete { follow_ups }))) => {
+            complete(lease, follow_ups).await
+        }
         End::Finished(Ok(Ok(Outcome::Snooze { delay }))) => {
             (Event::Snoozed, lease.snooze(delay).await)
         }
@@ -172,11 +171,47 @@ async fn finish(shared: &Shared, lease: Lease, end: End) {
     }
 }
 
+/// Completes the task; when the handler's follow-ups are invalid, the try
+/// fails with the reason instead (see [`Lease::complete_with`]).
+async fn complete(lease: Lease, follow_ups: Vec<crate::NewTask>) -> (Event, crate::Result<()>) {
+    match lease.complete_checked(follow_ups).await {
+        Ok(Completion::Completed(_)) => (Event::Completed, Ok(())),
+        Ok(Completion::Refused { error, outcome }) => {
+            log_failure(
+                &format!("the handler's follow-up tasks were refused: {error}"),
+                outcome,
+            );
+            (failure_event(outcome), Ok(()))
+        }
+        Err(error) => (Event::Completed, Err(error)),
+    }
+}
+
 async fn fail(lease: Lease, reason: String) -> (Event, crate::Result<()>) {
-    tracing::warn!(reason, "try failed");
-    match lease.fail(reason).await {
-        Ok(FailOutcome::Retrying { .. }) => (Event::Retried, Ok(())),
-        Ok(FailOutcome::Failed) => (Event::Failed, Ok(())),
-        Err(error) => (Event::Retried, Err(error)),
+    match lease.fail(&reason).await {
+        Ok(outcome) => {
+            log_failure(&reason, outcome);
+            (failure_event(outcome), Ok(()))
+        }
+        Err(error) => {
+            tracing::warn!(reason, "try failed");
+            (Event::Retried, Err(error))
+        }
+    }
+}
+
+fn failure_event(outcome: FailOutcome) -> Event {
+    match outcome {
+        FailOutcome::Retrying { .. } => Event::Retried,
+        FailOutcome::Failed => Event::Failed,
+    }
+}
+
+fn log_failure(reason: &str, outcome: FailOutcome) {
+    match outcome {
+        FailOutcome::Retrying { after } => {
+            tracing::warn!(reason, retry_in = ?after, "try failed; the task runs again after the backoff")
+        }
+        FailOutcome::Failed => tracing::warn!(reason, "try failed; the task failed for good"),
     }
 }

@@ -250,3 +250,31 @@ pub async fn repeated_expiry_backs_off(db: &dyn TestDb) {
         .expect("due after the backoff");
     assert_eq!(third.task().tries, 3);
 }
+
+pub async fn len_leaves_out_a_lease_that_expired_on_its_last_try(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let last = queue.enqueue_task(short("a", 1)).await.unwrap();
+    let more = queue.enqueue_task(short("a", 2)).await.unwrap();
+    let forever = queue
+        .enqueue_task(short("a", taskq::FOREVER))
+        .await
+        .unwrap();
+    let leases = queue.claim_many("a", 3).await.unwrap();
+    assert_eq!(leases.len(), 3);
+    outlive_short_lease().await;
+    assert_eq!(
+        queue.len("a").await.unwrap(),
+        2,
+        "the task on its last try is not claimable, the other two are"
+    );
+    let claimed: Vec<_> = queue
+        .claim_many("a", 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|lease| lease.id())
+        .collect();
+    assert_eq!(claimed, vec![more, forever], "len said what a claim takes");
+    assert_eq!(queue.get(last).await.unwrap().unwrap().state, State::Failed);
+    drop(leases);
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use taskq::{EnqueueOptions, Error, ListOptions, NewTask, State, MAX_ACTION_LEN, MAX_PAYLOAD_LEN};
 
-use super::TestDb;
+use super::{no_backoff, TestDb};
 
 fn invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
     match result {
@@ -73,6 +73,20 @@ pub async fn bad_options_are_refused(db: &dyn TestDb) {
             },
             "delay",
         ),
+        (
+            EnqueueOptions {
+                timeout: Duration::from_nanos(1),
+                ..Default::default()
+            },
+            "timeout",
+        ),
+        (
+            EnqueueOptions {
+                timeout: Duration::from_nanos(999),
+                ..Default::default()
+            },
+            "timeout",
+        ),
     ];
     for (options, field) in cases {
         invalid(queue.enqueue_with("a", &1, options).await, field);
@@ -88,6 +102,7 @@ pub async fn bad_options_are_refused(db: &dyn TestDb) {
         queue.claim("b").await.unwrap().unwrap()
     };
     invalid(lease.extend(Duration::ZERO).await, "extend");
+    invalid(lease.extend(Duration::from_nanos(500)).await, "extend");
     assert_eq!(queue.len("a").await.unwrap(), 0, "nothing was enqueued");
     lease.complete().await.unwrap();
 }
@@ -152,4 +167,77 @@ pub async fn undecodable_payload_is_a_typed_error(db: &dyn TestDb) {
         State::Failed,
         "kept, not lost"
     );
+}
+
+pub async fn text_with_nul_characters_is_stored_on_every_backend(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    let id = queue.enqueue("nul", &1).await.unwrap();
+    let lease = queue.claim("nul").await.unwrap().unwrap();
+    lease.fail("stderr said: \0binary\0 junk").await.unwrap();
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(task.state, State::Queued, "the try was recorded");
+    assert_eq!(task.tries, 1);
+    assert_eq!(
+        task.last_error.as_deref(),
+        Some("stderr said: \u{FFFD}binary\u{FFFD} junk")
+    );
+    let id = queue.enqueue("nul-for-good", &1).await.unwrap();
+    let lease = queue.claim("nul-for-good").await.unwrap().unwrap();
+    lease.fail_permanently("\0").await.unwrap();
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(task.state, State::Failed);
+    assert_eq!(task.last_error.as_deref(), Some("\u{FFFD}"));
+}
+
+pub async fn an_invalid_follow_up_fails_the_try_with_its_reason(db: &dyn TestDb) {
+    let queue = db.queue_with(no_backoff()).await;
+    let id = queue
+        .enqueue_task(NewTask::json("parent", &1).unwrap().max_tries(2))
+        .await
+        .unwrap();
+    let lease = queue.claim("parent").await.unwrap().unwrap();
+    let error = lease
+        .complete_with(vec![NewTask::raw("", Vec::new())])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "action",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        task.state,
+        State::Queued,
+        "not left running until its lease ends"
+    );
+    assert!(
+        task.last_error
+            .as_deref()
+            .unwrap()
+            .contains("the action name is empty"),
+        "{:?}",
+        task.last_error
+    );
+    assert_eq!(
+        queue.stats().await.unwrap().len(),
+        1,
+        "no follow-up was enqueued"
+    );
+
+    // On the last try, the task fails for good, with the reason.
+    let lease = queue.claim("parent").await.unwrap().expect("ready again");
+    assert_eq!(lease.task().tries, 2);
+    lease
+        .complete_with(vec![NewTask::raw("ok", Vec::new()).max_tries(-7)])
+        .await
+        .unwrap_err();
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(task.state, State::Failed);
+    assert!(task.last_error.unwrap().contains("max_tries"));
 }

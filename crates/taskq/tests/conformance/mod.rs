@@ -135,6 +135,7 @@ macro_rules! conformance_tests {
             fencing::extend_keeps_the_task,
             fencing::deleted_task_loses_its_lease,
             fencing::repeated_expiry_backs_off,
+            fencing::len_leaves_out_a_lease_that_expired_on_its_last_try,
             admin::len_counts_only_ready_tasks,
             admin::stats_count_per_action_and_state,
             admin::stats_stay_exact_through_every_transition,
@@ -148,6 +149,8 @@ macro_rules! conformance_tests {
             input::bad_options_are_refused,
             input::bad_limits_and_states_are_refused,
             input::undecodable_payload_is_a_typed_error,
+            input::text_with_nul_characters_is_stored_on_every_backend,
+            input::an_invalid_follow_up_fails_the_try_with_its_reason,
             concurrency::concurrent_workers_complete_each_task_once,
             concurrency::concurrent_producers_get_distinct_ids,
             worker::worker_runs_handlers_for_several_actions,
@@ -165,6 +168,7 @@ macro_rules! conformance_tests {
             worker::a_task_handed_over_never_overtakes_an_older_ready_one,
             worker::undecodable_payloads_fail_for_good,
             worker::retry_and_snooze_outcomes_are_applied,
+            worker::invalid_follow_ups_fail_the_try_with_the_reason,
         );
     };
     (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {

@@ -655,3 +655,40 @@ pub async fn a_handler_that_stops_when_cancelled_at_shutdown_is_released(db: &dy
     );
     assert_eq!(task.last_error, None);
 }
+
+pub async fn invalid_follow_ups_fail_the_try_with_the_reason(db: &dyn TestDb) {
+    let queue = db.queue_with(no_backoff()).await;
+    let mut worker = Worker::new(queue.clone(), config(1));
+    worker
+        .handle("parent", |_: u32, _ctx: TaskContext| async {
+            Ok::<_, String>(Outcome::follow_up(vec![NewTask::raw("", Vec::new())]))
+        })
+        .unwrap();
+    let id = queue
+        .enqueue_task(NewTask::json("parent", &1).unwrap().max_tries(2))
+        .await
+        .unwrap();
+    let running = start(worker);
+    until("the failure", async || {
+        queue.get(id).await.unwrap().unwrap().state == State::Failed
+    })
+    .await;
+    let metrics = running.stop().await;
+    let task = queue.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        task.tries, 2,
+        "each try failed at once, not after its lease"
+    );
+    assert!(
+        task.last_error
+            .as_deref()
+            .unwrap()
+            .contains("the action name is empty"),
+        "{:?}",
+        task.last_error
+    );
+    assert_eq!(
+        (metrics.retried, metrics.failed, metrics.completed),
+        (1, 1, 0)
+    );
+}

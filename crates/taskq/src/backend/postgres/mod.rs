@@ -104,7 +104,9 @@ impl PostgresConfig {
 }
 
 /// Checks a schema name: it is spliced into SQL as an identifier, so only
-/// plain names are accepted.
+/// plain names are accepted, and the server's own schemas
+/// (`information_schema`, `pg_catalog` and the other `pg_` ones) are
+/// refused.
 pub fn validate_schema(schema: &str) -> Result<()> {
     let mut chars = schema.chars();
     let plain = matches!(chars.next(), Some('a'..='z' | '_'))
@@ -116,6 +118,12 @@ pub fn validate_schema(schema: &str) -> Result<()> {
                 "{schema:?} is not a plain schema name (lower-case letters, digits and \
                  underscores, not starting with a digit, at most {MAX_SCHEMA_LEN} long)"
             ),
+        ));
+    }
+    if schema == "information_schema" || schema.starts_with("pg_") {
+        return Err(Error::invalid(
+            "schema",
+            format!("{schema:?} is one of the server's own schemas; choose a schema of your own (the default is taskq)"),
         ));
     }
     Ok(())
@@ -182,6 +190,18 @@ pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
                 DatabaseErrorKind::Busy
             } else if *code == SqlState::DISK_FULL {
                 DatabaseErrorKind::Full
+            } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+                DatabaseErrorKind::ReadOnly
+            } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+                DatabaseErrorKind::PermissionDenied
+            } else if [
+                SqlState::INVALID_PASSWORD,
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                SqlState::INVALID_CATALOG_NAME,
+            ]
+            .contains(code)
+            {
+                DatabaseErrorKind::CannotOpen
             } else if [
                 SqlState::ADMIN_SHUTDOWN,
                 SqlState::CRASH_SHUTDOWN,
@@ -291,6 +311,7 @@ struct Sql {
     insert_claimed: String,
     insert_many: String,
     notify: String,
+    notify_if_heard: String,
     requeue_expired: String,
     claim: String,
     complete: String,
@@ -318,6 +339,7 @@ impl Sql {
             insert_claimed: fill(include_str!("sql/task_insert_claimed.sql")),
             insert_many: fill(include_str!("sql/task_insert_many.sql")),
             notify: fill(include_str!("sql/task_notify.sql")),
+            notify_if_heard: fill(include_str!("sql/task_notify_if_heard.sql")),
             requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
             claim: fill(include_str!("sql/task_claim.sql")),
             complete: fill(include_str!("sql/task_complete.sql")),
@@ -653,25 +675,31 @@ impl PostgresBackend {
         client.query(&statement, params).await.map_err(db_error)
     }
 
-    /// Inserts one task (`params` of the single insert) and sends the
-    /// wake-up of `due` right behind it on the same connection (pipelined):
-    /// the server runs the NOTIFY, in a transaction of its own, as soon as
-    /// the insert has committed.
+    /// Inserts tasks (`insert` with its `params`) and sends the wake-up of
+    /// `due` right behind it on the same connection (pipelined): the
+    /// server runs the NOTIFY, in a transaction of its own, as soon as the
+    /// insert has committed. Its request is on its way when the insert's
+    /// answer arrives, so it is sent even if the process exits then.
     async fn insert_and_notify(
         &self,
+        insert: &str,
         params: &[&(dyn ToSql + Sync)],
         due: &[String],
+        inline: notifier::Inline,
     ) -> Result<Vec<TaskId>> {
         let client = self.client().await?;
-        let insert = client
-            .prepare_cached(&self.sql.insert)
-            .await
-            .map_err(db_error)?;
-        let notify = client
-            .prepare_cached(&self.sql.notify)
-            .await
-            .map_err(db_error)?;
-        let notify_params: [&(dyn ToSql + Sync); 2] = [&self.channel, &due];
+        let insert = client.prepare_cached(insert).await.map_err(db_error)?;
+        let notify_sql = match inline {
+            notifier::Inline::Always => &self.sql.notify,
+            notifier::Inline::IfHeard => &self.sql.notify_if_heard,
+        };
+        let notify = client.prepare_cached(notify_sql).await.map_err(db_error)?;
+        let listener = notifier::listener_name_shown(&self.channel);
+        let own = self.own_listener.load(Ordering::Relaxed);
+        let notify_params: Vec<&(dyn ToSql + Sync)> = match inline {
+            notifier::Inline::Always => vec![&self.channel, &due],
+            notifier::Inline::IfHeard => vec![&self.channel, &due, &listener, &own],
+        };
         let mut insert = pin!(client.query(&insert, params));
         let mut notify = pin!(client.query(&notify, &notify_params));
         let mut notify_done = false;
@@ -752,11 +780,18 @@ impl Backend for PostgresBackend {
                 &columns.timeouts[0],
                 &columns.parents[0],
             ];
-            if due.len() == 1 && self.notifier.send_with_insert(&due[0]) {
-                return self.insert_and_notify(&one, &due).await;
+            if let Some(inline) = self.notifier.send_with_insert(&due) {
+                return self
+                    .insert_and_notify(&self.sql.insert, &one, &due, inline)
+                    .await;
             }
             self.query(&self.sql.insert, &one).await?
         } else {
+            if let Some(inline) = self.notifier.send_with_insert(&due) {
+                return self
+                    .insert_and_notify(&self.sql.insert_many, &columns.params(), &due, inline)
+                    .await;
+            }
             self.query(&self.sql.insert_many, &columns.params()).await?
         };
         self.notifier.notify(due);
@@ -1048,6 +1083,11 @@ impl Backend for PostgresBackend {
         true
     }
 
+    async fn flush(&self) -> Result<()> {
+        self.notifier.flush().await;
+        Ok(())
+    }
+
     fn listen(&self, wakeups: Arc<Wakeups>) {
         let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         if listener.is_none() {
@@ -1098,6 +1138,10 @@ mod tests {
             "a\"; DROP TABLE x; --",
             "a b",
             &long,
+            "information_schema",
+            "pg_catalog",
+            "pg_toast",
+            "pg_temp_1",
         ] {
             assert!(
                 matches!(

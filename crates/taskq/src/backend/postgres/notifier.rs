@@ -26,7 +26,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use super::execute_in_background;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -47,7 +47,7 @@ pub(super) fn listener_name(channel: &str) -> String {
 const APPLICATION_NAME_MAX: usize = 63;
 
 /// [`listener_name`] as the server shows it. Names are ASCII.
-fn listener_name_shown(channel: &str) -> String {
+pub(super) fn listener_name_shown(channel: &str) -> String {
     let mut name = listener_name(channel);
     name.truncate(APPLICATION_NAME_MAX);
     name
@@ -63,9 +63,29 @@ type Presence = Arc<Mutex<Option<(bool, Instant)>>>;
 /// When each action was last notified.
 type LastSent = Arc<Mutex<HashMap<String, Instant>>>;
 
+/// How an enqueue sends its own notification behind its insert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Inline {
+    /// Others listen: notify.
+    Always,
+    /// Not known: notify if another taskq listener is connected.
+    IfHeard,
+}
+
+/// What the sender is asked to do.
+#[derive(Debug)]
+enum Request {
+    /// Wake these actions' waiters.
+    Wake(Vec<String>),
+    /// Look again whether other sessions listen.
+    Look,
+    /// Send everything pending now, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
 #[derive(Debug)]
 pub(super) struct Notifier {
-    actions: mpsc::UnboundedSender<Vec<String>>,
+    requests: mpsc::UnboundedSender<Request>,
     task: JoinHandle<()>,
     presence: Presence,
     last_sent: LastSent,
@@ -122,92 +142,154 @@ fn window_passed(last_sent: &HashMap<String, Instant>, action: &str, now: Instan
     last_sent.get(action).is_none_or(|at| now >= *at + WINDOW)
 }
 
+/// What the sender has been asked and not done yet.
+#[derive(Default)]
+struct Inbox {
+    pending: BTreeSet<String>,
+    look: bool,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Inbox {
+    fn take(&mut self, request: Request) {
+        match request {
+            Request::Wake(actions) => self.pending.extend(actions),
+            Request::Look => self.look = true,
+            Request::Flush(reply) => self.flushes.push(reply),
+        }
+    }
+
+    /// The pending actions to notify at `now`: those not notified in the
+    /// last [`WINDOW`], or all of them when a flush waits.
+    fn due(&mut self, sent: &LastSent, now: Instant) -> Vec<String> {
+        let mut last_sent = lock(sent);
+        let flush = !self.flushes.is_empty();
+        let due: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|action| flush || window_passed(&last_sent, action, now))
+            .cloned()
+            .collect();
+        for action in &due {
+            self.pending.remove(action);
+            last_sent.insert(action.clone(), now);
+        }
+        last_sent.retain(|_, at| now.duration_since(*at) < WINDOW * 100);
+        due
+    }
+}
+
+/// The sender: notifies what it is asked to, each action at most once per
+/// [`WINDOW`], while other sessions listen.
+async fn run(
+    pool: Pool,
+    sql: String,
+    channel: String,
+    own: OwnListener,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    known: Presence,
+    sent: LastSent,
+) {
+    let mut inbox = Inbox::default();
+    loop {
+        let next_due = {
+            let last_sent = lock(&sent);
+            inbox
+                .pending
+                .iter()
+                .filter_map(|action| last_sent.get(action).map(|at| *at + WINDOW))
+                .min()
+        };
+        tokio::select! {
+            received = requests.recv() => match received {
+                Some(request) => inbox.take(request),
+                None => return,
+            },
+            _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
+        }
+        while let Ok(more) = requests.try_recv() {
+            inbox.take(more);
+        }
+        let now = Instant::now();
+        let due = inbox.due(&sent, now);
+        if !due.is_empty() || inbox.look {
+            let listening = match cached(&known) {
+                Some((listening, checked))
+                    if now.duration_since(checked) < PRESENCE && !inbox.look =>
+                {
+                    listening
+                }
+                _ => {
+                    let listening = others_listen(&pool, &channel, &own).await;
+                    *known.lock().unwrap_or_else(|e| e.into_inner()) = Some((listening, now));
+                    listening
+                }
+            };
+            inbox.look = false;
+            if listening && !due.is_empty() {
+                send(&pool, &sql, &channel, &due).await;
+            }
+        }
+        for reply in inbox.flushes.drain(..) {
+            let _ = reply.send(());
+        }
+    }
+}
+
 impl Notifier {
     /// Starts the sender; `own` is this backend's listener, whose waiters
     /// the queue wakes in the process.
     pub(super) fn spawn(pool: Pool, sql: String, channel: String, own: OwnListener) -> Self {
-        let (actions, mut inbox) = mpsc::unbounded_channel::<Vec<String>>();
+        let (requests, inbox) = mpsc::unbounded_channel::<Request>();
         let presence: Presence = Arc::default();
-        let known = Arc::clone(&presence);
         let last_sent: LastSent = Arc::default();
-        let sent = Arc::clone(&last_sent);
-        let task = tokio::spawn(async move {
-            let mut pending: BTreeSet<String> = BTreeSet::new();
-            loop {
-                let next_due = {
-                    let last_sent = lock(&sent);
-                    pending
-                        .iter()
-                        .filter_map(|action| last_sent.get(action).map(|at| *at + WINDOW))
-                        .min()
-                };
-                tokio::select! {
-                    received = inbox.recv() => match received {
-                        Some(actions) => pending.extend(actions),
-                        None => return,
-                    },
-                    _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
-                }
-                while let Ok(more) = inbox.try_recv() {
-                    pending.extend(more);
-                }
-                let now = Instant::now();
-                let due: Vec<String> = {
-                    let mut last_sent = lock(&sent);
-                    let due: Vec<String> = pending
-                        .iter()
-                        .filter(|action| window_passed(&last_sent, action, now))
-                        .cloned()
-                        .collect();
-                    for action in &due {
-                        pending.remove(action);
-                        last_sent.insert(action.clone(), now);
-                    }
-                    last_sent.retain(|_, at| now.duration_since(*at) < WINDOW * 100);
-                    due
-                };
-                if due.is_empty() {
-                    continue;
-                }
-                let listening = match cached(&known) {
-                    Some((listening, checked)) if now.duration_since(checked) < PRESENCE => {
-                        listening
-                    }
-                    _ => {
-                        let listening = others_listen(&pool, &channel, &own).await;
-                        *known.lock().unwrap_or_else(|e| e.into_inner()) = Some((listening, now));
-                        listening
-                    }
-                };
-                if listening {
-                    send(&pool, &sql, &channel, &due).await;
-                }
-            }
-        });
+        let task = tokio::spawn(run(
+            pool,
+            sql,
+            channel,
+            own,
+            inbox,
+            Arc::clone(&presence),
+            Arc::clone(&last_sent),
+        ));
         Notifier {
-            actions,
+            requests,
             task,
             presence,
             last_sent,
         }
     }
 
-    /// Whether the enqueue of one task of `action` should send its
-    /// notification itself, pipelined behind its insert: other sessions
-    /// listened at the last check, which is recent, and the action was not
-    /// notified in the last [`WINDOW`]. If so, counts it as notified now.
-    pub(super) fn send_with_insert(&self, action: &str) -> bool {
-        match cached(&self.presence) {
-            Some((true, checked)) if checked.elapsed() < PRESENCE => {}
-            _ => return false,
-        }
+    /// Whether an enqueue of tasks of the `due` actions should send its
+    /// notification itself, pipelined behind its insert, and how: when
+    /// no action was notified in the last [`WINDOW`] and other sessions
+    /// listened at the last check, which is recent, [`Inline::Always`];
+    /// when it is not known whether they listen (the first enqueue of a
+    /// process, which may exit right after it: its wake-up must not be
+    /// left to the sender), [`Inline::IfHeard`], and the sender looks for
+    /// listeners. If it sends, the actions count as notified now.
+    pub(super) fn send_with_insert(&self, due: &[String]) -> Option<Inline> {
+        let inline = match cached(&self.presence) {
+            Some((false, checked)) if checked.elapsed() < PRESENCE => return None,
+            Some((true, checked)) if checked.elapsed() < PRESENCE => Inline::Always,
+            _ => {
+                let _ = self.requests.send(Request::Look);
+                Inline::IfHeard
+            }
+        };
         let now = Instant::now();
         let mut last_sent = lock(&self.last_sent);
-        if !window_passed(&last_sent, action, now) {
-            return false;
+        if due.is_empty()
+            || !due
+                .iter()
+                .all(|action| window_passed(&last_sent, action, now))
+        {
+            return None;
         }
-        last_sent.insert(action.to_string(), now);
-        true
+        for action in due {
+            last_sent.insert(action.clone(), now);
+        }
+        Some(inline)
     }
 
     /// Asks for a wake-up of these actions' waiters; does not wait.
@@ -221,6 +303,15 @@ impl Notifier {
                 return;
             }
         }
-        let _ = self.actions.send(actions);
+        let _ = self.requests.send(Request::Wake(actions));
+    }
+
+    /// Sends every wake-up still waiting for its window, and returns once
+    /// they are sent.
+    pub(super) async fn flush(&self) {
+        let (reply, sent) = oneshot::channel();
+        if self.requests.send(Request::Flush(reply)).is_ok() {
+            let _ = sent.await;
+        }
     }
 }

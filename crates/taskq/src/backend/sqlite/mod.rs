@@ -85,8 +85,14 @@ pub struct SqliteConfig {
     /// How long a write waits for another connection's write lock before
     /// failing with a busy error. Default: 10 seconds.
     pub busy_timeout: Duration,
-    /// Create or upgrade the schema when opening. Default: `true`.
+    /// Create or upgrade the schema when opening. Default: `true`. When
+    /// `false` and the schema is older than this build needs (or missing),
+    /// operations fail with [`Error::SchemaTooOld`] until it is migrated.
     pub migrate: bool,
+    /// Create the file when it does not exist. Default: `true`. When
+    /// `false`, opening a missing file fails with a
+    /// [`DatabaseErrorKind::CannotOpen`] error.
+    pub create_file: bool,
     /// Read connections kept open for `len`, `stats`, `get` and `list`.
     /// Default: 4.
     pub read_connections: usize,
@@ -102,6 +108,7 @@ impl Default for SqliteConfig {
             durability: Durability::default(),
             busy_timeout: Duration::from_secs(10),
             migrate: true,
+            create_file: true,
             read_connections: 4,
             clock: Clock::System,
         }
@@ -223,12 +230,45 @@ pub fn complete_in(
 }
 
 fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if config.create_file {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
     let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
     configure_connection(&conn, config)?;
     Ok(conn)
+}
+
+/// Says what is missing when the file cannot be opened because it, or its
+/// directory, does not exist (SQLite only says "unable to open").
+fn check_openable(path: &Path, create: bool) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let cannot_open = |message: String| {
+        Err(Error::Database(DatabaseError::new(
+            DatabaseErrorKind::CannotOpen,
+            message,
+            None,
+        )))
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return cannot_open(format!(
+            "the directory {} does not exist (taskq creates the database file, not its directory)",
+            dir.display()
+        ));
+    }
+    if !create {
+        return cannot_open(format!(
+            "there is no SQLite database at {} (it is created by a queue that may create it, or by `taskq migrate`)",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Idle read connections, opened on demand.
@@ -343,6 +383,7 @@ impl SqliteBackend {
             ));
         }
         config.validate()?;
+        check_openable(&path, config.create_file)?;
         let mut conn = open_connection(&path, &config)?;
         let behind = if config.migrate {
             let tx = conn

@@ -70,7 +70,9 @@ pub(crate) fn db_error(error: rusqlite::Error) -> Error {
                 ErrorCode::NotADatabase => DatabaseErrorKind::NotADatabase,
                 ErrorCode::DatabaseCorrupt => DatabaseErrorKind::Corrupt,
                 ErrorCode::DiskFull => DatabaseErrorKind::Full,
-                ErrorCode::CannotOpen => DatabaseErrorKind::ConnectionLost,
+                ErrorCode::ReadOnly => DatabaseErrorKind::ReadOnly,
+                ErrorCode::PermissionDenied => DatabaseErrorKind::PermissionDenied,
+                ErrorCode::CannotOpen => DatabaseErrorKind::CannotOpen,
                 _ => DatabaseErrorKind::Other,
             }
         }

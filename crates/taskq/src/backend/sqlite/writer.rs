@@ -55,6 +55,8 @@ trait Job: Send {
 /// A write that ran and awaits the outcome of its commit.
 trait Pending: Send {
     fn succeeded(&self) -> bool;
+    /// Whether the write failed for lack of space.
+    fn out_of_space(&self) -> bool;
     fn finish(self: Box<Self>, commit: Result<(), &Error>);
 }
 
@@ -98,6 +100,12 @@ where
 impl<T: Send> Pending for PendingReply<T> {
     fn succeeded(&self) -> bool {
         self.result.is_ok()
+    }
+
+    fn out_of_space(&self) -> bool {
+        self.result
+            .as_ref()
+            .is_err_and(|e| e.database_kind() == Some(DatabaseErrorKind::Full))
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &Error>) {
@@ -204,9 +212,27 @@ impl Writer {
     }
 }
 
+/// Moves every page of the WAL into the database file and truncates the
+/// WAL to nothing, giving its space back: after a write failed for lack of
+/// space, the WAL of a long-running process could otherwise keep all the
+/// space freed later, and every write would fail for good.
+fn give_back_wal_space(conn: &Connection) {
+    let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+    });
+    match checkpoint {
+        Ok((0, _)) => tracing::info!("the SQLite WAL was checkpointed and truncated after a full disk"),
+        Ok((_, pages)) => tracing::warn!(pages, "the SQLite WAL could not be truncated after a full disk: another connection is reading; trying again with the next write"),
+        Err(error) => tracing::warn!(%error, "the SQLite WAL could not be checkpointed after a full disk; trying again with the next write"),
+    }
+}
+
 fn run(conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>, levels: SyncLevels, spin: bool) {
     let linger = if spin { LINGER } else { Duration::ZERO };
     let mut level = levels.durable;
+    // Set when a write failed for lack of space, until one succeeds: each
+    // batch first gives the WAL's space back, in case space has returned.
+    let mut out_of_space = false;
     while let Some(first) = next_job(&inbox, linger) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -226,16 +252,29 @@ fn run(conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>, levels: SyncLevels
                 Err(error) => tracing::warn!(%error, "could not change the sync level"),
             }
         }
-        run_batch(&conn, batch);
+        if out_of_space {
+            give_back_wal_space(&conn);
+        }
+        let full = run_batch(&conn, batch);
+        if full {
+            give_back_wal_space(&conn);
+        }
+        out_of_space = full;
     }
 }
 
-fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+fn is_full(error: &Error) -> bool {
+    error.database_kind() == Some(DatabaseErrorKind::Full)
+}
+
+/// Runs a batch in one transaction; returns whether a write or the commit
+/// failed for lack of space.
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_error) {
         for job in batch {
             job.abort(copy_error(&error));
         }
-        return;
+        return is_full(&error);
     }
     let single = batch.len() == 1;
     let mut pending = Vec::with_capacity(batch.len());
@@ -284,6 +323,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
                 let _ = conn.execute_batch("ROLLBACK");
             })
     };
+    let full = outcome.as_ref().is_err_and(is_full) || pending.iter().any(|p| p.out_of_space());
     for done in pending {
         done.finish(outcome.as_ref().map(|_| ()));
     }
@@ -292,4 +332,5 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
             job.abort(copy_error(error));
         }
     }
+    full
 }
