@@ -63,6 +63,25 @@ pub enum Command {
     Work(commands::work::Args),
 }
 
+impl Command {
+    /// Whether the command only reads, and so must create nothing.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Len(_) | Command::Stats(_) | Command::List(_) | Command::Show(_)
+        )
+    }
+
+    /// The queue's settings for the command.
+    pub fn queue_config(&self) -> taskq::QueueConfig {
+        let mut config = taskq::QueueConfig::default();
+        if let Command::Work(args) = self {
+            config.poll_interval = args.poll_interval;
+        }
+        config
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,9 @@ pub const WRONG_STATE: u8 = 4;
 /// The database cannot be reached or used.
 pub const UNAVAILABLE: u8 = 5;
 
+/// Interrupted by SIGINT (Ctrl-C), as shells count it: 128 + 2.
+pub const INTERRUPTED: u8 = 130;
+
 /// A failed command: a sentence for the user and an exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -21,6 +24,33 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Standard output was closed by its reader (`taskq list | head`):
+    /// the command ends quietly, with success, as other Unix tools do.
+    pub fn closed_pipe() -> Self {
+        Failure {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
+    /// Whether this ends the command without a word.
+    pub fn is_quiet(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The error as a JSON object, for `--json`.
+    pub fn json(&self) -> serde_json::Value {
+        let kind = match self.code {
+            INVALID => "invalid_input",
+            NOT_FOUND => "not_found",
+            WRONG_STATE => "wrong_state",
+            UNAVAILABLE => "unavailable",
+            INTERRUPTED => "interrupted",
+            _ => "database",
+        };
+        serde_json::json!({"error": {"code": self.code, "kind": kind, "message": self.message}})
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Failure {
             code: INVALID,
@@ -50,7 +80,10 @@ impl From<Error> for Failure {
             Error::Database(e) => match e.kind {
                 DatabaseErrorKind::ConnectionLost
                 | DatabaseErrorKind::NotADatabase
-                | DatabaseErrorKind::Corrupt => UNAVAILABLE,
+                | DatabaseErrorKind::Corrupt
+                | DatabaseErrorKind::ReadOnly
+                | DatabaseErrorKind::PermissionDenied
+                | DatabaseErrorKind::CannotOpen => UNAVAILABLE,
                 _ => OTHER,
             },
             _ => OTHER,

@@ -5,6 +5,7 @@ mod commands;
 mod failure;
 mod output;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,32 +15,47 @@ use failure::Failure;
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("taskq: internal error (please report it): {info}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "taskq: internal error (please report it): {info}"
+        );
     }));
     let cli = Cli::parse();
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("taskq: could not start: {error}");
+            let _ = writeln!(std::io::stderr(), "taskq: could not start: {error}");
             return ExitCode::from(failure::OTHER);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.is_quiet() => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("taskq: {}", failure.message);
+            let mut stderr = std::io::stderr();
+            let _ = if json {
+                writeln!(stderr, "{}", failure.json())
+            } else {
+                writeln!(stderr, "taskq: {}", failure.message)
+            };
             ExitCode::from(failure.code)
         }
     }
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let queue = taskq::Queue::connect(&cli.database).await?;
+    // Commands that only look create nothing: no SQLite file, no schema.
+    let options = taskq::ConnectOptions {
+        create: !cli.command.only_reads(),
+        config: cli.command.queue_config(),
+    };
+    let queue = taskq::Queue::connect_with(&cli.database, options).await?;
     let out = output::Output { json: cli.json };
-    match cli.command {
+    let done = match cli.command {
         Command::Migrate(args) => commands::migrate::run(args, &queue, &out).await,
         Command::Enqueue(args) => commands::enqueue::run(args, &queue, &out).await,
         Command::Bulk(args) => commands::bulk::run(args, &queue, &out).await,
@@ -51,6 +67,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Delete(args) => commands::delete::run(args, &queue, &out).await,
         Command::Purge(args) => commands::purge::run(args, &queue, &out).await,
         Command::RequeueExpired(args) => commands::requeue_expired::run(args, &queue, &out).await,
-        Command::Work(args) => commands::work::run(args, queue, &out).await,
-    }
+        Command::Work(args) => commands::work::run(args, queue.clone(), &out).await,
+    };
+    // Wake-ups for other processes' workers go out before the process
+    // ends, even when the command failed after an enqueue.
+    let flushed = queue.flush().await;
+    done?;
+    flushed?;
+    out.flush()
 }

@@ -3,41 +3,90 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::io::Write;
+
 use serde_json::{json, Value};
 use taskq::Task;
 
-/// Where and how results are printed.
+use crate::failure::Failure;
+
+/// Where and how results are printed. Every write goes to standard output
+/// through it, so that a closed pipe (`taskq list | head`) ends the
+/// command quietly instead of failing.
 pub struct Output {
     pub json: bool,
 }
 
+/// A write to standard output that failed: quietly for a closed pipe.
+fn written(result: std::io::Result<()>) -> Result<(), Failure> {
+    result.map_err(|error| match error.kind() {
+        std::io::ErrorKind::BrokenPipe => Failure::closed_pipe(),
+        _ => Failure::other(format!("could not write to standard output: {error}")),
+    })
+}
+
 impl Output {
-    /// Prints a JSON value, one line.
-    pub fn json(&self, value: &Value) {
-        println!("{value}");
+    /// Prints one line.
+    pub fn line(&self, text: impl std::fmt::Display) -> Result<(), Failure> {
+        written(writeln!(std::io::stdout().lock(), "{text}"))
     }
 
-    /// Prints rows under a header, each column as wide as its widest cell.
-    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) {
+    /// Prints a JSON value, one line.
+    pub fn json(&self, value: &Value) -> Result<(), Failure> {
+        self.line(value)
+    }
+
+    /// Prints rows under a header, each column as wide as its widest cell;
+    /// `empty` instead when there are no rows.
+    pub fn table(&self, header: &[&str], rows: &[Vec<String>], empty: &str) -> Result<(), Failure> {
+        if rows.is_empty() {
+            return self.line(empty);
+        }
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for row in rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let line = |cells: Vec<&str>| {
+        let mut out = std::io::stdout().lock();
+        let mut line = |cells: Vec<&str>| {
             let padded: Vec<String> = cells
                 .iter()
                 .zip(&widths)
                 .map(|(cell, width)| format!("{cell:<width$}"))
                 .collect();
-            println!("{}", padded.join("  ").trim_end());
+            written(writeln!(out, "{}", padded.join("  ").trim_end()))
         };
-        line(header.to_vec());
+        line(header.to_vec())?;
         for row in rows {
-            line(row.iter().map(String::as_str).collect());
+            line(row.iter().map(String::as_str).collect())?;
         }
+        Ok(())
     }
+
+    /// Sends what is buffered; a closed pipe is noticed here at the latest.
+    pub fn flush(&self) -> Result<(), Failure> {
+        written(std::io::stdout().lock().flush())
+    }
+}
+
+/// `1 task`, `2 tasks`: a count with its noun, singular or plural.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A whole number with thousands separators: `42,438`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
 }
 
 /// A time in RFC 3339, to the second, in UTC.
@@ -101,6 +150,17 @@ mod tests {
             ("payload_text", json!("plain words"))
         );
         assert_eq!(payload(&[0xff, 0x00]), ("payload_hex", json!("ff00")));
+    }
+
+    #[test]
+    fn counts_and_rates_read_like_words() {
+        assert_eq!(count(1u64, "task", "tasks"), "1 task");
+        assert_eq!(count(0u64, "task", "tasks"), "0 tasks");
+        assert_eq!(count(2u32, "batch", "batches"), "2 batches");
+        assert_eq!(thousands(42_438), "42,438");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(0), "0");
     }
 
     #[test]

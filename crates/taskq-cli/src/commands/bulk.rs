@@ -3,13 +3,16 @@
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde_json::json;
 use taskq::{NewTask, Queue};
 
-use super::enqueue::{check_json, TaskOptions};
-use crate::failure::Failure;
-use crate::output::Output;
+use super::enqueue::{new_task, TaskOptions};
+use crate::failure::{Failure, INTERRUPTED};
+use crate::output::{count, thousands, Output};
 
 /// Enqueue one task per line of a JSON-lines file, in batched
 /// transactions.
@@ -57,35 +60,98 @@ fn read_lines(file: &PathBuf) -> Result<Vec<Vec<u8>>, Failure> {
     Ok(lines)
 }
 
-pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
-    let lines = read_lines(&args.file)?;
+/// Every line's task, checked: a bad line enqueues nothing.
+fn parse_tasks(args: &Args) -> Result<Vec<NewTask>, Failure> {
     let mut tasks = Vec::new();
-    for (number, line) in lines.into_iter().enumerate() {
+    for (number, line) in read_lines(&args.file)?.into_iter().enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        check_json(&line, args.raw, &format!("line {}", number + 1))?;
-        let task = args.options.apply(NewTask::raw(args.action.clone(), line));
+        let what = format!("line {}", number + 1);
+        let task = args
+            .options
+            .apply(new_task(&args.action, line, args.raw, &what)?);
         task.validate()
-            .map_err(|e| Failure::invalid(format!("line {}: {e}", number + 1)))?;
+            .map_err(|e| Failure::invalid(format!("{what}: {e}")))?;
         tasks.push(task);
     }
-    let total = tasks.len();
-    let progress = if std::io::stderr().is_terminal() && !out.json {
-        let bar = ProgressBar::new(total as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} tasks {per_sec} eta {eta}")
+    Ok(tasks)
+}
+
+/// A progress bar on a terminal, nothing elsewhere.
+fn progress_bar(total: usize, out: &Output) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || out.json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    let style =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} tasks {rate} eta {eta}").map(|style| {
+            style.with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", thousands(state.per_sec() as u64));
+                },
+            )
+        });
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Set once SIGINT (Ctrl-C) or SIGTERM arrives: the batch being written
+/// finishes, and no other starts.
+fn interruption() -> Arc<AtomicBool> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    tokio::spawn(async move {
+        #[cfg(unix)]
         {
-            bar.set_style(style);
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                flag.store(true, Ordering::SeqCst);
+                return;
+            }
         }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    interrupted
+}
+
+/// What was committed before the run stopped, in words.
+fn committed(enqueued: usize, total: usize, batches: u32) -> String {
+    format!(
+        "{enqueued} of {} enqueued in {}",
+        count(total as u64, "task was", "tasks were"),
+        count(batches, "whole batch", "whole batches")
+    )
+}
+
+pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
+    let tasks = parse_tasks(&args)?;
+    let total = tasks.len();
+    let progress = progress_bar(total, out);
+    let interrupted = interruption();
     let mut enqueued = 0;
-    let mut batches = 0;
+    let mut batches = 0u32;
     let mut rest = tasks;
     while !rest.is_empty() {
+        if interrupted.load(Ordering::SeqCst) {
+            progress.abandon();
+            return Err(Failure {
+                code: INTERRUPTED,
+                message: format!(
+                    "interrupted: {}; the rest were not enqueued",
+                    committed(enqueued, total, batches)
+                ),
+            });
+        }
         let tail = rest.split_off(rest.len().min(args.batch_size as usize));
         let batch = std::mem::replace(&mut rest, tail);
         let size = batch.len();
@@ -93,9 +159,9 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
             progress.abandon();
             let mut failure = Failure::from(error);
             failure.message = format!(
-                "{}; {enqueued} of {total} tasks were enqueued in {batches} whole batches before it, \
-                 and none of the failing batch",
-                failure.message
+                "{}; {} before it, and none of the failing batch",
+                failure.message,
+                committed(enqueued, total, batches)
             );
             return Err(failure);
         }
@@ -105,9 +171,12 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     }
     progress.finish_and_clear();
     if out.json {
-        out.json(&json!({"enqueued": enqueued, "batches": batches}));
+        out.json(&json!({"enqueued": enqueued, "batches": batches}))
     } else {
-        println!("enqueued {enqueued} tasks in {batches} batches");
+        out.line(format!(
+            "enqueued {} in {}",
+            count(enqueued as u64, "task", "tasks"),
+            count(batches, "batch", "batches")
+        ))
     }
-    Ok(())
 }

@@ -21,9 +21,8 @@ pub struct Args {
 pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     queue.delete(args.id).await?;
     if out.json {
-        out.json(&json!({"deleted": args.id.0}));
+        out.json(&json!({"deleted": args.id.0}))
     } else {
-        println!("task {} deleted", args.id);
+        out.line(format!("task {} deleted", args.id))
     }
-    Ok(())
 }

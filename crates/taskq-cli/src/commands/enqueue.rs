@@ -42,10 +42,10 @@ pub struct TaskOptions {
     #[arg(long, default_value_t = taskq::DEFAULT_MAX_TRIES, allow_negative_numbers = true)]
     pub max_tries: i32,
     /// Lease length of each try, like 30s or 2m.
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Wait this long before the task may run, like 10m.
-    #[arg(long, value_parser = parse_duration, conflicts_with = "run_at")]
+    #[arg(long, value_parser = parse_duration, conflicts_with = "run_at", allow_hyphen_values = true)]
     pub delay: Option<Duration>,
     /// Do not run before this time (RFC 3339, like 2026-12-01T03:00:00Z).
     #[arg(long, value_parser = parse_time)]
@@ -98,18 +98,21 @@ fn read_payload(args: &Args) -> Result<Vec<u8>, Failure> {
     }
 }
 
-/// Checks that a payload is JSON (unless raw), saying where it is not.
-pub fn check_json(bytes: &[u8], raw: bool, what: &str) -> Result<(), Failure> {
+/// A task of `action` with `payload`: checked to be valid JSON (strings
+/// included) unless `raw`, saying where it is not.
+pub fn new_task(action: &str, payload: Vec<u8>, raw: bool, what: &str) -> Result<NewTask, Failure> {
     if raw {
-        return Ok(());
+        return Ok(NewTask::raw(action, payload));
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-        .map(drop)
-        .map_err(|e| {
-            Failure::invalid(format!(
-                "{what} is not valid JSON: {e} (use --raw to store bytes as they are)"
-            ))
-        })
+    NewTask::json_bytes(action, payload).map_err(|error| {
+        let reason = match error {
+            taskq::Error::InvalidInput { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        Failure::invalid(format!(
+            "{what} {reason} (use --raw to store bytes as they are)"
+        ))
+    })
 }
 
 pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
@@ -117,13 +120,12 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     if payload.iter().all(u8::is_ascii_whitespace) && !args.raw {
         payload = b"null".to_vec();
     }
-    check_json(&payload, args.raw, "the payload")?;
-    let task = args.options.apply(NewTask::raw(args.action, payload));
+    let task = new_task(&args.action, payload, args.raw, "the payload")?;
+    let task = args.options.apply(task);
     let id = queue.enqueue_task(task).await?;
     if out.json {
-        out.json(&json!({"id": id.0}));
+        out.json(&json!({"id": id.0}))
     } else {
-        println!("{id}");
+        out.line(id)
     }
-    Ok(())
 }

@@ -21,9 +21,8 @@ pub struct Args {
 pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     let ready = queue.len(&args.action).await?;
     if out.json {
-        out.json(&json!({"action": args.action, "ready": ready}));
+        out.json(&json!({"action": args.action, "ready": ready}))
     } else {
-        println!("{ready}");
+        out.line(ready)
     }
-    Ok(())
 }

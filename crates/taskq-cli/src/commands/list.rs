@@ -46,8 +46,7 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     };
     let tasks = queue.list(&options).await?;
     if out.json {
-        out.json(&Value::Array(tasks.iter().map(output::task_json).collect()));
-        return Ok(());
+        return out.json(&Value::Array(tasks.iter().map(output::task_json).collect()));
     }
     let rows: Vec<Vec<String>> = tasks
         .iter()
@@ -78,6 +77,6 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     out.table(
         &["ID", "ACTION", "STATE", "TRIES", "NOT BEFORE", "LAST ERROR"],
         &rows,
-    );
-    Ok(())
+        "no tasks",
+    )
 }

@@ -18,9 +18,8 @@ pub struct Args {}
 pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     queue.migrate().await?;
     if out.json {
-        out.json(&json!({"migrated": true}));
+        out.json(&json!({"migrated": true}))
     } else {
-        println!("the schema is up to date");
+        out.line("the schema is up to date")
     }
-    Ok(())
 }

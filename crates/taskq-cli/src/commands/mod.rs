@@ -18,8 +18,14 @@ use std::time::{Duration, SystemTime};
 
 use taskq::{State, TaskId};
 
-/// `7d`, `2m`, `1h 30m`, `250ms`.
+/// `7d`, `2m`, `1h 30m`, `250ms`. A negative one (`-5s`) reaches here as
+/// a value, to be refused as one.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(format!(
+            "{text:?} is negative; durations are zero or more (write it like 30s, 2m, 1h 30m or 7d)"
+        ));
+    }
     humantime::parse_duration(text)
         .map_err(|e| format!("{e} (write it like 30s, 2m, 1h 30m or 7d)"))
 }

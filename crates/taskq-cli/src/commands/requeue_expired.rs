@@ -4,7 +4,7 @@ use serde_json::json;
 use taskq::Queue;
 
 use crate::failure::Failure;
-use crate::output::Output;
+use crate::output::{count, Output};
 
 /// Requeue every task whose lease expired (or fail it, if that was its
 /// last try) and print how many moved.
@@ -19,9 +19,8 @@ pub struct Args {}
 pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     let moved = queue.requeue_expired().await?;
     if out.json {
-        out.json(&json!({"requeued": moved}));
+        out.json(&json!({"requeued": moved}))
     } else {
-        println!("requeued {moved} tasks");
+        out.line(format!("requeued {}", count(moved, "task", "tasks")))
     }
-    Ok(())
 }

@@ -5,7 +5,7 @@ use taskq::{ListOptions, Queue, State, TaskId};
 
 use super::parse_id;
 use crate::failure::Failure;
-use crate::output::Output;
+use crate::output::{count, Output};
 
 /// Queue failed tasks again, with their tries reset, to run now.
 #[derive(Debug, clap::Args)]
@@ -25,12 +25,11 @@ pub struct Args {
 pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     if let Some(id) = args.id {
         queue.retry(id).await?;
-        if out.json {
-            out.json(&json!({"retried": [id.0]}));
+        return if out.json {
+            out.json(&json!({"retried": [id.0]}))
         } else {
-            println!("task {id} is queued again");
-        }
-        return Ok(());
+            out.line(format!("task {id} is queued again"))
+        };
     }
     let action = args.action.unwrap_or_default();
     let mut retried = Vec::new();
@@ -56,12 +55,13 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
         }
     }
     if out.json {
-        out.json(&json!({"retried": retried}));
+        out.json(&json!({"retried": retried}))
     } else {
-        println!(
-            "{} failed tasks of {action} are queued again",
-            retried.len()
-        );
+        let n = retried.len() as u64;
+        let verb = if n == 1 { "is" } else { "are" };
+        out.line(format!(
+            "{} of {action} {verb} queued again",
+            count(n, "failed task", "failed tasks")
+        ))
     }
-    Ok(())
 }

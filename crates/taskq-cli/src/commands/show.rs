@@ -27,47 +27,48 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
         });
     };
     if out.json {
-        out.json(&output::task_json(&task));
-        return Ok(());
+        return out.json(&output::task_json(&task));
     }
-    let field = |name: &str, value: String| println!("{name:<12} {value}");
     let optional_time =
         |t: Option<std::time::SystemTime>| t.map(output::time).unwrap_or_else(|| "-".into());
-    field("id", task.id.to_string());
-    field("action", task.action.clone());
-    field("state", task.state.to_string());
     let max = if task.max_tries < 0 {
         "forever".to_string()
     } else {
         task.max_tries.to_string()
     };
-    field("tries", format!("{} of {max}", task.tries));
-    field("timeout", output::duration(task.timeout));
-    field("not before", output::time(task.not_before));
-    field("lease ends", optional_time(task.expires));
-    field(
-        "parent",
-        task.parent
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "-".into()),
-    );
-    field("created", output::time(task.created_at));
-    field("finished", optional_time(task.finished_at));
-    field(
-        "last error",
-        task.last_error.clone().unwrap_or_else(|| "-".into()),
-    );
+    let fields = [
+        ("id", task.id.to_string()),
+        ("action", task.action.clone()),
+        ("state", task.state.to_string()),
+        ("tries", format!("{} of {max}", task.tries)),
+        ("timeout", output::duration(task.timeout)),
+        ("not before", output::time(task.not_before)),
+        ("lease ends", optional_time(task.expires)),
+        (
+            "parent",
+            task.parent.map_or_else(|| "-".into(), |p| p.to_string()),
+        ),
+        ("created", output::time(task.created_at)),
+        ("finished", optional_time(task.finished_at)),
+        (
+            "last error",
+            task.last_error.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ];
+    for (name, value) in fields {
+        out.line(format!("{name:<12} {value}"))?;
+    }
     let (kind, payload) = output::payload(&task.payload);
     let text = match kind {
         "payload" => serde_json::to_string_pretty(&payload).unwrap_or_default(),
         _ => payload.as_str().unwrap_or_default().to_string(),
     };
-    println!(
+    out.line(format!(
         "payload{}",
         if kind == "payload_hex" { " (hex)" } else { "" }
-    );
+    ))?;
     for line in text.lines() {
-        println!("  {line}");
+        out.line(format!("  {line}"))?;
     }
     Ok(())
 }

@@ -15,8 +15,7 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
     let stats = queue.stats().await?;
     if out.json {
         let value = serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
-        out.json(&value);
-        return Ok(());
+        return out.json(&value);
     }
     let rows: Vec<Vec<String>> = stats
         .iter()
@@ -41,6 +40,6 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
             "TOTAL",
         ],
         &rows,
-    );
-    Ok(())
+        "no tasks",
+    )
 }

@@ -1,5 +1,6 @@
 //! `taskq work`
 
+use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +42,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
     /// How long running commands may finish after SIGINT or SIGTERM.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub shutdown_timeout: Duration,
+    /// How often to look for tasks when idle and no wake-up came: the most
+    /// a delayed task waits past its time, or a task whose wake-up was
+    /// lost waits.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub poll_interval: Duration,
 }
 
 /// The last `ERROR_TAIL` characters of a command's standard error.
@@ -143,12 +149,16 @@ pub async fn run(args: Args, queue: Queue, out: &Output) -> Result<(), Failure> 
     let m = metrics.snapshot();
     if out.json {
         let value = serde_json::to_value(m).map_err(|e| Failure::other(e.to_string()))?;
-        out.json(&json!({"stopped": true, "metrics": value}));
+        out.json(&json!({"stopped": true, "metrics": value}))
     } else {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "taskq: stopped after {} completed, {} retried, {} failed, {} released",
-            m.completed, m.retried, m.failed, m.released
+            m.completed,
+            m.retried,
+            m.failed,
+            m.released
         );
+        Ok(())
     }
-    Ok(())
 }
