@@ -11,8 +11,9 @@ Exit codes:
   2  bad usage or invalid input (arguments, options, payloads)
   3  no task with that id
   4  the task is not in a state that allows the operation
-  5  the database cannot be reached, is not a database, or has a schema
-     this taskq cannot use
+  5  the database cannot be reached, opened or written, is not a database,
+     or has a schema this taskq cannot use
+  130  interrupted by Ctrl-C (bulk says what it committed)
 
 Examples:
   taskq enqueue email '{\"to\": \"ada@example.com\"}'

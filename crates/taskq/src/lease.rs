@@ -195,6 +195,23 @@ impl Lease {
     /// Records a failed try with `reason` as the task's last error. With
     /// tries left the task is queued again after an exponential backoff;
     /// otherwise it fails for good.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::{FailOutcome, NewTask};
+    ///
+    /// let id = queue.enqueue_task(NewTask::json("email", &"ada@example.com")?.max_tries(2)).await?;
+    /// let lease = queue.claim("email").await?.expect("a task");
+    /// let outcome = lease.fail("the mail server timed out").await?;
+    /// assert!(matches!(outcome, FailOutcome::Retrying { .. }));
+    /// let task = queue.get(id).await?.unwrap();
+    /// assert_eq!(task.last_error.as_deref(), Some("the mail server timed out"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn fail(self, reason: impl std::fmt::Display) -> Result<FailOutcome> {
         let outcome = if self.task.is_last_try() {
             FailOutcome::Failed
@@ -227,6 +244,24 @@ impl Lease {
 
     /// Moves the lease end to `by` from now (a heartbeat). Fails with
     /// [`Error::LeaseLost`](crate::Error::LeaseLost) if the task was taken over.
+    /// The worker runtime does this by itself while a handler runs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use std::time::Duration;
+    ///
+    /// queue.enqueue("video", &"cat.mp4").await?;
+    /// let mut lease = queue.claim("video").await?.expect("a task");
+    /// let before = lease.expires();
+    /// lease.extend(Duration::from_secs(600)).await?; // ten more minutes of work
+    /// assert!(lease.expires() > before);
+    /// lease.complete().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn extend(&mut self, by: Duration) -> Result<SystemTime> {
         validate_duration("extend", by, false)?;
         let expires = self
@@ -240,6 +275,21 @@ impl Lease {
 
     /// Gives the task back at once without counting the try, for a
     /// graceful shutdown. It keeps its place in line.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// let id = queue.enqueue("email", &"ada@example.com").await?;
+    /// let lease = queue.claim("email").await?.expect("a task");
+    /// lease.release().await?;
+    /// let again = queue.claim("email").await?.expect("ready again at once");
+    /// assert_eq!((again.id(), again.task().tries), (id, 1), "the try was given back");
+    /// again.complete().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn release(self) -> Result<()> {
         self.queue
             .backend()

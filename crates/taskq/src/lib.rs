@@ -45,7 +45,19 @@
 //! - [`blocking`]: the same API for synchronous programs;
 //! - [`Error`]: what can go wrong, as variants you can match.
 //!
-//! The life of a task, as a diagram and rules, is in `docs/lifecycle.md`.
+//! The life of a task, as a diagram and rules, is in [`lifecycle`].
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `sqlite` | yes | the embedded SQLite backend ([`sqlite`]), with SQLite bundled |
+//! | `postgres` | no | the PostgreSQL backend (`postgres`), on `tokio-postgres` |
+//! | `failpoints` | no | kill points for fault-injection tests; never in production |
+//!
+//! Build these docs with every backend: `cargo doc --open -p taskq --all-features`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
 pub mod blocking;
@@ -60,9 +72,14 @@ mod task;
 mod wakeup;
 pub mod worker;
 
+#[doc = include_str!("../../../docs/lifecycle.md")]
+pub mod lifecycle {}
+
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backend::postgres;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backend::sqlite;
 pub use clock::{Clock, ManualClock};
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
@@ -74,4 +91,3 @@ pub use options::{
 pub use queue::{Queue, MAX_CLAIM_BATCH};
 pub use state::State;
 pub use task::{ActionStats, NewTask, Task, TaskId, FOREVER, MAX_ACTION_LEN, MAX_PAYLOAD_LEN};
-pub use wakeup::{WakeupSubscription, Wakeups};

@@ -104,7 +104,9 @@ impl Queue {
         Queue::new(backend, QueueConfig::default())
     }
 
-    /// The backend, for calls the queue does not wrap.
+    /// The backend, for calls the queue does not wrap (see
+    /// [`backend`](crate::backend): that seam may change between minor
+    /// versions).
     pub fn backend(&self) -> &dyn Backend {
         &*self.inner.backend
     }
@@ -115,7 +117,7 @@ impl Queue {
     }
 
     /// The wake-up signals of this queue and its clones.
-    pub fn wakeups(&self) -> &Arc<Wakeups> {
+    pub(crate) fn wakeups(&self) -> &Arc<Wakeups> {
         &self.inner.wakeups
     }
 
@@ -159,6 +161,25 @@ impl Queue {
     }
 
     /// Enqueues `payload`, encoded as JSON, with the given options.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use std::time::Duration;
+    /// use taskq::EnqueueOptions;
+    ///
+    /// let options = EnqueueOptions { max_tries: 3, ..EnqueueOptions::default() };
+    /// let id = queue.enqueue_with("report", &"2026-11", options).await?;
+    /// assert_eq!(queue.get(id).await?.unwrap().max_tries, 3);
+    /// // The same with the builder of a task:
+    /// let later = taskq::NewTask::json("report", &"2026-12")?.delay(Duration::from_secs(60));
+    /// queue.enqueue_task(later).await?;
+    /// assert_eq!(queue.len("report").await?, 1, "the delayed one is not ready yet");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn enqueue_with<T: Serialize + ?Sized>(
         &self,
         action: &str,
@@ -177,6 +198,23 @@ impl Queue {
 
     /// Enqueues many tasks in one transaction: all of them or, on any
     /// error, none. Returns their ids in order.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::NewTask;
+    ///
+    /// let tasks = (1..=3).map(|n| NewTask::json("resize", &n)).collect::<Result<Vec<_>, _>>()?;
+    /// let ids = queue.enqueue_many(tasks).await?;
+    /// assert_eq!(ids.len(), 3);
+    /// let bad = vec![NewTask::json("resize", &4)?, NewTask::json("", &5)?];
+    /// assert!(queue.enqueue_many(bad).await.is_err());
+    /// assert_eq!(queue.len("resize").await?, 3, "the bad batch left nothing");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
         tasks.iter().try_for_each(NewTask::validate)?;
         if tasks.is_empty() {
@@ -263,6 +301,22 @@ impl Queue {
     /// it, by another process); otherwise it looks again every
     /// [`QueueConfig::poll_interval`]. Returns `None` if nothing became
     /// ready in time.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use std::time::Duration;
+    ///
+    /// let producer = queue.clone();
+    /// tokio::spawn(async move { producer.enqueue("email", &"ada@example.com").await });
+    /// // Returns as soon as the task is enqueued, not after a poll.
+    /// let lease = queue.claim_wait("email", Duration::from_secs(10)).await?.expect("a task");
+    /// lease.complete().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn claim_wait(&self, action: &str, max_wait: Duration) -> Result<Option<Lease>> {
         validate_action(action)?;
         validate_duration("max_wait", max_wait, true)?;
@@ -309,12 +363,52 @@ impl Queue {
     /// a page as `after` to get the next. A page takes about as long at the
     /// millionth task as at the first, and a state few tasks are in (the
     /// failed ones, say) is found without reading the others.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::{ListOptions, State};
+    ///
+    /// for n in 0..5 {
+    ///     queue.enqueue("email", &n).await?;
+    /// }
+    /// let mut page = ListOptions { action: Some("email".into()), state: Some(State::Queued), limit: 2, ..ListOptions::default() };
+    /// let mut seen = 0;
+    /// loop {
+    ///     let tasks = queue.list(&page).await?;
+    ///     let Some(last) = tasks.last() else { break };
+    ///     page.after = Some(last.id);
+    ///     seen += tasks.len();
+    /// }
+    /// assert_eq!(seen, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn list(&self, options: &ListOptions) -> Result<Vec<Task>> {
         options.validate()?;
         self.backend().task_list(options).await
     }
 
     /// Queues a failed task again, with its tries reset, to run now.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// let id = queue.enqueue("email", &"ada@example.com").await?;
+    /// let lease = queue.claim("email").await?.expect("a task");
+    /// lease.fail_permanently("the mail server refused the address").await?;
+    /// assert_eq!(queue.get(id).await?.unwrap().state, taskq::State::Failed);
+    ///
+    /// queue.retry(id).await?;
+    /// let task = queue.get(id).await?.unwrap();
+    /// assert_eq!((task.state, task.tries), (taskq::State::Queued, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn retry(&self, id: TaskId) -> Result<()> {
         self.backend().task_retry(id).await
     }

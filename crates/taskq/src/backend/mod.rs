@@ -9,6 +9,9 @@
 //!
 //! The conformance suite in `tests/conformance` is the specification every
 //! backend must pass.
+//!
+//! This seam is for implementing a backend; applications use
+//! [`Queue`](crate::Queue). It may change between minor versions.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,13 +24,15 @@ use crate::lease::LeaseRef;
 use crate::options::{Backoff, ListOptions};
 use crate::state::State;
 use crate::task::{ActionStats, NewTask, Task, TaskId};
-use crate::wakeup::Wakeups;
+pub use crate::wakeup::{WakeupSubscription, Wakeups};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migration;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
 /// The partial index that holds every task in one state (both backends

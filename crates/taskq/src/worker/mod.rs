@@ -211,6 +211,24 @@ impl Worker {
 
     /// Like [`handle`](Worker::handle), with at most `limit` handlers of
     /// this action running at once (within the worker's concurrency).
+    ///
+    /// ```
+    /// use taskq::worker::{Outcome, TaskContext, Worker, WorkerConfig};
+    ///
+    /// # fn example(queue: taskq::Queue) -> Result<(), taskq::Error> {
+    /// let mut worker = Worker::new(queue, WorkerConfig { concurrency: 20, ..WorkerConfig::default() });
+    /// // At most two calls to the slow partner API at once; emails use the rest.
+    /// worker.handle_with_limit("partner-sync", 2, |id: u64, _ctx: TaskContext| async move {
+    ///     println!("syncing {id}");
+    ///     Ok::<_, String>(Outcome::complete())
+    /// })?;
+    /// worker.handle("email", |to: String, _ctx: TaskContext| async move {
+    ///     println!("mailing {to}");
+    ///     Ok::<_, String>(())
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn handle_with_limit<T, H, Fut, R, E>(
         &mut self,
         action: &str,

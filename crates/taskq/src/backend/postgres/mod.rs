@@ -1,4 +1,5 @@
 //! The PostgreSQL backend: one database shared by workers on many machines.
+//! Available with the crate feature `postgres`.
 //!
 //! Built on [`tokio_postgres`], the mainstream asynchronous PostgreSQL
 //! driver, with a [`deadpool_postgres`] connection pool. Claims use
@@ -25,6 +26,10 @@
 //! # Ok(())
 //! # }
 //! ```
+
+/// The `tokio-postgres` crate taskq is built with, whose client and
+/// transaction types [`enqueue_in`] and [`complete_in`] take.
+pub use tokio_postgres;
 
 mod completer;
 mod counts;

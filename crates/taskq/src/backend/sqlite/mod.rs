@@ -13,8 +13,12 @@
 //! enqueue inside its own transaction, so the task exists if and only if
 //! its data commits:
 //!
+//! Use the `rusqlite` that taskq re-exports ([`sqlite::rusqlite`](rusqlite)),
+//! or depend on the same version (two versions of its bundled SQLite
+//! cannot be linked into one program):
+//!
 //! ```
-//! use rusqlite::{Connection, TransactionBehavior};
+//! use taskq::sqlite::rusqlite::{Connection, TransactionBehavior};
 //! use taskq::sqlite::{self, SqliteConfig};
 //! use taskq::NewTask;
 //!
@@ -38,6 +42,10 @@
 mod migrate;
 mod store;
 mod writer;
+
+/// The `rusqlite` crate taskq is built with, for transactional enqueues
+/// on connections of your own without matching its version.
+pub use rusqlite;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
