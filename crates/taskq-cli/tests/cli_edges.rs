@@ -280,6 +280,49 @@ fn a_worker_on_a_read_only_sqlite_file_stops_with_exit_code_5() {
     assert_eq!(db.stats("a")["queued"], 1, "the task is still there");
 }
 
+#[test]
+fn an_interrupted_bulk_says_what_it_committed() {
+    let db = postgres();
+    db.ok(&["migrate"]);
+    let lines: String = (0..20_000).map(|n| format!("{n}\n")).collect();
+    std::fs::write(db.dir.path().join("many.jsonl"), lines).unwrap();
+    let bulk = db
+        .command(&["bulk", "many", "many.jsonl", "--batch-size", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    database::wait_until("the first batches", 30, || {
+        db.stats("many")["queued"].as_u64().unwrap_or(0) > 0
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &bulk.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = bulk.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let queued = db.stats("many")["queued"].as_u64().unwrap();
+    assert!(queued < 20_000, "stopped early: {queued}");
+    assert!(
+        stderr.contains(&format!(
+            "interrupted: {queued} of 20000 tasks were enqueued in {queued} whole batch"
+        )),
+        "says exactly what is in the database: {stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_scheme_names_the_ones_that_work() {
+    let db = sqlite();
+    let output = db.run(&["--database", "mysql://u:secret@h/db", "stats"]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(output.stderr.contains("sqlite://PATH"), "{}", output.stderr);
+    assert!(output.stderr.contains("postgres://"), "{}", output.stderr);
+    assert!(!output.stderr.contains("secret"), "{}", output.stderr);
+}
+
 impl database::Db {
     /// Runs `args` with `input` (any bytes) on standard input.
     fn run_bytes(&self, args: &[&str], input: &[u8]) -> database::Output {

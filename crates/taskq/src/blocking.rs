@@ -30,10 +30,11 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
-use crate::lease::{FailOutcome, LeaseRef};
+use crate::lease::FailOutcome;
+use crate::names::TaskId;
 use crate::options::{EnqueueOptions, ListOptions};
 use crate::state::State;
-use crate::task::{ActionStats, NewTask, Task, TaskId};
+use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 use crate::worker::{Outcome, TaskContext, WorkerConfig, WorkerMetrics};
 
 /// A [`crate::Queue`] for synchronous code. Cheap to clone.

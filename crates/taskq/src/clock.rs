@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
+
+use crate::micros;
 
 /// The time source of the SQLite backend ([`SqliteConfig::clock`]).
 /// PostgreSQL always uses the database server's clock.
@@ -53,36 +55,22 @@ pub struct ManualClock {
     micros: Arc<AtomicI64>,
 }
 
-fn to_micros(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_micros())
-            .map(|micros| -micros)
-            .unwrap_or(i64::MIN),
-    }
-}
-
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: SystemTime) -> Self {
         ManualClock {
-            micros: Arc::new(AtomicI64::new(to_micros(start))),
+            micros: Arc::new(AtomicI64::new(micros::from_time(start))),
         }
     }
 
     /// The time it shows, to the microsecond.
     pub fn now(&self) -> SystemTime {
-        let micros = self.micros.load(Ordering::SeqCst);
-        if micros >= 0 {
-            UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
-        } else {
-            UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
-        }
+        micros::to_time(self.micros.load(Ordering::SeqCst))
     }
 
     /// Moves the clock forward by `by` (to the microsecond).
     pub fn advance(&self, by: Duration) {
-        let by = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        let by = micros::from_duration(by);
         let _ = self
             .micros
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
@@ -92,7 +80,7 @@ impl ManualClock {
 
     /// Sets the clock to `at`, forward or back.
     pub fn set(&self, at: SystemTime) {
-        self.micros.store(to_micros(at), Ordering::SeqCst);
+        self.micros.store(micros::from_time(at), Ordering::SeqCst);
     }
 }
 
@@ -109,6 +97,7 @@ impl Eq for ManualClock {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn a_manual_clock_moves_only_when_told() {

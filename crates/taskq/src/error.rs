@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::names::TaskId;
 use crate::state::State;
-use crate::task::TaskId;
 
 /// A `Result` whose error is taskq's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

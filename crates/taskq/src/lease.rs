@@ -6,20 +6,12 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
+use crate::names::TaskId;
 use crate::options::validate_duration;
 use crate::queue::Queue;
-use crate::task::{storable_text, NewTask, Task, TaskId};
-
-/// The identity of one claim: the task and the fencing token the claim
-/// received. Every call made with it is refused with
-/// [`Error::LeaseLost`](crate::Error::LeaseLost) once a later claim took the task over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LeaseRef {
-    /// The leased task.
-    pub id: TaskId,
-    /// The fencing token of the claim; it grows with every claim.
-    pub token: i64,
-}
+use crate::task::{
+    due_actions, follow_ups_of, storable_text, CompletionRef, LeaseRef, NewTask, Task,
+};
 
 /// What happened to a task after [`Lease::fail`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +154,7 @@ impl Lease {
     /// [`complete_with`](Lease::complete_with), saying what became of the
     /// task when a follow-up was invalid.
     pub(crate) async fn complete_checked(self, follow_ups: Vec<NewTask>) -> Result<Completion> {
-        let follow_ups = match self.prepare_follow_ups(follow_ups) {
+        let follow_ups = match follow_ups_of(self.task.id, follow_ups) {
             Ok(follow_ups) => follow_ups,
             Err(error) => {
                 let reason = format!("the completion's follow-up tasks were refused: {error}");
@@ -170,7 +162,7 @@ impl Lease {
                 return Ok(Completion::Refused { error, outcome });
             }
         };
-        let due = crate::queue::due_actions(&follow_ups);
+        let due = due_actions(&follow_ups);
         let retain = self.queue.config().retain_completed;
         let ids = self
             .queue
@@ -179,17 +171,6 @@ impl Lease {
             .await?;
         self.queue.wake(&due);
         Ok(Completion::Completed(ids))
-    }
-
-    /// Validates follow-ups and sets their parent to this task.
-    pub fn prepare_follow_ups(&self, follow_ups: Vec<NewTask>) -> Result<Vec<NewTask>> {
-        follow_ups
-            .into_iter()
-            .map(|mut task| {
-                task.options.parent = Some(self.task.id);
-                task.validate().map(|()| task)
-            })
-            .collect()
     }
 
     /// Records a failed try with `reason` as the task's last error. With
@@ -273,6 +254,13 @@ impl Lease {
         Ok(expires)
     }
 
+    /// Extends the lease by `by` from now without changing this value's
+    /// copy of its end: the worker runtime's heartbeat, while the handler
+    /// holds the task.
+    pub(crate) async fn heartbeat(&self, by: Duration) -> Result<SystemTime> {
+        self.queue.backend().task_extend(self.lease_ref(), by).await
+    }
+
     /// Gives the task back at once without counting the try, for a
     /// graceful shutdown. It keeps its place in line.
     ///
@@ -313,5 +301,14 @@ impl Lease {
 impl From<&Lease> for LeaseRef {
     fn from(lease: &Lease) -> Self {
         lease.lease_ref()
+    }
+}
+
+impl From<&Lease> for CompletionRef {
+    fn from(lease: &Lease) -> Self {
+        CompletionRef {
+            lease: lease.lease_ref(),
+            retain: lease.queue.config().retain_completed,
+        }
     }
 }

@@ -64,7 +64,10 @@ pub mod blocking;
 mod clock;
 mod error;
 mod failpoint;
+mod handoff;
 mod lease;
+mod micros;
+mod names;
 mod options;
 mod queue;
 mod state;
@@ -83,11 +86,12 @@ pub use backend::postgres;
 pub use backend::sqlite;
 pub use clock::{Clock, ManualClock};
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
-pub use lease::{FailOutcome, Lease, LeaseRef};
+pub use lease::{FailOutcome, Lease};
+pub use names::{TaskId, MAX_ACTION_LEN};
 pub use options::{
     Backoff, ConnectOptions, EnqueueOptions, ListOptions, NotBefore, Order, QueueConfig,
-    DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, MAX_DURATION, MAX_LIST_LIMIT,
+    DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, FOREVER, MAX_DURATION, MAX_LIST_LIMIT,
 };
 pub use queue::{Queue, MAX_CLAIM_BATCH};
 pub use state::State;
-pub use task::{ActionStats, NewTask, Task, TaskId, FOREVER, MAX_ACTION_LEN, MAX_PAYLOAD_LEN};
+pub use task::{ActionStats, CompletionRef, LeaseRef, NewTask, Task, MAX_PAYLOAD_LEN};

@@ -3,8 +3,11 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
+use crate::names::{validate_action, TaskId};
 use crate::state::State;
-use crate::task::{validate_action, TaskId, FOREVER};
+
+/// The value of `max_tries` that means "retry forever".
+pub const FOREVER: i32 = -1;
 
 /// How many tries a task gets unless told otherwise.
 pub const DEFAULT_MAX_TRIES: i32 = 10;

@@ -1,18 +1,18 @@
 //! The front door: enqueue, claim, count and administer tasks.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backend::{Backend, ExpiryBackoff};
+use crate::backend::{Backend, ExpiryBackoff, Waiters};
 use crate::error::{Error, Result};
+use crate::handoff::HandOffs;
 use crate::lease::Lease;
-use crate::options::{
-    validate_duration, ConnectOptions, EnqueueOptions, ListOptions, NotBefore, QueueConfig,
-};
+use crate::names::{validate_action, TaskId};
+use crate::options::{validate_duration, ConnectOptions, EnqueueOptions, ListOptions, QueueConfig};
 use crate::state::State;
-use crate::task::{validate_action, ActionStats, NewTask, Task, TaskId};
+use crate::task::{due_actions, ActionStats, NewTask, Task};
 use crate::wakeup::Wakeups;
 
 /// The most tasks one [`Queue::claim_many`] call may take.
@@ -32,6 +32,8 @@ struct Inner {
     backend: Box<dyn Backend>,
     config: QueueConfig,
     wakeups: Arc<Wakeups>,
+    /// Idle workers' offers to take a task of their action, claimed.
+    hand_offs: HandOffs,
     /// Set once the backend was asked to deliver other processes'
     /// wake-ups, when the first waiter came.
     listening: OnceLock<()>,
@@ -50,6 +52,7 @@ impl Queue {
                 backend,
                 config,
                 wakeups: Arc::default(),
+                hand_offs: HandOffs::default(),
                 listening: OnceLock::new(),
             }),
         })
@@ -96,12 +99,8 @@ impl Queue {
     /// at `path`, with default settings.
     #[cfg(feature = "sqlite")]
     pub async fn open_sqlite(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let backend = crate::backend::sqlite::SqliteBackend::open(
-            path,
-            crate::backend::sqlite::SqliteConfig::default(),
-        )
-        .await?;
-        Queue::new(backend, QueueConfig::default())
+        let backend = crate::backend::open_sqlite(path.as_ref()).await?;
+        Self::from_backend(backend, QueueConfig::default())
     }
 
     /// The backend, for calls the queue does not wrap (see
@@ -117,15 +116,28 @@ impl Queue {
     }
 
     /// The wake-up signals of this queue and its clones.
-    pub(crate) fn wakeups(&self) -> &Arc<Wakeups> {
+    pub(crate) fn wakeups(&self) -> &Wakeups {
         &self.inner.wakeups
+    }
+
+    /// The idle workers' offers to take tasks handed over.
+    pub(crate) fn hand_offs(&self) -> &HandOffs {
+        &self.inner.hand_offs
+    }
+
+    /// Whether idle workers of this queue hear of tasks that other
+    /// processes enqueue within milliseconds (PostgreSQL's `LISTEN`,
+    /// SQLite's watch of the file), rather than at their next poll.
+    pub fn supports_notify(&self) -> bool {
+        self.backend().supports_notify()
     }
 
     /// Asks the backend, once, to deliver other processes' wake-ups.
     pub(crate) fn ensure_listening(&self) {
-        self.inner
-            .listening
-            .get_or_init(|| self.backend().listen(Arc::clone(&self.inner.wakeups)));
+        self.inner.listening.get_or_init(|| {
+            let waiters: Arc<dyn Waiters> = Arc::clone(&self.inner.wakeups) as _;
+            self.backend().listen(waiters)
+        });
     }
 
     /// Signals waiting workers that tasks of these actions are ready.
@@ -223,7 +235,7 @@ impl Queue {
         let due = due_actions(&tasks);
         if let [task] = tasks.as_slice() {
             if task.options.not_before.is_none() {
-                if let Some(offer) = self.inner.wakeups.take_offer(&task.action) {
+                if let Some(offer) = self.inner.hand_offs.take_offer(&task.action) {
                     return self.hand_off(tasks, offer).await;
                 }
             }
@@ -248,7 +260,7 @@ impl Queue {
         let (id, claimed) = match inserted {
             Ok(inserted) => inserted,
             Err(error) => {
-                self.inner.wakeups.return_offer(&action, offer);
+                self.inner.hand_offs.return_offer(&action, offer);
                 return Err(error);
             }
         };
@@ -263,7 +275,7 @@ impl Queue {
                 }
             }
             None => {
-                self.inner.wakeups.return_offer(&action, offer);
+                self.inner.hand_offs.return_offer(&action, offer);
                 self.wake(std::slice::from_ref(&action));
             }
         }
@@ -444,21 +456,4 @@ impl Queue {
         let expiry = ExpiryBackoff::from_backoff(&self.inner.config.backoff);
         self.backend().task_requeue_expired(expiry).await
     }
-}
-
-/// The distinct actions of `tasks` that are due to run now.
-pub(crate) fn due_actions(tasks: &[NewTask]) -> Vec<String> {
-    let now = SystemTime::now();
-    let mut due: Vec<String> = Vec::new();
-    for task in tasks {
-        let ready = match task.options.not_before {
-            None => true,
-            Some(NotBefore::Delay(delay)) => delay.is_zero(),
-            Some(NotBefore::At(at)) => at <= now,
-        };
-        if ready && !due.contains(&task.action) {
-            due.push(task.action.clone());
-        }
-    }
-    due
 }

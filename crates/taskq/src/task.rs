@@ -1,42 +1,39 @@
 //! Tasks as stored, and tasks about to be enqueued.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::options::{EnqueueOptions, NotBefore};
+use crate::names::{validate_action, TaskId};
+use crate::options::{EnqueueOptions, NotBefore, FOREVER};
 use crate::state::State;
-
-/// The longest action name, in bytes.
-pub const MAX_ACTION_LEN: usize = 255;
 
 /// The largest payload, in bytes (16 MiB). Larger data belongs in the
 /// application's own tables, with its key in the payload.
 pub const MAX_PAYLOAD_LEN: usize = 16 * 1024 * 1024;
 
-/// The value of `max_tries` that means "retry forever".
-pub const FOREVER: i32 = -1;
-
-/// The id of a task. Ids grow and are never reused.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct TaskId(pub i64);
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+/// The identity of one claim: the task and the fencing token the claim
+/// received. Every call made with it is refused with
+/// [`Error::LeaseLost`](crate::Error::LeaseLost) once a later claim took the task over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseRef {
+    /// The leased task.
+    pub id: TaskId,
+    /// The fencing token of the claim; it grows with every claim.
+    pub token: i64,
 }
 
-impl From<i64> for TaskId {
-    fn from(id: i64) -> Self {
-        TaskId(id)
-    }
+/// What completing a claimed task on the caller's own connection needs
+/// (the transactional `complete_in` of each backend): the lease, and
+/// whether the queue keeps completed tasks. `&Lease` converts into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CompletionRef {
+    /// The claim to complete.
+    pub lease: LeaseRef,
+    /// Keep the task as succeeded instead of deleting it.
+    pub retain: bool,
 }
 
 /// A task as it is stored: one row of the queue.
@@ -251,6 +248,35 @@ impl NewTask {
     }
 }
 
+/// The distinct actions of `tasks` that are due to run now.
+pub(crate) fn due_actions(tasks: &[NewTask]) -> Vec<String> {
+    let now = SystemTime::now();
+    let mut due: Vec<String> = Vec::new();
+    for task in tasks {
+        let ready = match task.options.not_before {
+            None => true,
+            Some(NotBefore::Delay(delay)) => delay.is_zero(),
+            Some(NotBefore::At(at)) => at <= now,
+        };
+        if ready && !due.contains(&task.action) {
+            due.push(task.action.clone());
+        }
+    }
+    due
+}
+
+/// Follow-up tasks of the completion of `parent`: each validated, with
+/// its parent set.
+pub(crate) fn follow_ups_of(parent: TaskId, follow_ups: Vec<NewTask>) -> Result<Vec<NewTask>> {
+    follow_ups
+        .into_iter()
+        .map(|mut task| {
+            task.options.parent = Some(parent);
+            task.validate().map(|()| task)
+        })
+        .collect()
+}
+
 /// Checks that `bytes` are one JSON value in valid UTF-8, its strings
 /// included (escapes such as a lone `\ud800` that no JSON reader can
 /// decode are refused too).
@@ -280,52 +306,9 @@ pub(crate) fn storable_text(text: String) -> String {
     }
 }
 
-/// Checks an action name: 1 to [`MAX_ACTION_LEN`] bytes, no control
-/// characters.
-pub fn validate_action(action: &str) -> Result<()> {
-    if action.is_empty() {
-        return Err(Error::invalid("action", "the action name is empty"));
-    }
-    if action.len() > MAX_ACTION_LEN {
-        return Err(Error::invalid(
-            "action",
-            format!(
-                "the action name is {} bytes long; the limit is {MAX_ACTION_LEN}",
-                action.len()
-            ),
-        ));
-    }
-    if action.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "action",
-            "the action name contains control characters",
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn action_names_are_bounded() {
-        assert!(validate_action("email").is_ok());
-        assert!(validate_action(&"a".repeat(MAX_ACTION_LEN)).is_ok());
-        for bad in ["", "tab\there", &"a".repeat(MAX_ACTION_LEN + 1)] {
-            let err = validate_action(bad).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    Error::InvalidInput {
-                        field: "action",
-                        ..
-                    }
-                ),
-                "{bad:?}: {err}"
-            );
-        }
-    }
 
     #[test]
     fn json_payloads_must_be_valid_json_strings_included() {

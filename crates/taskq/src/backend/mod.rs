@@ -20,11 +20,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::lease::LeaseRef;
+use crate::names::TaskId;
 use crate::options::{Backoff, ListOptions};
 use crate::state::State;
-use crate::task::{ActionStats, NewTask, Task, TaskId};
-pub use crate::wakeup::{WakeupSubscription, Wakeups};
+use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migration;
@@ -114,10 +113,10 @@ impl ExpiryBackoff {
 
     /// The expiry backoff that matches a failure backoff.
     pub fn from_backoff(backoff: &Backoff) -> Self {
-        let micros = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         ExpiryBackoff {
-            initial_micros: micros(backoff.initial).min(Self::MAX_INITIAL_MICROS),
-            max_micros: micros(backoff.max),
+            initial_micros: crate::micros::from_duration(backoff.initial)
+                .min(Self::MAX_INITIAL_MICROS),
+            max_micros: crate::micros::from_duration(backoff.max),
         }
     }
 
@@ -127,9 +126,21 @@ impl ExpiryBackoff {
             return std::time::Duration::ZERO;
         }
         let shift = (tries - 2).min(20) as u32;
-        let micros = (self.initial_micros << shift).min(self.max_micros).max(0);
-        std::time::Duration::from_micros(micros as u64)
+        crate::micros::to_duration((self.initial_micros << shift).min(self.max_micros))
     }
+}
+
+/// Where a backend delivers what it hears of other processes' enqueues:
+/// the waiting workers of a queue. Wake-ups are hints: a waiter looks for
+/// itself when woken, and polls anyway.
+pub trait Waiters: Send + Sync + 'static {
+    /// The actions someone waits for now.
+    fn waited(&self) -> Vec<String>;
+    /// Tasks of `action` may be ready.
+    fn wake(&self, action: &str);
+    /// Tasks of any action may be ready (hints may have been missed, say
+    /// while a listening connection was down).
+    fn wake_all(&self);
 }
 
 /// Storage for tasks. Every method is one transaction; every method that
@@ -238,8 +249,8 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// if the backend [supports it](Self::supports_notify). Called at most
     /// once per queue, from inside a tokio runtime, when a worker first
     /// waits. The default does nothing: waiters poll.
-    fn listen(&self, wakeups: Arc<Wakeups>) {
-        let _ = wakeups;
+    fn listen(&self, waiters: Arc<dyn Waiters>) {
+        let _ = waiters;
     }
 
     /// Deletes tasks in a finished `state` that finished at least
@@ -298,6 +309,14 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
             "the scheme {scheme:?} is not supported by this build of taskq (use {supported})"
         ),
     })
+}
+
+/// Opens (creating and migrating if needed) the SQLite file at `path`,
+/// with default settings.
+#[cfg(feature = "sqlite")]
+pub(crate) async fn open_sqlite(path: &std::path::Path) -> Result<Box<dyn Backend>> {
+    let backend = sqlite::SqliteBackend::open(path, sqlite::SqliteConfig::default()).await?;
+    Ok(Box::new(backend))
 }
 
 /// The file path of a SQLite URL or plain path; `None` for other schemes.

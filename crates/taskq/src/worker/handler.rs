@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use crate::task::{NewTask, Task, TaskId};
+use crate::names::TaskId;
+use crate::task::{NewTask, Task};
 
 /// What a handler decided about its task.
 #[derive(Clone, Debug, PartialEq, Eq)]

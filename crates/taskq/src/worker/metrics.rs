@@ -75,7 +75,7 @@ pub struct MetricsSnapshot {
 }
 
 fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+    crate::micros::from_duration(duration).unsigned_abs()
 }
 
 impl WorkerMetrics {

@@ -49,9 +49,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 use crate::lease::Lease;
+use crate::names::validate_action;
 use crate::options::validate_duration;
 use crate::queue::{Queue, MAX_CLAIM_BATCH};
-use crate::task::validate_action;
 use crate::wakeup::WakeupSubscription;
 
 pub use handler::{Outcome, TaskContext};
@@ -482,7 +482,7 @@ async fn wait_idle(
     let poll = tokio::time::sleep(shared.queue.config().poll_interval);
     tokio::pin!(poll);
     loop {
-        let mut offer = shared.queue.wakeups().offer(action);
+        let mut offer = shared.queue.hand_offs().offer(action);
         let idle = tokio::select! {
             handed = offer.receive() => Idle::Handed(handed),
             () = wakeup.woken() => Idle::Look,

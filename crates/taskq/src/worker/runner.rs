@@ -60,7 +60,7 @@ pub(super) async fn run(
         // time left before starting, and skip it if it was taken over.
         let left = lease.expires().duration_since(SystemTime::now()).unwrap_or_default();
         if left < task.timeout / 2 {
-            match shared.queue.backend().task_extend(lease.lease_ref(), task.timeout).await {
+            match lease.heartbeat(task.timeout).await {
                 Err(Error::LeaseLost { .. }) => {
                     tracing::warn!("a prefetched task was taken over before it started");
                     shared.metrics.finish(started.elapsed());
@@ -82,7 +82,7 @@ pub(super) async fn run(
                         result = &mut handle => break End::Finished(result),
                         _ = tokio::time::sleep_until(next_beat) => {
                             next_beat += beat;
-                            match shared.queue.backend().task_extend(lease.lease_ref(), task.timeout).await {
+                            match lease.heartbeat(task.timeout).await {
                                 Ok(_) => {}
                                 Err(Error::LeaseLost { .. }) => {
                                     cancel.cancel();

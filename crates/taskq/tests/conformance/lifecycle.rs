@@ -426,7 +426,7 @@ pub async fn claim_wait_wakes_on_enqueue(db: &dyn TestDb) {
 
 pub async fn claim_wait_sees_other_producers(db: &dyn TestDb) {
     let producer = db.queue().await;
-    let notify = producer.backend().supports_notify();
+    let notify = producer.supports_notify();
     // Without notifications, a quick poll is what finds the task.
     let poll_interval = if notify {
         Duration::from_secs(30)

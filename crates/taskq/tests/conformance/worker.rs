@@ -474,7 +474,7 @@ pub async fn an_idle_worker_starts_new_tasks_within_milliseconds(db: &dyn TestDb
     }
     // From another connection: only the backend's own wake-ups (LISTEN,
     // SQLite's data version) can beat the 30 s poll.
-    if queue.backend().supports_notify() {
+    if queue.supports_notify() {
         let other = db.queue().await;
         let enqueued = Instant::now();
         other.enqueue("ping", &99u32).await.unwrap();

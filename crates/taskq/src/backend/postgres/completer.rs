@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::{db_error, lease_lost, pool_error};
 use crate::error::{Error, Result};
-use crate::lease::LeaseRef;
+use crate::task::LeaseRef;
 
 /// The most completions one statement carries.
 const MAX_BATCH: usize = 1000;

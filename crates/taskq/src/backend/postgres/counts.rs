@@ -14,7 +14,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::task::JoinHandle;
 
-use super::execute_in_background;
+use super::pool::execute_in_background;
 use crate::backend::migration::checksum;
 
 /// How often the counts are folded while tasks change.
@@ -29,18 +29,18 @@ const UNCOUNTED_MAX: i64 = 10_000;
 const ADOPT_BATCH: i64 = 10_000;
 
 #[derive(Debug)]
-pub(super) struct Folder {
+pub(super) struct TallyFolder {
     changed: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
-impl Drop for Folder {
+impl Drop for TallyFolder {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl Folder {
+impl TallyFolder {
     /// Starts folding the counts of `schema` with the statements `fold`
     /// and `adopt`.
     pub(super) fn spawn(pool: Pool, fold: String, adopt: String, schema: &str) -> Self {
@@ -68,7 +68,7 @@ impl Folder {
                 }
             }
         });
-        Folder { changed, task }
+        TallyFolder { changed, task }
     }
 
     /// Notes that tasks changed, so the counts have rows to fold.

@@ -27,7 +27,7 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The schema version this build creates and needs.
-pub const LATEST_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock that serializes migrations of one schema.
 fn lock_key(schema: &str) -> i64 {
@@ -57,10 +57,10 @@ pub(crate) async fn schema_version(client: &impl GenericClient, schema: &str) ->
 /// Refuses a schema migrated by a newer taskq; returns the version found.
 pub(crate) async fn check_not_newer(client: &impl GenericClient, schema: &str) -> Result<i64> {
     let found = schema_version(client, schema).await?;
-    if found > LATEST_VERSION {
+    if found > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew {
             found,
-            supported: LATEST_VERSION,
+            supported: SCHEMA_VERSION,
         });
     }
     Ok(found)
@@ -125,6 +125,6 @@ mod tests {
 
     #[test]
     fn versions_are_numbered_in_order_and_latest_matches() {
-        crate::backend::migration::assert_numbered(MIGRATIONS, LATEST_VERSION);
+        crate::backend::migration::assert_numbered(MIGRATIONS, SCHEMA_VERSION);
     }
 }

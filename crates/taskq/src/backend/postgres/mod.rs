@@ -15,14 +15,16 @@
 //! rolls back with your data:
 //!
 //! ```no_run
-//! # async fn example(client: &mut tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn example(client: &mut taskq::postgres::tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! use taskq::postgres;
 //! use taskq::NewTask;
 //!
 //! let tx = client.transaction().await?;
 //! tx.execute("INSERT INTO users (name) VALUES ($1)", &[&"ada"]).await?;
-//! postgres::enqueue_in(&tx, "taskq", &[NewTask::json("welcome-email", &"ada")?]).await?;
+//! postgres::enqueue_in(&tx, "taskq", &NewTask::json("welcome-email", &"ada")?).await?;
 //! tx.commit().await?; // the user and the task commit together
+//! // enqueue_many_in for a batch; complete_in(&tx, "taskq", &lease, follow_ups)
+//! // completes a claimed task with the caller's writes.
 //! # Ok(())
 //! # }
 //! ```
@@ -32,484 +34,52 @@
 pub use tokio_postgres;
 
 mod completer;
+mod config;
 mod counts;
-mod listener;
+mod error;
 mod migrate;
-mod notifier;
+mod notify;
+mod pool;
+mod rows;
+mod statements;
+mod transactional;
 
 use std::collections::HashMap;
-use std::future::{poll_fn, Future};
-use std::pin::pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::Pool;
 use tokio::task::JoinHandle;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, NoTls, Row};
 
-use crate::backend::{Backend, ExpiryBackoff, PageOrder, StateIndex};
+use crate::backend::{Backend, ExpiryBackoff, PageOrder, StateIndex, Waiters};
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
-use crate::lease::{Lease, LeaseRef};
-use crate::options::{validate_duration, ListOptions, NotBefore};
-use crate::queue::due_actions;
+use crate::micros;
+use crate::names::TaskId;
+use crate::options::ListOptions;
 use crate::state::State;
-use crate::task::{ActionStats, NewTask, Task, TaskId};
-use crate::wakeup::Wakeups;
+use crate::task::{due_actions, ActionStats, LeaseRef, NewTask, Task};
 
-pub use migrate::LATEST_VERSION as SCHEMA_VERSION;
+pub use config::{split_schema, validate_schema, PostgresConfig, MAX_SCHEMA_LEN};
+pub(crate) use error::db_error;
+pub use transactional::{complete_in, enqueue_in, enqueue_many_in};
 
-/// The longest schema name taskq accepts.
-pub const MAX_SCHEMA_LEN: usize = 50;
+use config::{channel, quote};
+use error::{lease_lost, pool_error};
+use notify::{listener, notifier};
+use rows::{ids, read_task};
+use statements::{InsertColumns, Sql};
 
-/// Settings of a [`PostgresBackend`]. Every field has a default.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PostgresConfig {
-    /// The schema that holds taskq's tables: lower-case letters, digits
-    /// and underscores, not starting with a digit, at most
-    /// [`MAX_SCHEMA_LEN`] long. Created by the migration. Default: `taskq`.
-    pub schema: String,
-    /// The most pooled connections. Default: 16.
-    pub pool_size: usize,
-    /// How long to wait for a connection, new or from the pool, before
-    /// failing with a connection error. Default: 10 seconds.
-    pub connect_timeout: Duration,
-    /// Create or upgrade the schema when connecting. Default: `true`.
-    /// When `false` and the schema is older than this build needs,
-    /// operations fail with [`Error::SchemaTooOld`] until it is migrated
-    /// (by [`Queue::migrate`](crate::Queue::migrate) or another process).
-    pub migrate: bool,
-}
-
-impl Default for PostgresConfig {
-    fn default() -> Self {
-        PostgresConfig {
-            schema: "taskq".to_string(),
-            pool_size: 16,
-            connect_timeout: Duration::from_secs(10),
-            migrate: true,
-        }
-    }
-}
-
-impl PostgresConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<()> {
-        validate_schema(&self.schema)?;
-        if self.pool_size == 0 {
-            return Err(Error::invalid("pool_size", "must be at least 1"));
-        }
-        validate_duration("connect_timeout", self.connect_timeout, false)
-    }
-}
-
-/// Checks a schema name: it is spliced into SQL as an identifier, so only
-/// plain names are accepted, and the server's own schemas
-/// (`information_schema`, `pg_catalog` and the other `pg_` ones) are
-/// refused.
-pub fn validate_schema(schema: &str) -> Result<()> {
-    let mut chars = schema.chars();
-    let plain = matches!(chars.next(), Some('a'..='z' | '_'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
-    if !plain || schema.len() > MAX_SCHEMA_LEN {
-        return Err(Error::invalid(
-            "schema",
-            format!(
-                "{schema:?} is not a plain schema name (lower-case letters, digits and \
-                 underscores, not starting with a digit, at most {MAX_SCHEMA_LEN} long)"
-            ),
-        ));
-    }
-    if schema == "information_schema" || schema.starts_with("pg_") {
-        return Err(Error::invalid(
-            "schema",
-            format!("{schema:?} is one of the server's own schemas; choose a schema of your own (the default is taskq)"),
-        ));
-    }
-    Ok(())
-}
-
-/// Takes taskq's own `schema=NAME` query parameter out of a PostgreSQL
-/// URL, returning the URL the driver understands and the schema.
-pub fn split_schema(url: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_string(), None);
-    };
-    let mut schema = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|pair| match pair.strip_prefix("schema=") {
-            Some(name) => {
-                schema = Some(name.to_string());
-                false
-            }
-            None => !pair.is_empty(),
-        })
-        .collect();
-    let url = if rest.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    (url, schema)
-}
-
-/// A validated schema name as a quoted identifier.
-fn quote(schema: &str) -> String {
-    format!("\"{schema}\"")
-}
-
-/// The `NOTIFY` channel of a schema's queue.
-fn channel(schema: &str) -> String {
-    format!("taskq_{schema}")
-}
-
-/// Turns a driver error into taskq's, with a portable kind.
-pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
-    let (kind, message) = match error.as_db_error() {
-        Some(db) => {
-            let code = db.code();
-            if (*code == SqlState::UNDEFINED_TABLE && db.message().contains("taskq_"))
-                || *code == SqlState::INVALID_SCHEMA_NAME
-            {
-                return Error::SchemaTooOld {
-                    found: 0,
-                    needed: SCHEMA_VERSION,
-                };
-            }
-            let kind = if *code == SqlState::UNIQUE_VIOLATION {
-                DatabaseErrorKind::UniqueViolation
-            } else if [
-                SqlState::LOCK_NOT_AVAILABLE,
-                SqlState::T_R_SERIALIZATION_FAILURE,
-                SqlState::T_R_DEADLOCK_DETECTED,
-                SqlState::TOO_MANY_CONNECTIONS,
-            ]
-            .contains(code)
-            {
-                DatabaseErrorKind::Busy
-            } else if *code == SqlState::DISK_FULL {
-                DatabaseErrorKind::Full
-            } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
-                DatabaseErrorKind::ReadOnly
-            } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-                DatabaseErrorKind::PermissionDenied
-            } else if [
-                SqlState::INVALID_PASSWORD,
-                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                SqlState::INVALID_CATALOG_NAME,
-            ]
-            .contains(code)
-            {
-                DatabaseErrorKind::CannotOpen
-            } else if [
-                SqlState::ADMIN_SHUTDOWN,
-                SqlState::CRASH_SHUTDOWN,
-                SqlState::CANNOT_CONNECT_NOW,
-                SqlState::CONNECTION_FAILURE,
-                SqlState::CONNECTION_EXCEPTION,
-            ]
-            .contains(code)
-            {
-                DatabaseErrorKind::ConnectionLost
-            } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
-                DatabaseErrorKind::Corrupt
-            } else {
-                DatabaseErrorKind::Other
-            };
-            (kind, format!("{}: {}", db.severity(), db.message()))
-        }
-        None => {
-            let mut message = error.to_string();
-            let mut connection = error.is_closed() || message.starts_with("error connecting");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                let text = cause.to_string();
-                if !message.contains(&text) {
-                    message = format!("{message}: {text}");
-                }
-                connection |= cause.is::<std::io::Error>();
-                source = cause.source();
-            }
-            let kind = if connection {
-                DatabaseErrorKind::ConnectionLost
-            } else {
-                DatabaseErrorKind::Other
-            };
-            (kind, message)
-        }
-    };
-    Error::Database(DatabaseError::new(kind, message, Some(Arc::new(error))))
-}
-
-fn pool_error(error: PoolError) -> Error {
-    match error {
-        PoolError::Backend(error) => db_error(error),
-        PoolError::Closed => Error::Closed,
-        other => Error::Database(DatabaseError::new(
-            DatabaseErrorKind::ConnectionLost,
-            format!("no connection to PostgreSQL: {other}"),
-            None,
-        )),
-    }
-}
-
-fn read_task(row: &Row) -> Result<Task> {
-    let read = || -> Result<Task, tokio_postgres::Error> {
-        let state: String = row.try_get(3)?;
-        Ok(Task {
-            id: TaskId(row.try_get(0)?),
-            action: row.try_get(1)?,
-            payload: row.try_get(2)?,
-            state: state.parse().unwrap_or(State::Failed),
-            not_before: row.try_get(4)?,
-            tries: row.try_get(5)?,
-            max_tries: row.try_get(6)?,
-            timeout: Duration::from_micros(row.try_get::<_, i64>(7)?.max(0) as u64),
-            expires: row.try_get(8)?,
-            parent: row.try_get::<_, Option<i64>>(9)?.map(TaskId),
-            last_error: row.try_get(10)?,
-            created_at: row.try_get(11)?,
-            finished_at: row.try_get(12)?,
-            lease_token: row.try_get(13)?,
-        })
-    };
-    read().map_err(db_error)
-}
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// Runs one statement on a pooled connection for a background task (a
-/// wake-up, a fold of the counts), whose failure is only logged.
-async fn execute_in_background(
-    pool: &Pool,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> std::result::Result<u64, String> {
-    let client = pool.get().await.map_err(|e| e.to_string())?;
-    let statement = client
-        .prepare_cached(sql)
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .execute(&statement, params)
-        .await
-        .map_err(|e| e.to_string())
-}
+/// The schema version this build creates and needs.
+pub use migrate::SCHEMA_VERSION;
 
 /// The least time between two requeues of an action's expired leases by
 /// this process's claims: the statement costs about as much as half a
 /// claim, and leases last seconds to minutes.
 const EXPIRY_EVERY: Duration = Duration::from_millis(100);
-
-/// Every statement, with the schema filled in.
-#[derive(Debug)]
-struct Sql {
-    insert: String,
-    insert_claimed: String,
-    insert_many: String,
-    notify: String,
-    notify_if_heard: String,
-    requeue_expired: String,
-    claim: String,
-    complete: String,
-    complete_retain: String,
-    fail: String,
-    extend: String,
-    release: String,
-    count_ready: String,
-    stats: String,
-    get: String,
-    /// A template: see [`PostgresBackend::task_list`].
-    list: String,
-    retry: String,
-    delete: String,
-    purge: String,
-    state: String,
-}
-
-impl Sql {
-    fn for_schema(schema: &str) -> Self {
-        let quoted = quote(schema);
-        let fill = |sql: &str| sql.replace("{schema}", &quoted);
-        Sql {
-            insert: fill(include_str!("sql/task_insert.sql")),
-            insert_claimed: fill(include_str!("sql/task_insert_claimed.sql")),
-            insert_many: fill(include_str!("sql/task_insert_many.sql")),
-            notify: fill(include_str!("sql/task_notify.sql")),
-            notify_if_heard: fill(include_str!("sql/task_notify_if_heard.sql")),
-            requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
-            claim: fill(include_str!("sql/task_claim.sql")),
-            complete: fill(include_str!("sql/task_complete.sql")),
-            complete_retain: fill(include_str!("sql/task_complete_retain.sql")),
-            fail: fill(include_str!("sql/task_fail.sql")),
-            extend: fill(include_str!("sql/task_extend.sql")),
-            release: fill(include_str!("sql/task_release.sql")),
-            count_ready: fill(include_str!("sql/task_count_ready.sql")),
-            stats: fill(include_str!("sql/task_stats.sql")),
-            get: fill(include_str!("sql/task_get.sql")),
-            list: fill(include_str!("sql/task_list.sql")),
-            retry: fill(include_str!("sql/task_retry.sql")),
-            delete: fill(include_str!("sql/task_delete.sql")),
-            purge: fill(include_str!("sql/task_purge.sql")),
-            state: fill(include_str!("sql/task_state.sql")),
-        }
-    }
-}
-
-/// The columns of a batch insert, one array per column.
-struct InsertColumns<'a> {
-    actions: Vec<&'a str>,
-    payloads: Vec<&'a [u8]>,
-    run_at: Vec<Option<SystemTime>>,
-    delays: Vec<Option<i64>>,
-    max_tries: Vec<i32>,
-    timeouts: Vec<i64>,
-    parents: Vec<Option<i64>>,
-}
-
-impl<'a> InsertColumns<'a> {
-    fn new(tasks: &'a [NewTask]) -> Self {
-        let mut columns = InsertColumns {
-            actions: Vec::with_capacity(tasks.len()),
-            payloads: Vec::with_capacity(tasks.len()),
-            run_at: Vec::with_capacity(tasks.len()),
-            delays: Vec::with_capacity(tasks.len()),
-            max_tries: Vec::with_capacity(tasks.len()),
-            timeouts: Vec::with_capacity(tasks.len()),
-            parents: Vec::with_capacity(tasks.len()),
-        };
-        for task in tasks {
-            let options = &task.options;
-            let (at, delay) = match options.not_before {
-                None => (None, None),
-                Some(NotBefore::Delay(delay)) => (None, Some(micros(delay))),
-                Some(NotBefore::At(at)) => (Some(at), None),
-            };
-            columns.actions.push(&task.action);
-            columns.payloads.push(&task.payload);
-            columns.run_at.push(at);
-            columns.delays.push(delay);
-            columns.max_tries.push(options.max_tries);
-            columns.timeouts.push(micros(options.timeout));
-            columns.parents.push(options.parent.map(|p| p.0));
-        }
-        columns
-    }
-
-    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
-        [
-            &self.actions,
-            &self.payloads,
-            &self.run_at,
-            &self.delays,
-            &self.max_tries,
-            &self.timeouts,
-            &self.parents,
-        ]
-    }
-}
-
-fn ids(rows: &[Row]) -> Result<Vec<TaskId>> {
-    rows.iter()
-        .map(|row| row.try_get(0).map(TaskId).map_err(db_error))
-        .collect()
-}
-
-fn lease_lost(lease: LeaseRef) -> Error {
-    Error::LeaseLost {
-        id: lease.id,
-        token: lease.token,
-    }
-}
-
-/// Enqueues tasks on the caller's own connection or transaction (any
-/// [`tokio_postgres::GenericClient`]), in the taskq tables of `schema`:
-/// inside a transaction they commit or roll back with it. All or none.
-pub async fn enqueue_in(
-    client: &impl GenericClient,
-    schema: &str,
-    tasks: &[NewTask],
-) -> Result<Vec<TaskId>> {
-    validate_schema(schema)?;
-    tasks.iter().try_for_each(NewTask::validate)?;
-    if tasks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = Sql::for_schema(schema);
-    let columns = InsertColumns::new(tasks);
-    let rows = client
-        .query(&sql.insert_many, &columns.params())
-        .await
-        .map_err(db_error)?;
-    let due = due_actions(tasks);
-    let notify = async {
-        if due.is_empty() {
-            return Ok(());
-        }
-        // Inside the caller's transaction: delivered if it commits.
-        client
-            .query(&sql.notify, &[&channel(schema), &due])
-            .await
-            .map(drop)
-            .map_err(db_error)
-    };
-    // Sent together (pipelined): one round trip.
-    tokio::try_join!(notify, counted_by_triggers_again(client))?;
-    ids(&rows)
-}
-
-/// Ends `taskq.tallied` for the rest of the caller's transaction: taskq's
-/// statements set it so that the counting triggers leave their changes to
-/// them, and the caller's own later changes to the tasks must be counted.
-async fn counted_by_triggers_again(client: &impl GenericClient) -> Result<()> {
-    client
-        .batch_execute("SELECT set_config('taskq.tallied', '', true)")
-        .await
-        .map_err(db_error)
-}
-
-/// Completes a leased task on the caller's own transaction, with
-/// follow-up tasks: the caller's writes, the completion and the follow-ups
-/// commit together or not at all. Fenced like [`Lease::complete`]: if the
-/// lease was lost it returns [`Error::LeaseLost`] and writes nothing (roll
-/// the transaction back then).
-pub async fn complete_in(
-    client: &impl GenericClient,
-    schema: &str,
-    lease: &Lease,
-    follow_ups: Vec<NewTask>,
-) -> Result<Vec<TaskId>> {
-    validate_schema(schema)?;
-    let follow_ups = lease.prepare_follow_ups(follow_ups)?;
-    let sql = Sql::for_schema(schema);
-    let lease_ref = lease.lease_ref();
-    let complete = if lease.queue().config().retain_completed {
-        &sql.complete_retain
-    } else {
-        &sql.complete
-    };
-    let changed = client
-        .execute(complete, &[&lease_ref.id.0, &lease_ref.token])
-        .await
-        .map_err(db_error)?;
-    if changed != 1 {
-        counted_by_triggers_again(client).await?;
-        return Err(lease_lost(lease_ref));
-    }
-    if follow_ups.is_empty() {
-        counted_by_triggers_again(client).await?;
-        return Ok(Vec::new());
-    }
-    enqueue_in(client, schema, &follow_ups).await
-}
 
 /// A task queue in a PostgreSQL database.
 #[derive(Debug)]
@@ -521,7 +91,7 @@ pub struct PostgresBackend {
     sql: Sql,
     completer: completer::Completer,
     notifier: notifier::Notifier,
-    counts: counts::Folder,
+    counts: counts::TallyFolder,
     /// When each action's expired leases were last requeued by a claim.
     expiry_checked: Mutex<HashMap<String, std::time::Instant>>,
     listener: Mutex<Option<JoinHandle<()>>>,
@@ -566,25 +136,7 @@ impl PostgresBackend {
             pg_config.application_name("taskq");
         }
 
-        let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        // The connection used last is used next: its server process is
-        // awake and its caches warm, where cycling through them all is not.
-        let pool = Pool::builder(manager)
-            .queue_mode(deadpool_postgres::QueueMode::Lifo)
-            .max_size(config.pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(config.connect_timeout))
-            .create_timeout(Some(config.connect_timeout))
-            .build()
-            .map_err(|e| {
-                Error::invalid("url", format!("could not set up the connection pool: {e}"))
-            })?;
+        let pool = pool::build(&pg_config, config.pool_size, config.connect_timeout)?;
         let quoted = quote(&config.schema);
         let completer = completer::Completer::spawn(
             pool.clone(),
@@ -601,7 +153,7 @@ impl PostgresBackend {
             channel(&config.schema),
             Arc::clone(&own_listener),
         );
-        let counts = counts::Folder::spawn(
+        let counts = counts::TallyFolder::spawn(
             pool.clone(),
             include_str!("sql/task_counts_fold.sql").replace("{schema}", &quoted),
             include_str!("sql/task_counts_adopt.sql").replace("{schema}", &quoted),
@@ -628,7 +180,7 @@ impl PostgresBackend {
             let found = migrate::check_not_newer(&**client, &backend.schema).await?;
             backend
                 .behind
-                .store(found < migrate::LATEST_VERSION, Ordering::Relaxed);
+                .store(found < migrate::SCHEMA_VERSION, Ordering::Relaxed);
         }
         Ok(backend)
     }
@@ -657,108 +209,6 @@ impl PostgresBackend {
     /// The schema that holds the tables.
     pub fn schema(&self) -> &str {
         &self.schema
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Client> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        if self.behind.load(Ordering::Relaxed) {
-            let found = migrate::check_not_newer(&**client, &self.schema).await?;
-            if found < migrate::LATEST_VERSION {
-                return Err(Error::SchemaTooOld {
-                    found,
-                    needed: migrate::LATEST_VERSION,
-                });
-            }
-            self.behind.store(false, Ordering::Relaxed);
-        }
-        Ok(client)
-    }
-
-    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.query(&statement, params).await.map_err(db_error)
-    }
-
-    /// Inserts tasks (`insert` with its `params`) and sends the wake-up of
-    /// `due` right behind it on the same connection (pipelined): the
-    /// server runs the NOTIFY, in a transaction of its own, as soon as the
-    /// insert has committed. Its request is on its way when the insert's
-    /// answer arrives, so it is sent even if the process exits then.
-    async fn insert_and_notify(
-        &self,
-        insert: &str,
-        params: &[&(dyn ToSql + Sync)],
-        due: &[String],
-        inline: notifier::Inline,
-    ) -> Result<Vec<TaskId>> {
-        let client = self.client().await?;
-        let insert = client.prepare_cached(insert).await.map_err(db_error)?;
-        let notify_sql = match inline {
-            notifier::Inline::Always => &self.sql.notify,
-            notifier::Inline::IfHeard => &self.sql.notify_if_heard,
-        };
-        let notify = client.prepare_cached(notify_sql).await.map_err(db_error)?;
-        let listener = notifier::listener_name_shown(&self.channel);
-        let own = self.own_listener.load(Ordering::Relaxed);
-        let notify_params: Vec<&(dyn ToSql + Sync)> = match inline {
-            notifier::Inline::Always => vec![&self.channel, &due],
-            notifier::Inline::IfHeard => vec![&self.channel, &due, &listener, &own],
-        };
-        let mut insert = pin!(client.query(&insert, params));
-        let mut notify = pin!(client.query(&notify, &notify_params));
-        let mut notify_done = false;
-        // Each query's request goes out on its first poll, the insert's
-        // first. The notification's answer is not awaited: the connection
-        // reads and drops it once the future is gone. A hint only: waiters
-        // poll, so a lost one costs latency.
-        let rows = poll_fn(|cx| {
-            let rows = insert.as_mut().poll(cx);
-            if !notify_done {
-                if let Poll::Ready(notified) = notify.as_mut().poll(cx) {
-                    notify_done = true;
-                    if let Err(error) = notified {
-                        tracing::debug!(%error, "could not send a wake-up notification");
-                    }
-                }
-            }
-            rows
-        })
-        .await;
-        ids(&rows.map_err(db_error)?)
-    }
-
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.execute(&statement, params).await.map_err(db_error)
-    }
-
-    /// A read, tried once more on a fresh connection if the first one
-    /// turned out to be dead (after a server restart, say).
-    async fn read<T, F, Fut>(&self, op: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        match op().await {
-            Err(error) if error.database_kind() == Some(DatabaseErrorKind::ConnectionLost) => {
-                op().await
-            }
-            other => other,
-        }
-    }
-
-    async fn fenced(
-        &self,
-        sql: &str,
-        lease: LeaseRef,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<()> {
-        match self.execute(sql, params).await? {
-            1 => Ok(()),
-            _ => Err(lease_lost(lease)),
-        }
     }
 }
 
@@ -816,7 +266,7 @@ impl Backend for PostgresBackend {
                     &task.action,
                     &task.payload,
                     &task.options.max_tries,
-                    &micros(task.options.timeout),
+                    &micros::from_duration(task.options.timeout),
                     &task.options.parent.map(|p| p.0),
                 ],
             )
@@ -909,27 +359,19 @@ impl Backend for PostgresBackend {
             return Err(lease_lost(lease));
         }
         crate::failpoint::hit("inside-completion");
-        let columns = InsertColumns::new(&follow_ups);
         let insert = tx
             .prepare_cached(&self.sql.insert_many)
             .await
             .map_err(db_error)?;
-        let rows = tx
-            .query(&insert, &columns.params())
+        let notify = tx
+            .prepare_cached(&self.sql.notify)
             .await
             .map_err(db_error)?;
-        let due = due_actions(&follow_ups);
-        if !due.is_empty() {
-            let notify = tx
-                .prepare_cached(&self.sql.notify)
-                .await
-                .map_err(db_error)?;
-            tx.query(&notify, &[&self.channel, &due])
-                .await
-                .map_err(db_error)?;
-        }
+        let ids =
+            transactional::insert_and_notify(&*tx, &insert, &notify, &self.channel, &follow_ups)
+                .await?;
         tx.commit().await.map_err(db_error)?;
-        ids(&rows)
+        Ok(ids)
     }
 
     async fn task_fail(
@@ -939,14 +381,17 @@ impl Backend for PostgresBackend {
         retry_after: Option<Duration>,
     ) -> Result<()> {
         self.counts.changed();
-        let retry_after = retry_after.map(micros);
+        let retry_after = retry_after.map(micros::from_duration);
         let params: [&(dyn ToSql + Sync); 4] = [&lease.id.0, &lease.token, &error, &retry_after];
         self.fenced(&self.sql.fail, lease, &params).await
     }
 
     async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
         let rows = self
-            .query(&self.sql.extend, &[&lease.id.0, &lease.token, &micros(by)])
+            .query(
+                &self.sql.extend,
+                &[&lease.id.0, &lease.token, &micros::from_duration(by)],
+            )
             .await?;
         match rows.first() {
             Some(row) => row.try_get(0).map_err(db_error),
@@ -959,7 +404,12 @@ impl Backend for PostgresBackend {
         let rows = self
             .query(
                 &self.sql.release,
-                &[&lease.id.0, &lease.token, &micros(delay), &self.channel],
+                &[
+                    &lease.id.0,
+                    &lease.token,
+                    &micros::from_duration(delay),
+                    &self.channel,
+                ],
             )
             .await?;
         if rows.is_empty() {
@@ -1080,8 +530,11 @@ impl Backend for PostgresBackend {
 
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
         self.counts.changed();
-        self.execute(&self.sql.purge, &[&state.as_str(), &micros(older_than)])
-            .await
+        self.execute(
+            &self.sql.purge,
+            &[&state.as_str(), &micros::from_duration(older_than)],
+        )
+        .await
     }
 
     fn supports_notify(&self) -> bool {
@@ -1093,71 +546,15 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
-    fn listen(&self, wakeups: Arc<Wakeups>) {
+    fn listen(&self, waiters: Arc<dyn Waiters>) {
         let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         if listener.is_none() {
             *listener = Some(listener::spawn(
                 self.pg_config.clone(),
                 self.channel.clone(),
-                wakeups,
+                waiters,
                 Arc::clone(&self.own_listener),
             ));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_schema_parameter_is_taken_out_of_the_url() {
-        assert_eq!(
-            split_schema("postgres://h/db"),
-            ("postgres://h/db".into(), None)
-        );
-        assert_eq!(
-            split_schema("postgres://h/db?schema=jobs"),
-            ("postgres://h/db".into(), Some("jobs".into()))
-        );
-        assert_eq!(
-            split_schema("postgres://h/db?sslmode=disable&schema=jobs&connect_timeout=5"),
-            (
-                "postgres://h/db?sslmode=disable&connect_timeout=5".into(),
-                Some("jobs".into())
-            )
-        );
-    }
-
-    #[test]
-    fn only_plain_schema_names_pass() {
-        for good in ["taskq", "_x", "jobs_2", &"a".repeat(MAX_SCHEMA_LEN)] {
-            assert!(validate_schema(good).is_ok(), "{good}");
-        }
-        let long = "a".repeat(MAX_SCHEMA_LEN + 1);
-        for bad in [
-            "",
-            "1abc",
-            "Jobs",
-            "a-b",
-            "a\"; DROP TABLE x; --",
-            "a b",
-            &long,
-            "information_schema",
-            "pg_catalog",
-            "pg_toast",
-            "pg_temp_1",
-        ] {
-            assert!(
-                matches!(
-                    validate_schema(bad),
-                    Err(Error::InvalidInput {
-                        field: "schema",
-                        ..
-                    })
-                ),
-                "{bad}"
-            );
         }
     }
 }

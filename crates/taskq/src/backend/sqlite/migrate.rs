@@ -2,9 +2,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::store::{db_error, now_micros};
+use super::error::db_error;
 use crate::backend::migration::{checksum, pending, Migration};
 use crate::error::{Error, Result};
+use crate::micros;
 
 /// Every migration, in order. Released migrations are never edited.
 const MIGRATIONS: &[Migration] = &[
@@ -26,7 +27,7 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The schema version this build creates and needs.
-pub const LATEST_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The newest applied migration, 0 for a database without taskq tables.
 pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
@@ -52,10 +53,10 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
 /// Refuses a database migrated by a newer taskq.
 pub(crate) fn check_not_newer(conn: &Connection) -> Result<i64> {
     let found = schema_version(conn)?;
-    if found > LATEST_VERSION {
+    if found > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew {
             found,
-            supported: LATEST_VERSION,
+            supported: SCHEMA_VERSION,
         });
     }
     Ok(found)
@@ -94,7 +95,7 @@ fn apply(tx: &Connection, migrations: &[Migration]) -> Result<()> {
         tx.execute_batch(migration.sql).map_err(db_error)?;
         tx.execute(
                     "INSERT INTO taskq_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![migration.version, migration.name, checksum(migration.sql), now_micros()],
+                    params![migration.version, migration.name, checksum(migration.sql), micros::now()],
                 )
                 .map_err(db_error)?;
     }
@@ -107,7 +108,7 @@ mod tests {
 
     #[test]
     fn versions_are_numbered_in_order_and_latest_matches() {
-        crate::backend::migration::assert_numbered(MIGRATIONS, LATEST_VERSION);
+        crate::backend::migration::assert_numbered(MIGRATIONS, SCHEMA_VERSION);
     }
 
     fn counts(conn: &Connection, sql: &str) -> Vec<(String, String, i64)> {
@@ -138,7 +139,7 @@ mod tests {
         let table = "SELECT action, state, count(*) FROM taskq_tasks GROUP BY action, state";
         let kept = "SELECT action, state, n FROM taskq_counts WHERE n > 0 ORDER BY action, state";
         assert_eq!(counts(&conn, kept), counts(&conn, table));
-        assert_eq!(super::super::store::count_mark(&conn).unwrap(), 3);
+        assert_eq!(super::super::counts::count_mark(&conn).unwrap(), 3);
         // Changes to those tasks are still counted; a new one is not (it
         // is counted live, above the mark).
         conn.execute_batch(
@@ -151,7 +152,7 @@ mod tests {
         let below =
             "SELECT action, state, count(*) FROM taskq_tasks WHERE id <= 3 GROUP BY action, state";
         assert_eq!(counts(&conn, kept), counts(&conn, below));
-        let stats: Vec<_> = super::super::store::stats(&conn)
+        let stats: Vec<_> = super::super::statements::stats(&conn)
             .unwrap()
             .into_iter()
             .map(|row| (row.action.clone(), row.queued, row.running, row.failed))
@@ -182,10 +183,10 @@ mod tests {
         };
         let task = || NewTask::json("a", &1).unwrap();
         let inserted = backend.task_insert_many(vec![task()]).await.map(drop);
-        assert_eq!(too_old(inserted), (2, LATEST_VERSION));
+        assert_eq!(too_old(inserted), (2, SCHEMA_VERSION));
         assert_eq!(
             too_old(backend.task_stats().await.map(drop)),
-            (2, LATEST_VERSION)
+            (2, SCHEMA_VERSION)
         );
         // Migrated by another process: noticed at the next operation.
         migrate(&Connection::open(&path).unwrap()).unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::store::db_error;
+use super::error::db_error;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 
 /// The most writes that share one commit.
@@ -28,11 +28,14 @@ const LINGER: Duration = Duration::from_micros(100);
 
 /// The next write: one already waiting, one arriving within `linger`, or
 /// whenever one comes. `None` once every handle is gone.
-fn next_job(inbox: &mpsc::Receiver<Box<dyn Job>>, linger: Duration) -> Option<Box<dyn Job>> {
+fn next_write(
+    inbox: &mpsc::Receiver<Box<dyn WriteRequest>>,
+    linger: Duration,
+) -> Option<Box<dyn WriteRequest>> {
     let until = Instant::now() + linger;
     loop {
         match inbox.try_recv() {
-            Ok(job) => return Some(job),
+            Ok(write) => return Some(write),
             Err(mpsc::TryRecvError::Disconnected) => return None,
             Err(mpsc::TryRecvError::Empty) if Instant::now() < until => std::hint::spin_loop(),
             Err(mpsc::TryRecvError::Empty) => return inbox.recv().ok(),
@@ -41,7 +44,7 @@ fn next_job(inbox: &mpsc::Receiver<Box<dyn Job>>, linger: Duration) -> Option<Bo
 }
 
 /// One write waiting for the writer thread.
-trait Job: Send {
+trait WriteRequest: Send {
     /// Whether the caller's acknowledgement promises durability. Claims do
     /// not: a claim lost in a power cut only means the task runs again.
     fn durable(&self) -> bool;
@@ -60,7 +63,7 @@ trait Pending: Send {
     fn finish(self: Box<Self>, commit: Result<(), &Error>);
 }
 
-struct OpJob<T, F> {
+struct ClosureWrite<T, F> {
     op: F,
     durable: bool,
     reply: oneshot::Sender<Result<T>>,
@@ -71,7 +74,7 @@ struct PendingReply<T> {
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<T, F> Job for OpJob<T, F>
+impl<T, F> WriteRequest for ClosureWrite<T, F>
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send,
@@ -81,7 +84,7 @@ where
     }
 
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Pending> {
-        let OpJob { op, reply, .. } = *self;
+        let ClosureWrite { op, reply, .. } = *self;
         let result = catch_unwind(AssertUnwindSafe(|| op(conn))).unwrap_or_else(|_| {
             Err(Error::Database(DatabaseError::new(
                 DatabaseErrorKind::Other,
@@ -135,7 +138,7 @@ fn copy_error(error: &Error) -> Error {
 /// dropped, after finishing what was sent.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    requests: mpsc::Sender<Box<dyn WriteRequest>>,
     /// Whether callers and the thread look for work before sleeping: only
     /// when no commit syncs, so that a write takes about as long as a
     /// thread's sleep and wake-up (see [`SPIN`] and [`LINGER`]).
@@ -153,7 +156,7 @@ pub(crate) struct SyncLevels {
 
 impl Writer {
     pub(crate) fn spawn(conn: Connection, name: String, levels: SyncLevels) -> Result<Self> {
-        let (jobs, inbox) = mpsc::channel::<Box<dyn Job>>();
+        let (requests, inbox) = mpsc::channel::<Box<dyn WriteRequest>>();
         let spin = levels.durable == levels.relaxed;
         thread::Builder::new()
             .name(name)
@@ -165,7 +168,7 @@ impl Writer {
                     None,
                 ))
             })?;
-        Ok(Writer { jobs, spin })
+        Ok(Writer { requests, spin })
     }
 
     /// Runs `op` in the next commit and returns its result once committed.
@@ -193,8 +196,8 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, mut answer) = oneshot::channel();
-        self.jobs
-            .send(Box::new(OpJob { op, durable, reply }))
+        self.requests
+            .send(Box::new(ClosureWrite { op, durable, reply }))
             .map_err(|_| Error::Closed)?;
         // A write without a sync at commit takes tens of microseconds,
         // about what it costs to put this thread to sleep and wake it
@@ -227,21 +230,26 @@ fn give_back_wal_space(conn: &Connection) {
     }
 }
 
-fn run(conn: Connection, inbox: mpsc::Receiver<Box<dyn Job>>, levels: SyncLevels, spin: bool) {
+fn run(
+    conn: Connection,
+    inbox: mpsc::Receiver<Box<dyn WriteRequest>>,
+    levels: SyncLevels,
+    spin: bool,
+) {
     let linger = if spin { LINGER } else { Duration::ZERO };
     let mut level = levels.durable;
     // Set when a write failed for lack of space, until one succeeds: each
     // batch first gives the WAL's space back, in case space has returned.
     let mut out_of_space = false;
-    while let Some(first) = next_job(&inbox, linger) {
+    while let Some(first) = next_write(&inbox, linger) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match inbox.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(write) => batch.push(write),
                 Err(_) => break,
             }
         }
-        let wanted = if batch.iter().any(|job| job.durable()) {
+        let wanted = if batch.iter().any(|write| write.durable()) {
             levels.durable
         } else {
             levels.relaxed
@@ -269,31 +277,34 @@ fn is_full(error: &Error) -> bool {
 
 /// Runs a batch in one transaction; returns whether a write or the commit
 /// failed for lack of space.
-fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteRequest>>) -> bool {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_error) {
-        for job in batch {
-            job.abort(copy_error(&error));
+        for write in batch {
+            write.abort(copy_error(&error));
         }
         return is_full(&error);
     }
     let single = batch.len() == 1;
     let mut pending = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
-    for job in jobs.by_ref() {
+    let mut writes = batch.into_iter();
+    for write in writes.by_ref() {
         // A lone write needs no savepoint: if it fails, the whole
         // transaction is rolled back below.
         let done = if single {
-            job.run(conn)
+            write.run(conn)
         } else {
-            if let Err(error) = conn.execute_batch("SAVEPOINT taskq_job").map_err(db_error) {
-                job.abort(error);
+            if let Err(error) = conn
+                .execute_batch("SAVEPOINT taskq_write")
+                .map_err(db_error)
+            {
+                write.abort(error);
                 continue;
             }
-            let done = job.run(conn);
+            let done = write.run(conn);
             let end = if done.succeeded() {
-                "RELEASE taskq_job"
+                "RELEASE taskq_write"
             } else {
-                "ROLLBACK TO taskq_job; RELEASE taskq_job"
+                "ROLLBACK TO taskq_write; RELEASE taskq_write"
             };
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch(end);
@@ -328,8 +339,8 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) -> bool {
         done.finish(outcome.as_ref().map(|_| ()));
     }
     if let Err(error) = &outcome {
-        for job in jobs {
-            job.abort(copy_error(error));
+        for write in writes {
+            write.abort(copy_error(error));
         }
     }
     full

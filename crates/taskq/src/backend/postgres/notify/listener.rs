@@ -11,14 +11,14 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::notifier::OwnListener;
-use crate::wakeup::Wakeups;
+use crate::backend::Waiters;
 
 /// Listens on `channel` until the returned task is aborted, and keeps the
 /// server process id of its session in `own` while it listens.
-pub(super) fn spawn(
+pub(in crate::backend::postgres) fn spawn(
     mut config: tokio_postgres::Config,
     channel: String,
-    wakeups: Arc<Wakeups>,
+    waiters: Arc<dyn Waiters>,
     own: OwnListener,
 ) -> JoinHandle<()> {
     // Enqueuers look for this name before they send notifications.
@@ -35,7 +35,7 @@ pub(super) fn spawn(
             match config.connect(NoTls).await {
                 Ok((client, mut connection)) => {
                     retry_in = Duration::from_millis(100);
-                    let wake = Arc::clone(&wakeups);
+                    let wake = Arc::clone(&waiters);
                     let messages = tokio::spawn(async move {
                         while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
                             match message {
@@ -49,7 +49,7 @@ pub(super) fn spawn(
                         Ok(pid) => {
                             own.store(pid, Ordering::Relaxed);
                             // Hints sent while we were away are lost.
-                            wakeups.wake_all();
+                            waiters.wake_all();
                             let _ = messages.await;
                             own.store(0, Ordering::Relaxed);
                         }
@@ -64,7 +64,7 @@ pub(super) fn spawn(
                     tracing::debug!(%error, "taskq wake-up listener could not connect");
                 }
             }
-            wakeups.wake_all();
+            waiters.wake_all();
             tokio::time::sleep(retry_in).await;
             retry_in = (retry_in * 2).min(Duration::from_secs(5));
         }

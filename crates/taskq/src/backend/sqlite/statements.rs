@@ -1,118 +1,25 @@
-//! Each backend operation as synchronous code on one SQLite connection.
+//! Each backend operation as synchronous code on one SQLite connection,
+//! running the statements of `sql/`.
 //!
 //! The writer thread runs these inside its group-commit transaction; the
 //! transactional functions of [`super`] run them on the caller's own
 //! connection. Neither commits: that is the caller's business.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::backend::{ExpiryBackoff, PageOrder, StateIndex};
-use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
-use crate::lease::LeaseRef;
+use crate::error::{Error, Result};
+use crate::micros;
+use crate::names::TaskId;
 use crate::options::{ListOptions, NotBefore};
 use crate::state::State;
-use crate::task::{ActionStats, NewTask, Task, TaskId};
+use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 
-use super::migrate::LATEST_VERSION;
-
-/// Microseconds since the Unix epoch, negative before it.
-pub(crate) fn to_micros(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
-    }
-}
-
-pub(crate) fn from_micros(micros: i64) -> SystemTime {
-    if micros >= 0 {
-        UNIX_EPOCH + Duration::from_micros(micros as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
-    }
-}
-
-/// A validated duration (at most ten years) in microseconds.
-pub(crate) fn duration_micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn now_micros() -> i64 {
-    to_micros(SystemTime::now())
-}
-
-/// Turns a driver error into taskq's, with a portable kind.
-pub(crate) fn db_error(error: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode;
-    let kind = match &error {
-        rusqlite::Error::SqliteFailure(failure, message) => {
-            if let Some(message) = message {
-                if message.starts_with("no such table: taskq_") {
-                    return Error::SchemaTooOld {
-                        found: 0,
-                        needed: LATEST_VERSION,
-                    };
-                }
-            }
-            match failure.code {
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DatabaseErrorKind::Busy,
-                ErrorCode::ConstraintViolation
-                    if matches!(
-                        failure.extended_code,
-                        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    ) =>
-                {
-                    DatabaseErrorKind::UniqueViolation
-                }
-                ErrorCode::NotADatabase => DatabaseErrorKind::NotADatabase,
-                ErrorCode::DatabaseCorrupt => DatabaseErrorKind::Corrupt,
-                ErrorCode::DiskFull => DatabaseErrorKind::Full,
-                ErrorCode::ReadOnly => DatabaseErrorKind::ReadOnly,
-                ErrorCode::PermissionDenied => DatabaseErrorKind::PermissionDenied,
-                ErrorCode::CannotOpen => DatabaseErrorKind::CannotOpen,
-                _ => DatabaseErrorKind::Other,
-            }
-        }
-        _ => DatabaseErrorKind::Other,
-    };
-    let message = match kind {
-        DatabaseErrorKind::NotADatabase => {
-            "the file is not a SQLite database (or is encrypted)".to_string()
-        }
-        _ => error.to_string(),
-    };
-    Error::Database(DatabaseError::new(
-        kind,
-        message,
-        Some(std::sync::Arc::new(error)),
-    ))
-}
-
-fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
-    let state: String = row.get(3)?;
-    let state = state.parse::<State>().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    Ok(Task {
-        id: TaskId(row.get(0)?),
-        action: row.get(1)?,
-        payload: row.get(2)?,
-        state,
-        not_before: from_micros(row.get(4)?),
-        tries: row.get(5)?,
-        max_tries: row.get(6)?,
-        timeout: Duration::from_micros(row.get::<_, i64>(7)?.max(0) as u64),
-        expires: row.get::<_, Option<i64>>(8)?.map(from_micros),
-        parent: row.get::<_, Option<i64>>(9)?.map(TaskId),
-        last_error: row.get(10)?,
-        created_at: from_micros(row.get(11)?),
-        finished_at: row.get::<_, Option<i64>>(12)?.map(from_micros),
-        lease_token: row.get(13)?,
-    })
-}
+use super::counts::{adopt_if_due, CachedMark};
+use super::error::db_error;
+use super::rows::read_task;
 
 /// Runs `f` inside a savepoint: on error everything `f` wrote is undone.
 /// Works in autocommit mode (the savepoint is then the transaction) and
@@ -138,64 +45,11 @@ pub(crate) fn in_savepoint<T>(
     }
 }
 
-/// How many tasks may wait above the count mark (counted live by `len`
-/// and `stats`, see migration 0003) before an insert adopts them into the
-/// kept counts.
-pub(crate) const ADOPT_AT: i64 = 1_000;
-
-/// Where an insert finds the count mark: the backend's copy (kept by its
-/// writer; another process moving the mark only makes it adopt sooner, an
-/// adoption rolled back with its batch only later, by at most
-/// [`ADOPT_AT`] inserts), or `None` to read it from the database (calls on
-/// the caller's connection).
-pub(crate) type MarkCopy<'a> = Option<&'a AtomicI64>;
-
-/// The count mark as stored.
-pub(crate) fn count_mark(conn: &Connection) -> Result<i64> {
-    conn.prepare_cached("SELECT counted_to FROM taskq_count_mark")
-        .and_then(|mut s| s.query_row([], |row| row.get(0)))
-        .map_err(db_error)
-}
-
-/// After inserting tasks up to id `newest`: when more than [`ADOPT_AT`]
-/// wait above the mark, counts them into the kept counts and moves the
-/// mark, in the caller's transaction.
-fn adopt_if_due(conn: &Connection, newest: i64, mark: MarkCopy) -> Result<()> {
-    let counted_to = match mark {
-        Some(copy) => copy.load(Ordering::Relaxed),
-        None => count_mark(conn)?,
-    };
-    if newest - counted_to <= ADOPT_AT {
-        return Ok(());
-    }
-    conn.prepare_cached(include_str!("sql/task_counts_adopt.sql"))
-        .and_then(|mut s| s.execute([]))
-        .map_err(db_error)?;
-    let moved: i64 = conn
-        .prepare_cached(include_str!("sql/task_counts_mark_move.sql"))
-        .and_then(|mut s| s.query_row([], |row| row.get(0)))
-        .map_err(db_error)?;
-    if let Some(copy) = mark {
-        copy.store(moved, Ordering::Relaxed);
-    }
-    Ok(())
-}
-
-/// Adopts the tasks above the mark that inserts left there (tasks inserted
-/// by hand or by other programs), when more than [`ADOPT_AT`] wait.
-pub(crate) fn adopt_behind(conn: &Connection, mark: &AtomicI64) -> Result<()> {
-    let newest: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM taskq_tasks")
-        .and_then(|mut s| s.query_row([], |row| row.get(0)))
-        .map_err(db_error)?;
-    adopt_if_due(conn, newest, Some(mark))
-}
-
 pub(crate) fn insert(
     conn: &Connection,
     now: i64,
     tasks: &[NewTask],
-    mark: MarkCopy,
+    mark: CachedMark,
 ) -> Result<Vec<TaskId>> {
     let mut statement = conn
         .prepare_cached(include_str!("sql/task_insert.sql"))
@@ -205,8 +59,8 @@ pub(crate) fn insert(
         let options = &task.options;
         let not_before = match options.not_before {
             None => now,
-            Some(NotBefore::Delay(delay)) => now.saturating_add(duration_micros(delay)),
-            Some(NotBefore::At(at)) => to_micros(at),
+            Some(NotBefore::Delay(delay)) => now.saturating_add(micros::from_duration(delay)),
+            Some(NotBefore::At(at)) => micros::from_time(at),
         };
         statement
             .execute(params![
@@ -214,7 +68,7 @@ pub(crate) fn insert(
                 task.payload,
                 not_before,
                 options.max_tries,
-                duration_micros(options.timeout),
+                micros::from_duration(options.timeout),
                 options.parent.map(|p| p.0),
                 now,
             ])
@@ -233,7 +87,7 @@ pub(crate) fn insert_claimed(
     conn: &Connection,
     now: i64,
     task: &NewTask,
-    mark: MarkCopy,
+    mark: CachedMark,
 ) -> Result<(TaskId, Option<Task>)> {
     // A delayed task, or one with an older task ready, is only queued.
     let queue_only = task.options.not_before.is_some()
@@ -254,7 +108,7 @@ pub(crate) fn insert_claimed(
                     task.payload,
                     now,
                     task.options.max_tries,
-                    duration_micros(task.options.timeout),
+                    micros::from_duration(task.options.timeout),
                     task.options.parent.map(|p| p.0),
                 ],
                 read_task,
@@ -332,7 +186,7 @@ pub(crate) fn complete(
     lease: LeaseRef,
     follow_ups: &[NewTask],
     retain: bool,
-    mark: MarkCopy,
+    mark: CachedMark,
 ) -> Result<Vec<TaskId>> {
     if retain {
         fenced(
@@ -368,7 +222,7 @@ pub(crate) fn fail(
             lease.token,
             now,
             error,
-            retry_after.map(duration_micros)
+            retry_after.map(micros::from_duration)
         ],
     )
 }
@@ -379,14 +233,14 @@ pub(crate) fn extend(
     lease: LeaseRef,
     by: Duration,
 ) -> Result<SystemTime> {
-    let expires = now.saturating_add(duration_micros(by));
+    let expires = now.saturating_add(micros::from_duration(by));
     fenced(
         conn,
         include_str!("sql/task_extend.sql"),
         lease,
         params![lease.id.0, lease.token, expires],
     )?;
-    Ok(from_micros(expires))
+    Ok(micros::to_time(expires))
 }
 
 pub(crate) fn release(conn: &Connection, now: i64, lease: LeaseRef, delay: Duration) -> Result<()> {
@@ -394,7 +248,7 @@ pub(crate) fn release(conn: &Connection, now: i64, lease: LeaseRef, delay: Durat
         conn,
         include_str!("sql/task_release.sql"),
         lease,
-        params![lease.id.0, lease.token, now, duration_micros(delay)],
+        params![lease.id.0, lease.token, now, micros::from_duration(delay)],
     )
 }
 
@@ -570,7 +424,7 @@ pub(crate) fn purge(
     state: State,
     older_than: Duration,
 ) -> Result<u64> {
-    let cutoff = now.saturating_sub(duration_micros(older_than));
+    let cutoff = now.saturating_sub(micros::from_duration(older_than));
     conn.prepare_cached(include_str!("sql/task_purge.sql"))
         .and_then(|mut s| s.execute(params![state.as_str(), cutoff]))
         .map(|n| n as u64)
@@ -581,13 +435,6 @@ pub(crate) fn purge(
 mod tests {
     use super::*;
     use crate::options::Order;
-
-    #[test]
-    fn micros_round_trip_both_sides_of_the_epoch() {
-        for micros in [0, 1, -1, 1_700_000_000_123_456, -86_400_000_000] {
-            assert_eq!(to_micros(from_micros(micros)), micros);
-        }
-    }
 
     /// SQLite's plan of `sql`, one line per step.
     fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {

@@ -1,32 +1,14 @@
 //! Opening a PostgreSQL queue: which schemas are accepted, what a queue
 //! that may not create anything leaves alone, what a login that fails
 //! says, and that an enqueue's wake-up is sent even when its process ends
-//! right after it. On a real server (`./scripts/test` starts one).
+//! right after it.
 
-#![cfg(feature = "postgres")]
-
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use taskq::worker::{CancellationToken, TaskContext, Worker, WorkerConfig};
-use taskq::{ConnectOptions, DatabaseErrorKind, Error, NewTask, Queue, QueueConfig};
+use taskq::ConnectOptions;
 
-fn url() -> String {
-    std::env::var("TASKQ_TEST_POSTGRES_URL").expect(
-        "the PostgreSQL tests need a server: run ./scripts/test, which starts a throwaway one",
-    )
-}
-
-fn fresh_schema() -> String {
-    format!("c_{:016x}", fastrand::u64(..))
-}
-
-async fn raw_client() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
+use super::*;
 
 async fn schema_exists(client: &tokio_postgres::Client, schema: &str) -> bool {
     client

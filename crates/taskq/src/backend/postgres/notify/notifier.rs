@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
-use super::execute_in_background;
+use crate::backend::postgres::pool::execute_in_background;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -37,7 +37,7 @@ const WINDOW: Duration = Duration::from_millis(10);
 const PRESENCE: Duration = Duration::from_secs(1);
 
 /// The `application_name` of the listener connections of a schema.
-pub(super) fn listener_name(channel: &str) -> String {
+pub(in crate::backend::postgres) fn listener_name(channel: &str) -> String {
     format!("taskq listener {channel}")
 }
 
@@ -47,7 +47,7 @@ pub(super) fn listener_name(channel: &str) -> String {
 const APPLICATION_NAME_MAX: usize = 63;
 
 /// [`listener_name`] as the server shows it. Names are ASCII.
-pub(super) fn listener_name_shown(channel: &str) -> String {
+pub(in crate::backend::postgres) fn listener_name_shown(channel: &str) -> String {
     let mut name = listener_name(channel);
     name.truncate(APPLICATION_NAME_MAX);
     name
@@ -55,7 +55,7 @@ pub(super) fn listener_name_shown(channel: &str) -> String {
 
 /// The server process id of this backend's own listener session while it
 /// listens, 0 otherwise (no server process has id 0).
-pub(super) type OwnListener = Arc<AtomicI32>;
+pub(in crate::backend::postgres) type OwnListener = Arc<AtomicI32>;
 
 /// The last check for listeners: whether there were any, and when.
 type Presence = Arc<Mutex<Option<(bool, Instant)>>>;
@@ -65,7 +65,7 @@ type LastSent = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// How an enqueue sends its own notification behind its insert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Inline {
+pub(in crate::backend::postgres) enum Inline {
     /// Others listen: notify.
     Always,
     /// Not known: notify if another taskq listener is connected.
@@ -84,7 +84,7 @@ enum Request {
 }
 
 #[derive(Debug)]
-pub(super) struct Notifier {
+pub(in crate::backend::postgres) struct Notifier {
     requests: mpsc::UnboundedSender<Request>,
     task: JoinHandle<()>,
     presence: Presence,
@@ -239,7 +239,12 @@ async fn run(
 impl Notifier {
     /// Starts the sender; `own` is this backend's listener, whose waiters
     /// the queue wakes in the process.
-    pub(super) fn spawn(pool: Pool, sql: String, channel: String, own: OwnListener) -> Self {
+    pub(in crate::backend::postgres) fn spawn(
+        pool: Pool,
+        sql: String,
+        channel: String,
+        own: OwnListener,
+    ) -> Self {
         let (requests, inbox) = mpsc::unbounded_channel::<Request>();
         let presence: Presence = Arc::default();
         let last_sent: LastSent = Arc::default();
@@ -268,7 +273,7 @@ impl Notifier {
     /// process, which may exit right after it: its wake-up must not be
     /// left to the sender), [`Inline::IfHeard`], and the sender looks for
     /// listeners. If it sends, the actions count as notified now.
-    pub(super) fn send_with_insert(&self, due: &[String]) -> Option<Inline> {
+    pub(in crate::backend::postgres) fn send_with_insert(&self, due: &[String]) -> Option<Inline> {
         let inline = match cached(&self.presence) {
             Some((false, checked)) if checked.elapsed() < PRESENCE => return None,
             Some((true, checked)) if checked.elapsed() < PRESENCE => Inline::Always,
@@ -293,7 +298,7 @@ impl Notifier {
     }
 
     /// Asks for a wake-up of these actions' waiters; does not wait.
-    pub(super) fn notify(&self, actions: Vec<String>) {
+    pub(in crate::backend::postgres) fn notify(&self, actions: Vec<String>) {
         if actions.is_empty() {
             return;
         }
@@ -308,7 +313,7 @@ impl Notifier {
 
     /// Sends every wake-up still waiting for its window, and returns once
     /// they are sent.
-    pub(super) async fn flush(&self) {
+    pub(in crate::backend::postgres) async fn flush(&self) {
         let (reply, sent) = oneshot::channel();
         if self.requests.send(Request::Flush(reply)).is_ok() {
             let _ = sent.await;

@@ -1,0 +1,168 @@
+//! Settings of the PostgreSQL backend, and the schema name: validated,
+//! quoted, taken out of a URL.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::options::validate_duration;
+
+/// The longest schema name taskq accepts.
+pub const MAX_SCHEMA_LEN: usize = 50;
+
+/// Settings of a [`PostgresBackend`]. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// The schema that holds taskq's tables: lower-case letters, digits
+    /// and underscores, not starting with a digit, at most
+    /// [`MAX_SCHEMA_LEN`] long. Created by the migration. Default: `taskq`.
+    pub schema: String,
+    /// The most pooled connections. Default: 16.
+    pub pool_size: usize,
+    /// How long to wait for a connection, new or from the pool, before
+    /// failing with a connection error. Default: 10 seconds.
+    pub connect_timeout: Duration,
+    /// Create or upgrade the schema when connecting. Default: `true`.
+    /// When `false` and the schema is older than this build needs,
+    /// operations fail with [`Error::SchemaTooOld`] until it is migrated
+    /// (by [`Queue::migrate`](crate::Queue::migrate) or another process).
+    pub migrate: bool,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            schema: "taskq".to_string(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(10),
+            migrate: true,
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        validate_schema(&self.schema)?;
+        if self.pool_size == 0 {
+            return Err(Error::invalid("pool_size", "must be at least 1"));
+        }
+        validate_duration("connect_timeout", self.connect_timeout, false)
+    }
+}
+
+/// Checks a schema name: it is spliced into SQL as an identifier, so only
+/// plain names are accepted, and the server's own schemas
+/// (`information_schema`, `pg_catalog` and the other `pg_` ones) are
+/// refused.
+pub fn validate_schema(schema: &str) -> Result<()> {
+    let mut chars = schema.chars();
+    let plain = matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
+    if !plain || schema.len() > MAX_SCHEMA_LEN {
+        return Err(Error::invalid(
+            "schema",
+            format!(
+                "{schema:?} is not a plain schema name (lower-case letters, digits and \
+                 underscores, not starting with a digit, at most {MAX_SCHEMA_LEN} long)"
+            ),
+        ));
+    }
+    if schema == "information_schema" || schema.starts_with("pg_") {
+        return Err(Error::invalid(
+            "schema",
+            format!("{schema:?} is one of the server's own schemas; choose a schema of your own (the default is taskq)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Takes taskq's own `schema=NAME` query parameter out of a PostgreSQL
+/// URL, returning the URL the driver understands and the schema.
+pub fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("schema=") {
+            Some(name) => {
+                schema = Some(name.to_string());
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
+}
+
+/// A validated schema name as a quoted identifier.
+pub(super) fn quote(schema: &str) -> String {
+    format!("\"{schema}\"")
+}
+
+/// The `NOTIFY` channel of a schema's queue.
+pub(super) fn channel(schema: &str) -> String {
+    format!("taskq_{schema}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_parameter_is_taken_out_of_the_url() {
+        assert_eq!(
+            split_schema("postgres://h/db"),
+            ("postgres://h/db".into(), None)
+        );
+        assert_eq!(
+            split_schema("postgres://h/db?schema=jobs"),
+            ("postgres://h/db".into(), Some("jobs".into()))
+        );
+        assert_eq!(
+            split_schema("postgres://h/db?sslmode=disable&schema=jobs&connect_timeout=5"),
+            (
+                "postgres://h/db?sslmode=disable&connect_timeout=5".into(),
+                Some("jobs".into())
+            )
+        );
+    }
+
+    #[test]
+    fn only_plain_schema_names_pass() {
+        for good in ["taskq", "_x", "jobs_2", &"a".repeat(MAX_SCHEMA_LEN)] {
+            assert!(validate_schema(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(MAX_SCHEMA_LEN + 1);
+        for bad in [
+            "",
+            "1abc",
+            "Jobs",
+            "a-b",
+            "a\"; DROP TABLE x; --",
+            "a b",
+            &long,
+            "information_schema",
+            "pg_catalog",
+            "pg_toast",
+            "pg_temp_1",
+        ] {
+            assert!(
+                matches!(
+                    validate_schema(bad),
+                    Err(Error::InvalidInput {
+                        field: "schema",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

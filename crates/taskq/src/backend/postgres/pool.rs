@@ -1,0 +1,174 @@
+//! The connection pool, and how the backend runs its statements on it:
+//! prepared once per connection, reads retried once on a fresh connection,
+//! fenced writes that say when the lease was lost.
+
+use std::time::Duration;
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::error::{db_error, lease_lost, pool_error};
+use super::notify::notifier;
+use super::rows::ids;
+use super::{migrate, PostgresBackend};
+use crate::error::{DatabaseErrorKind, Error, Result};
+use crate::names::TaskId;
+use crate::task::LeaseRef;
+
+/// A pool of at most `size` connections to `pg_config`'s database, each
+/// made or handed out within `timeout`.
+pub(super) fn build(
+    pg_config: &tokio_postgres::Config,
+    size: usize,
+    timeout: Duration,
+) -> Result<Pool> {
+    let manager = Manager::from_config(
+        pg_config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    // The connection used last is used next: its server process is
+    // awake and its caches warm, where cycling through them all is not.
+    Pool::builder(manager)
+        .queue_mode(deadpool_postgres::QueueMode::Lifo)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .build()
+        .map_err(|e| Error::invalid("url", format!("could not set up the connection pool: {e}")))
+}
+
+/// Runs one statement on a pooled connection for a background task (a
+/// wake-up, a fold of the counts), whose failure is only logged.
+pub(super) async fn execute_in_background(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<u64, String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .execute(&statement, params)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+impl PostgresBackend {
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Client> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        if self.behind.load(Ordering::Relaxed) {
+            let found = migrate::check_not_newer(&**client, &self.schema).await?;
+            if found < migrate::SCHEMA_VERSION {
+                return Err(Error::SchemaTooOld {
+                    found,
+                    needed: migrate::SCHEMA_VERSION,
+                });
+            }
+            self.behind.store(false, Ordering::Relaxed);
+        }
+        Ok(client)
+    }
+
+    pub(super) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+        client.query(&statement, params).await.map_err(db_error)
+    }
+
+    /// Inserts tasks (`insert` with its `params`) and sends the wake-up of
+    /// `due` right behind it on the same connection (pipelined): the
+    /// server runs the NOTIFY, in a transaction of its own, as soon as the
+    /// insert has committed. Its request is on its way when the insert's
+    /// answer arrives, so it is sent even if the process exits then.
+    pub(super) async fn insert_and_notify(
+        &self,
+        insert: &str,
+        params: &[&(dyn ToSql + Sync)],
+        due: &[String],
+        inline: notifier::Inline,
+    ) -> Result<Vec<TaskId>> {
+        let client = self.client().await?;
+        let insert = client.prepare_cached(insert).await.map_err(db_error)?;
+        let notify_sql = match inline {
+            notifier::Inline::Always => &self.sql.notify,
+            notifier::Inline::IfHeard => &self.sql.notify_if_heard,
+        };
+        let notify = client.prepare_cached(notify_sql).await.map_err(db_error)?;
+        let listener = notifier::listener_name_shown(&self.channel);
+        let own = self.own_listener.load(Ordering::Relaxed);
+        let notify_params: Vec<&(dyn ToSql + Sync)> = match inline {
+            notifier::Inline::Always => vec![&self.channel, &due],
+            notifier::Inline::IfHeard => vec![&self.channel, &due, &listener, &own],
+        };
+        let mut insert = pin!(client.query(&insert, params));
+        let mut notify = pin!(client.query(&notify, &notify_params));
+        let mut notify_done = false;
+        // Each query's request goes out on its first poll, the insert's
+        // first. The notification's answer is not awaited: the connection
+        // reads and drops it once the future is gone. A hint only: waiters
+        // poll, so a lost one costs latency.
+        let rows = poll_fn(|cx| {
+            let rows = insert.as_mut().poll(cx);
+            if !notify_done {
+                if let Poll::Ready(notified) = notify.as_mut().poll(cx) {
+                    notify_done = true;
+                    if let Err(error) = notified {
+                        tracing::debug!(%error, "could not send a wake-up notification");
+                    }
+                }
+            }
+            rows
+        })
+        .await;
+        ids(&rows.map_err(db_error)?)
+    }
+
+    pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+        client.execute(&statement, params).await.map_err(db_error)
+    }
+
+    /// A read, tried once more on a fresh connection if the first one
+    /// turned out to be dead (after a server restart, say).
+    pub(super) async fn read<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        match op().await {
+            Err(error) if error.database_kind() == Some(DatabaseErrorKind::ConnectionLost) => {
+                op().await
+            }
+            other => other,
+        }
+    }
+
+    pub(super) async fn fenced(
+        &self,
+        sql: &str,
+        lease: LeaseRef,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<()> {
+        match self.execute(sql, params).await? {
+            1 => Ok(()),
+            _ => Err(lease_lost(lease)),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Every statement of the backend, with the schema filled in, and the
+//! columns a batch insert binds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use tokio_postgres::types::ToSql;
+
+use super::config::quote;
+use crate::micros;
+use crate::options::NotBefore;
+use crate::task::NewTask;
+
+/// Every statement, with the schema filled in.
+#[derive(Debug)]
+pub(super) struct Sql {
+    pub(super) insert: String,
+    pub(super) insert_claimed: String,
+    pub(super) insert_many: String,
+    pub(super) notify: String,
+    pub(super) notify_if_heard: String,
+    pub(super) requeue_expired: String,
+    pub(super) claim: String,
+    pub(super) complete: String,
+    pub(super) complete_retain: String,
+    pub(super) fail: String,
+    pub(super) extend: String,
+    pub(super) release: String,
+    pub(super) count_ready: String,
+    pub(super) stats: String,
+    pub(super) get: String,
+    /// A template: see [`PostgresBackend::task_list`].
+    pub(super) list: String,
+    pub(super) retry: String,
+    pub(super) delete: String,
+    pub(super) purge: String,
+    pub(super) state: String,
+}
+
+impl Sql {
+    pub(super) fn for_schema(schema: &str) -> Self {
+        let quoted = quote(schema);
+        let fill = |sql: &str| sql.replace("{schema}", &quoted);
+        Sql {
+            insert: fill(include_str!("sql/task_insert.sql")),
+            insert_claimed: fill(include_str!("sql/task_insert_claimed.sql")),
+            insert_many: fill(include_str!("sql/task_insert_many.sql")),
+            notify: fill(include_str!("sql/task_notify.sql")),
+            notify_if_heard: fill(include_str!("sql/task_notify_if_heard.sql")),
+            requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
+            claim: fill(include_str!("sql/task_claim.sql")),
+            complete: fill(include_str!("sql/task_complete.sql")),
+            complete_retain: fill(include_str!("sql/task_complete_retain.sql")),
+            fail: fill(include_str!("sql/task_fail.sql")),
+            extend: fill(include_str!("sql/task_extend.sql")),
+            release: fill(include_str!("sql/task_release.sql")),
+            count_ready: fill(include_str!("sql/task_count_ready.sql")),
+            stats: fill(include_str!("sql/task_stats.sql")),
+            get: fill(include_str!("sql/task_get.sql")),
+            list: fill(include_str!("sql/task_list.sql")),
+            retry: fill(include_str!("sql/task_retry.sql")),
+            delete: fill(include_str!("sql/task_delete.sql")),
+            purge: fill(include_str!("sql/task_purge.sql")),
+            state: fill(include_str!("sql/task_state.sql")),
+        }
+    }
+}
+
+/// The columns of a batch insert, one array per column.
+pub(super) struct InsertColumns<'a> {
+    pub(super) actions: Vec<&'a str>,
+    pub(super) payloads: Vec<&'a [u8]>,
+    pub(super) run_at: Vec<Option<SystemTime>>,
+    pub(super) delays: Vec<Option<i64>>,
+    pub(super) max_tries: Vec<i32>,
+    pub(super) timeouts: Vec<i64>,
+    pub(super) parents: Vec<Option<i64>>,
+}
+
+impl<'a> InsertColumns<'a> {
+    pub(super) fn new(tasks: &'a [NewTask]) -> Self {
+        let mut columns = InsertColumns {
+            actions: Vec::with_capacity(tasks.len()),
+            payloads: Vec::with_capacity(tasks.len()),
+            run_at: Vec::with_capacity(tasks.len()),
+            delays: Vec::with_capacity(tasks.len()),
+            max_tries: Vec::with_capacity(tasks.len()),
+            timeouts: Vec::with_capacity(tasks.len()),
+            parents: Vec::with_capacity(tasks.len()),
+        };
+        for task in tasks {
+            let options = &task.options;
+            let (at, delay) = match options.not_before {
+                None => (None, None),
+                Some(NotBefore::Delay(delay)) => (None, Some(micros::from_duration(delay))),
+                Some(NotBefore::At(at)) => (Some(at), None),
+            };
+            columns.actions.push(&task.action);
+            columns.payloads.push(&task.payload);
+            columns.run_at.push(at);
+            columns.delays.push(delay);
+            columns.max_tries.push(options.max_tries);
+            columns
+                .timeouts
+                .push(micros::from_duration(options.timeout));
+            columns.parents.push(options.parent.map(|p| p.0));
+        }
+        columns
+    }
+
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.actions,
+            &self.payloads,
+            &self.run_at,
+            &self.delays,
+            &self.max_tries,
+            &self.timeouts,
+            &self.parents,
+        ]
+    }
+}
+
+impl Sql {
+    /// The statements of `schema`, built once per schema in the process
+    /// (the transactional twins look them up on every call).
+    pub(super) fn shared(schema: &str) -> Arc<Sql> {
+        static BUILT: OnceLock<Mutex<HashMap<String, Arc<Sql>>>> = OnceLock::new();
+        let mut built = BUILT
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let sql = built
+            .entry(schema.to_owned())
+            .or_insert_with(|| Arc::new(Sql::for_schema(schema)));
+        Arc::clone(sql)
+    }
+}

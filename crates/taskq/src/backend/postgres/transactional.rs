@@ -1,0 +1,132 @@
+//! The transactional twins: enqueue and complete on the caller's own
+//! connection or transaction (any [`tokio_postgres::GenericClient`]), so
+//! that tasks commit or roll back with the caller's data. The backend's
+//! own completion with follow-ups inserts them through the same path.
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, ToStatement};
+
+use super::config::{channel, validate_schema};
+use super::error::{db_error, lease_lost};
+use super::rows::ids;
+use super::statements::{InsertColumns, Sql};
+use crate::error::Result;
+use crate::names::TaskId;
+use crate::task::{due_actions, follow_ups_of, CompletionRef, NewTask};
+
+/// Inserts validated `tasks` and, for those due now, queues their wake-up
+/// in the same transaction (delivered if it commits), sent together
+/// (pipelined): one round trip. `insert` and `notify` are the statements
+/// `task_insert_many` and `task_notify`, as text or prepared.
+pub(super) async fn insert_and_notify<I, N>(
+    client: &impl GenericClient,
+    insert: &I,
+    notify: &N,
+    channel: &str,
+    tasks: &[NewTask],
+) -> Result<Vec<TaskId>>
+where
+    I: ToStatement + ?Sized + Sync + Send,
+    N: ToStatement + ?Sized + Sync + Send,
+{
+    let columns = InsertColumns::new(tasks);
+    let params = columns.params();
+    let due = due_actions(tasks);
+    let inserted = client.query(insert, &params);
+    let notified = async {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let params: [&(dyn ToSql + Sync); 2] = [&channel, &due];
+        client.query(notify, &params).await.map(drop)
+    };
+    let (rows, notified) = tokio::join!(inserted, notified);
+    let rows = rows.map_err(db_error)?;
+    notified.map_err(db_error)?;
+    ids(&rows)
+}
+
+/// Ends `taskq.tallied` for the rest of the caller's transaction: taskq's
+/// statements set it so that the counting triggers leave their changes to
+/// them, and the caller's own later changes to the tasks must be counted.
+async fn counted_by_triggers_again(client: &impl GenericClient) -> Result<()> {
+    client
+        .batch_execute("SELECT set_config('taskq.tallied', '', true)")
+        .await
+        .map_err(db_error)
+}
+
+/// Enqueues one task on the caller's own connection or transaction, in the
+/// taskq tables of `schema`: inside a transaction it commits or rolls back
+/// with it.
+pub async fn enqueue_in(
+    client: &impl GenericClient,
+    schema: &str,
+    task: &NewTask,
+) -> Result<TaskId> {
+    let ids = enqueue_many_in(client, schema, std::slice::from_ref(task)).await?;
+    Ok(ids[0])
+}
+
+/// Enqueues many tasks on the caller's own connection or transaction, all
+/// or none; returns their ids in order.
+pub async fn enqueue_many_in(
+    client: &impl GenericClient,
+    schema: &str,
+    tasks: &[NewTask],
+) -> Result<Vec<TaskId>> {
+    validate_schema(schema)?;
+    tasks.iter().try_for_each(NewTask::validate)?;
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = Sql::shared(schema);
+    let channel = channel(schema);
+    let ids = insert_and_notify(
+        client,
+        sql.insert_many.as_str(),
+        sql.notify.as_str(),
+        &channel,
+        tasks,
+    )
+    .await?;
+    // Only once the insert ran: it sets `taskq.tallied` itself.
+    counted_by_triggers_again(client).await?;
+    Ok(ids)
+}
+
+/// Completes a leased task on the caller's own transaction, with
+/// follow-up tasks: the caller's writes, the completion and the follow-ups
+/// commit together or not at all. Fenced like
+/// [`Lease::complete`](crate::Lease::complete): if the lease was lost it
+/// returns [`Error::LeaseLost`](crate::Error::LeaseLost) and writes nothing
+/// (roll the transaction back then). Pass the `&Lease`.
+pub async fn complete_in(
+    client: &impl GenericClient,
+    schema: &str,
+    lease: impl Into<CompletionRef>,
+    follow_ups: Vec<NewTask>,
+) -> Result<Vec<TaskId>> {
+    validate_schema(schema)?;
+    let CompletionRef { lease, retain } = lease.into();
+    let follow_ups = follow_ups_of(lease.id, follow_ups)?;
+    let sql = Sql::shared(schema);
+    let complete = if retain {
+        &sql.complete_retain
+    } else {
+        &sql.complete
+    };
+    let changed = client
+        .execute(complete.as_str(), &[&lease.id.0, &lease.token])
+        .await
+        .map_err(db_error)?;
+    if changed != 1 {
+        counted_by_triggers_again(client).await?;
+        return Err(lease_lost(lease));
+    }
+    if follow_ups.is_empty() {
+        counted_by_triggers_again(client).await?;
+        return Ok(Vec::new());
+    }
+    enqueue_many_in(client, schema, &follow_ups).await
+}

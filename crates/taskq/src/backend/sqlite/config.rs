@@ -1,0 +1,168 @@
+//! Settings of the SQLite backend, and how its connections are opened and
+//! configured (WAL, sync level, busy timeout).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::error::db_error;
+use crate::clock::Clock;
+use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+use crate::options::validate_duration;
+
+/// What an acknowledged write survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// A crash of the process *and* a power loss or operating-system crash:
+    /// every commit is synced to disk (`synchronous = FULL` in WAL mode).
+    /// The default.
+    #[default]
+    PowerLoss,
+    /// A crash of the process only: commits reach the operating system but
+    /// are synced at checkpoints, so a power loss can undo the last few
+    /// (`synchronous = NORMAL`). Much faster on slow disks. Never corrupts
+    /// the file.
+    ProcessCrash,
+}
+
+/// Settings of a [`SqliteBackend`]. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteConfig {
+    /// What an acknowledged write survives. Default: [`Durability::PowerLoss`].
+    pub durability: Durability,
+    /// How long a write waits for another connection's write lock before
+    /// failing with a busy error. Default: 10 seconds.
+    pub busy_timeout: Duration,
+    /// Create or upgrade the schema when opening. Default: `true`. When
+    /// `false` and the schema is older than this build needs (or missing),
+    /// operations fail with [`Error::SchemaTooOld`] until it is migrated.
+    pub migrate: bool,
+    /// Create the file when it does not exist. Default: `true`. When
+    /// `false`, opening a missing file fails with a
+    /// [`DatabaseErrorKind::CannotOpen`] error.
+    pub create_file: bool,
+    /// Read connections kept open for `len`, `stats`, `get` and `list`.
+    /// Default: 4.
+    pub read_connections: usize,
+    /// Where not-before times, lease ends and backoffs read the time.
+    /// Default: [`Clock::System`]; tests can pass a
+    /// [`ManualClock`](crate::ManualClock).
+    pub clock: Clock,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            durability: Durability::default(),
+            busy_timeout: Duration::from_secs(10),
+            migrate: true,
+            create_file: true,
+            read_connections: 4,
+            clock: Clock::System,
+        }
+    }
+}
+
+impl SqliteConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        validate_duration("busy_timeout", self.busy_timeout, true)?;
+        if self.read_connections == 0 {
+            return Err(Error::invalid("read_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Prepares a connection the way taskq needs it: WAL journal, the sync
+/// level of `config.durability`, and `config.busy_timeout`. Call it on
+/// connections of your own that enqueue or complete tasks in the same file.
+pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<()> {
+    config.validate()?;
+    conn.busy_timeout(config.busy_timeout).map_err(db_error)?;
+    let mode = switch_to_wal(conn, config.busy_timeout)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Database(DatabaseError::new(
+            DatabaseErrorKind::Other,
+            format!("could not switch the journal to WAL mode (it is {mode})"),
+            None,
+        )));
+    }
+    let synchronous = sync_level(config.durability);
+    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
+        .map_err(db_error)
+}
+
+/// Switches the file to WAL mode. The switch needs a lock that SQLite does
+/// not wait for through the busy handler, so when many processes open a
+/// new file at once, it is retried here until the busy timeout runs out.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        let result = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .map_err(db_error);
+        match result {
+            Err(error)
+                if error.database_kind() == Some(DatabaseErrorKind::Busy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1 + fastrand::u64(0..10)));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// SQLite's `synchronous` setting for a durability.
+pub(super) fn sync_level(durability: Durability) -> &'static str {
+    match durability {
+        Durability::PowerLoss => "FULL",
+        Durability::ProcessCrash => "NORMAL",
+    }
+}
+
+pub(super) fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if config.create_file {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    configure_connection(&conn, config)?;
+    Ok(conn)
+}
+
+/// Says what is missing when the file cannot be opened because it, or its
+/// directory, does not exist (SQLite only says "unable to open").
+pub(super) fn check_openable(path: &Path, create: bool) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let cannot_open = |message: String| {
+        Err(Error::Database(DatabaseError::new(
+            DatabaseErrorKind::CannotOpen,
+            message,
+            None,
+        )))
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return cannot_open(format!(
+            "the directory {} does not exist (taskq creates the database file, not its directory)",
+            dir.display()
+        ));
+    }
+    if !create {
+        return cannot_open(format!(
+            "there is no SQLite database at {} (it is created by a queue that may create it, or by `taskq migrate`)",
+            path.display()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Rows as tasks.
+
+use rusqlite::Row;
+
+use crate::micros;
+use crate::names::TaskId;
+use crate::state::State;
+use crate::task::Task;
+
+/// A row of `taskq_tasks`, in the column order of the statements.
+pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let state: String = row.get(3)?;
+    let state = state.parse::<State>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Task {
+        id: TaskId(row.get(0)?),
+        action: row.get(1)?,
+        payload: row.get(2)?,
+        state,
+        not_before: micros::to_time(row.get(4)?),
+        tries: row.get(5)?,
+        max_tries: row.get(6)?,
+        timeout: micros::to_duration(row.get(7)?),
+        expires: row.get::<_, Option<i64>>(8)?.map(micros::to_time),
+        parent: row.get::<_, Option<i64>>(9)?.map(TaskId),
+        last_error: row.get(10)?,
+        created_at: micros::to_time(row.get(11)?),
+        finished_at: row.get::<_, Option<i64>>(12)?.map(micros::to_time),
+        lease_token: row.get(13)?,
+    })
+}

@@ -1,0 +1,95 @@
+//! The conformance suite and the PostgreSQL-only behaviour, on a real
+//! server: `./scripts/test` starts a throwaway one and sets
+//! `TASKQ_TEST_POSTGRES_URL`. Each test works in a schema of its own; the
+//! PostgreSQL-only tests are split by scenario into the modules below.
+
+#![cfg(feature = "postgres")]
+
+#[path = "../conformance/mod.rs"]
+mod conformance;
+mod connect;
+mod counts;
+mod migrate;
+mod notify;
+mod plans;
+mod processes;
+mod transactional;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use taskq::postgres::{self, PostgresBackend, PostgresConfig};
+use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State, TaskId};
+
+use conformance::{claim_after_enqueue, claim_and_complete, TestDb};
+
+fn url() -> String {
+    std::env::var("TASKQ_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "the PostgreSQL tests need a server: run ./scripts/test, which starts a throwaway \
+             one, or set TASKQ_TEST_POSTGRES_URL=postgres://user@host:port/db \
+             (install PostgreSQL with: sudo apt-get install postgresql)"
+        )
+    })
+}
+
+fn fresh_schema() -> String {
+    format!("t_{:016x}", fastrand::u64(..))
+}
+
+struct PostgresDb {
+    schema: String,
+}
+
+impl PostgresDb {
+    fn config(&self) -> PostgresConfig {
+        PostgresConfig {
+            schema: self.schema.clone(),
+            pool_size: 4,
+            ..PostgresConfig::default()
+        }
+    }
+}
+
+#[async_trait]
+impl TestDb for PostgresDb {
+    async fn queue_with(&self, config: QueueConfig) -> Queue {
+        let backend = PostgresBackend::connect(&url(), self.config())
+            .await
+            .unwrap();
+        Queue::new(backend, config).unwrap()
+    }
+}
+
+async fn postgres_db() -> PostgresDb {
+    PostgresDb {
+        schema: fresh_schema(),
+    }
+}
+
+conformance_tests!(postgres_db);
+
+async fn raw_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Inserts a queued task of `action` with plain SQL, as an operator or an
+/// application might, not through taskq.
+async fn insert_by_hand(client: &impl tokio_postgres::GenericClient, schema: &str, action: &str) {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.taskq_tasks (action, payload, state, not_before, max_tries, timeout_us)
+                     VALUES ($1, '\\x7b7d', 'queued', now(), 10, 1000000)"
+            ),
+            &[&action],
+        )
+        .await
+        .unwrap();
+}
