@@ -2,6 +2,7 @@
 //! and PostgreSQL, each figure also given as a ratio to the raw limit of
 //! the database measured in the same run. `./scripts/bench` runs it.
 
+mod passes;
 mod raw;
 mod report;
 mod scale;
@@ -62,14 +63,14 @@ struct Args {
 }
 
 /// How many tasks each workload uses.
-struct Sizes {
-    single: usize,
-    concurrent: usize,
-    bulk: usize,
-    raw_bulk: usize,
-    drain: usize,
-    latency: usize,
-    latency_rate: u32,
+pub(crate) struct Sizes {
+    pub(crate) single: usize,
+    pub(crate) concurrent: usize,
+    pub(crate) bulk: usize,
+    pub(crate) raw_bulk: usize,
+    pub(crate) drain: usize,
+    pub(crate) latency: usize,
+    pub(crate) latency_rate: u32,
 }
 
 const FULL: Sizes = Sizes {
@@ -92,17 +93,18 @@ const QUICK: Sizes = Sizes {
     latency_rate: 200,
 };
 
-/// A database to measure: a fresh file or schema per run.
-enum Backend {
+/// A database to measure: a fresh file or schema per run. (Not the
+/// `taskq::backend::Backend` trait: the benchmark uses only the public API.)
+pub(crate) enum Database {
     Sqlite { dir: PathBuf, config: SqliteConfig },
     Postgres { url: String },
 }
 
 /// One run's fresh database.
-struct Fresh {
-    queue: Queue,
-    path: Option<PathBuf>,
-    schema: Option<String>,
+pub(crate) struct Fresh {
+    pub(crate) queue: Queue,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) schema: Option<String>,
 }
 
 fn unique() -> String {
@@ -135,17 +137,17 @@ async fn postgres_queue(url: &str, schema: &str, pool_size: usize) -> Queue {
     Queue::new(backend, QueueConfig::default()).expect("a queue")
 }
 
-impl Backend {
+impl Database {
     fn name(&self) -> &'static str {
         match self {
-            Backend::Sqlite { .. } => "sqlite",
-            Backend::Postgres { .. } => "postgres",
+            Database::Sqlite { .. } => "sqlite",
+            Database::Postgres { .. } => "postgres",
         }
     }
 
     async fn fresh(&self) -> Fresh {
         match self {
-            Backend::Sqlite { dir, config } => {
+            Database::Sqlite { dir, config } => {
                 let path = dir.join(format!("bench-{}.db", unique()));
                 Fresh {
                     queue: sqlite_queue(&path, config).await,
@@ -153,7 +155,7 @@ impl Backend {
                     schema: None,
                 }
             }
-            Backend::Postgres { url } => {
+            Database::Postgres { url } => {
                 let schema = format!("bench_{}", unique());
                 Fresh {
                     queue: postgres_queue(url, &schema, 16).await,
@@ -165,10 +167,10 @@ impl Backend {
     }
 
     /// Another queue, with its own connections, on `fresh`'s database.
-    async fn another_queue(&self, fresh: &Fresh) -> Queue {
+    pub(crate) async fn another_queue(&self, fresh: &Fresh) -> Queue {
         match (self, &fresh.path, &fresh.schema) {
-            (Backend::Sqlite { config, .. }, Some(path), _) => sqlite_queue(path, config).await,
-            (Backend::Postgres { url }, _, Some(schema)) => postgres_queue(url, schema, 4).await,
+            (Database::Sqlite { config, .. }, Some(path), _) => sqlite_queue(path, config).await,
+            (Database::Postgres { url }, _, Some(schema)) => postgres_queue(url, schema, 4).await,
             _ => unreachable!("a fresh database has a path or a schema"),
         }
     }
@@ -180,7 +182,7 @@ impl Backend {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-        if let (Backend::Postgres { url }, Some(schema)) = (self, fresh.schema) {
+        if let (Database::Postgres { url }, Some(schema)) = (self, fresh.schema) {
             if let Ok((client, connection)) =
                 tokio_postgres::connect(url, tokio_postgres::NoTls).await
             {
@@ -193,22 +195,27 @@ impl Backend {
     }
 }
 
-struct Bench {
+pub(crate) struct Bench {
     runs: usize,
     progress: ProgressBar,
     only: Option<String>,
 }
 
 /// One workload's runs so far, and what it is judged against.
-struct Measured {
-    workload: &'static str,
-    runs: Vec<Run>,
-    target: Target,
+pub(crate) struct Measured {
+    pub(crate) workload: &'static str,
+    pub(crate) runs: Vec<Run>,
+    pub(crate) target: Target,
 }
 
 impl Bench {
     /// Runs `workload` once, on a fresh database.
-    async fn measure<F, Fut>(&self, backend: &Backend, label: &str, mut workload: F) -> Vec<Run>
+    pub(crate) async fn measure<F, Fut>(
+        &self,
+        backend: &Database,
+        label: &str,
+        mut workload: F,
+    ) -> Vec<Run>
     where
         F: FnMut(Fresh) -> Fut,
         Fut: Future<Output = (Run, Fresh)>,
@@ -234,10 +241,10 @@ impl Bench {
     /// Every workload and raw limit of `backend`, `runs` times. Each pass
     /// measures all of them once, so a raw limit and the figures compared
     /// with it are taken minutes apart at most, not a whole run apart.
-    async fn backend(&self, backend: &Backend, sizes: &Sizes) -> Vec<Figure> {
+    async fn backend(&self, backend: &Database, sizes: &Sizes) -> Vec<Figure> {
         let mut measured: Vec<Measured> = Vec::new();
         for _ in 0..self.runs {
-            for pass in bench_backend(self, backend, sizes).await {
+            for pass in passes::one(self, backend, sizes).await {
                 match measured.iter_mut().find(|m| m.workload == pass.workload) {
                     Some(m) => m.runs.extend(pass.runs),
                     None => measured.push(pass),
@@ -251,217 +258,6 @@ impl Bench {
     }
 }
 
-/// One pass: each workload and raw limit of `backend` once.
-async fn bench_backend(bench: &Bench, backend: &Backend, sizes: &Sizes) -> Vec<Measured> {
-    let mut measured = Vec::new();
-    let mut add = |workload, runs: Vec<Run>, target| {
-        if !runs.is_empty() {
-            measured.push(Measured {
-                workload,
-                runs,
-                target,
-            });
-        }
-    };
-    let ratio = |baseline, ratio| Target::RatioOf { baseline, ratio };
-
-    match backend {
-        Backend::Sqlite { config, .. } => {
-            let n = sizes.single;
-            let c = config.clone();
-            let runs = bench
-                .measure(backend, "raw-insert-single", |f| {
-                    let c = c.clone();
-                    async move {
-                        let path = f.path.clone().unwrap().with_extension("raw.db");
-                        let run = tokio::task::spawn_blocking(move || {
-                            raw::sqlite_insert_single(&path, &c, n)
-                        })
-                        .await
-                        .unwrap();
-                        (run, f)
-                    }
-                })
-                .await;
-            add("raw-insert-single", runs, Target::None);
-            let n = sizes.raw_bulk;
-            let c = config.clone();
-            let runs = bench
-                .measure(backend, "raw-insert-bulk", |f| {
-                    let c = c.clone();
-                    async move {
-                        let path = f.path.clone().unwrap().with_extension("raw.db");
-                        let run = tokio::task::spawn_blocking(move || {
-                            raw::sqlite_insert_bulk(&path, &c, n)
-                        })
-                        .await
-                        .unwrap();
-                        (run, f)
-                    }
-                })
-                .await;
-            add("raw-insert-bulk", runs, Target::None);
-            let n = sizes.drain;
-            let c = config.clone();
-            let runs = bench
-                .measure(backend, "raw-claim-delete", |f| {
-                    let c = c.clone();
-                    async move {
-                        let path = f.path.clone().unwrap().with_extension("raw.db");
-                        let run = tokio::task::spawn_blocking(move || {
-                            raw::sqlite_claim_delete(&path, &c, n)
-                        })
-                        .await
-                        .unwrap();
-                        (run, f)
-                    }
-                })
-                .await;
-            add("raw-claim-delete", runs, Target::None);
-        }
-        Backend::Postgres { url } => {
-            for (label, clients) in [("raw-insert-single", 1), ("raw-insert-8-clients", 8)] {
-                let n = sizes.single;
-                let runs = bench
-                    .measure(backend, label, |f| async move {
-                        let run =
-                            raw::pg_insert_single(url, f.schema.as_deref().unwrap(), n, clients)
-                                .await;
-                        (run, f)
-                    })
-                    .await;
-                add(label, runs, Target::None);
-            }
-            let n = sizes.raw_bulk;
-            let runs = bench
-                .measure(backend, "raw-insert-bulk-1000", |f| async move {
-                    let run = raw::pg_insert_bulk(url, f.schema.as_deref().unwrap(), n, 1000).await;
-                    (run, f)
-                })
-                .await;
-            add("raw-insert-bulk-1000", runs, Target::None);
-            for (label, clients) in [("raw-claim-delete", 1), ("raw-claim-delete-8-clients", 8)] {
-                let n = sizes.drain;
-                let runs = bench
-                    .measure(backend, label, |f| async move {
-                        let run =
-                            raw::pg_claim_delete(url, f.schema.as_deref().unwrap(), n, clients)
-                                .await;
-                        (run, f)
-                    })
-                    .await;
-                add(label, runs, Target::None);
-            }
-        }
-    }
-    let sqlite = matches!(backend, Backend::Sqlite { .. });
-
-    let n = sizes.single;
-    let runs = bench
-        .measure(backend, "enqueue-single", |f| async move {
-            (workloads::enqueue_single(&f.queue, n).await, f)
-        })
-        .await;
-    add("enqueue-single", runs, ratio("raw-insert-single", 0.9));
-    let n = sizes.concurrent;
-    let runs = bench
-        .measure(backend, "enqueue-concurrent", |f| async move {
-            (workloads::enqueue_concurrent(&f.queue, n, 8).await, f)
-        })
-        .await;
-    let target = if sqlite {
-        ratio("enqueue-single", 3.0)
-    } else {
-        ratio("raw-insert-8-clients", 0.9)
-    };
-    add("enqueue-concurrent", runs, target);
-    let n = sizes.bulk;
-    let runs = bench
-        .measure(backend, "enqueue-bulk", |f| async move {
-            (workloads::enqueue_bulk(&f.queue, n, 1000).await, f)
-        })
-        .await;
-    add(
-        "enqueue-bulk",
-        runs,
-        ratio(
-            if sqlite {
-                "raw-insert-bulk"
-            } else {
-                "raw-insert-bulk-1000"
-            },
-            0.5,
-        ),
-    );
-    for (label, concurrency) in [("drain-1", 1), ("drain-8", 8)] {
-        let n = sizes.drain;
-        let runs = bench
-            .measure(backend, label, |f| async move {
-                workloads::preload(&f.queue, n).await;
-                (workloads::drain(&f.queue, n, concurrency).await, f)
-            })
-            .await;
-        let target = match (sqlite, concurrency) {
-            (true, 1) => ratio("raw-claim-delete", 2.0),
-            (true, _) => ratio("raw-claim-delete", 3.0),
-            (false, 1) => ratio("raw-claim-delete", 3.0),
-            (false, _) => ratio("raw-claim-delete-8-clients", 2.0),
-        };
-        add(label, runs, target);
-    }
-    let (n, per_second) = (sizes.latency, sizes.latency_rate);
-    let runs = bench
-        .measure(backend, "latency", |f| async move {
-            (
-                workloads::latency(&f.queue, &f.queue, n, per_second).await,
-                f,
-            )
-        })
-        .await;
-    // Where the latency goes: the commit of the enqueue alone, at the same
-    // pace (an idle database and machine between tasks).
-    let acks: Vec<Run> = runs
-        .iter()
-        .filter_map(|run| run.enqueue_ack)
-        .map(|(p50, p99)| Run {
-            p50: Some(p50),
-            p99: Some(p99),
-            ..Run::default()
-        })
-        .collect();
-    add(
-        "latency",
-        runs,
-        Target::Latency {
-            p50_ms: 1.0,
-            p99_ms: 5.0,
-        },
-    );
-    add("latency: enqueue acknowledged", acks, Target::None);
-    // The same from a producer with a queue of its own, as another process
-    // enqueues: the worker is woken (LISTEN/NOTIFY on PostgreSQL, the
-    // file's data version on SQLite, looked at every 20 ms) and claims.
-    let runs = bench
-        .measure(backend, "latency: from another queue", |f| async move {
-            let producer = backend.another_queue(&f).await;
-            (
-                workloads::latency(&f.queue, &producer, n, per_second).await,
-                f,
-            )
-        })
-        .await;
-    let target = if sqlite {
-        Target::None
-    } else {
-        Target::Latency {
-            p50_ms: 1.0,
-            p99_ms: 5.0,
-        }
-    };
-    add("latency: from another queue", runs, target);
-    measured
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -471,8 +267,8 @@ async fn main() {
     tokio::spawn(run(args)).await.expect("the benchmark ran");
 }
 
-async fn run(args: Args) {
-    let sizes = if args.quick { &QUICK } else { &FULL };
+/// The databases `args` ask for; exits with a message on a bad choice.
+fn databases(args: &Args, dir: &std::path::Path) -> Vec<Database> {
     let durability = match args.durability.as_str() {
         "power-loss" => Durability::PowerLoss,
         "process-crash" => Durability::ProcessCrash,
@@ -481,6 +277,76 @@ async fn run(args: Args) {
             std::process::exit(2);
         }
     };
+    let mut databases = Vec::new();
+    if matches!(args.backend.as_str(), "all" | "sqlite") {
+        let config = SqliteConfig {
+            durability,
+            ..SqliteConfig::default()
+        };
+        databases.push(Database::Sqlite {
+            dir: dir.to_path_buf(),
+            config,
+        });
+    }
+    if matches!(args.backend.as_str(), "all" | "postgres") {
+        match &args.postgres_url {
+            Some(url) => databases.push(Database::Postgres { url: url.clone() }),
+            None => {
+                eprintln!("taskq-bench: no --postgres-url (or TASKQ_BENCH_POSTGRES_URL); run ./scripts/bench to start a throwaway server");
+                std::process::exit(2);
+            }
+        }
+    }
+    if databases.is_empty() {
+        eprintln!(
+            "taskq-bench: unknown backend {:?}; use sqlite, postgres or all",
+            args.backend
+        );
+        std::process::exit(2);
+    }
+    databases
+}
+
+/// A progress bar of `total` steps on a terminal, nothing elsewhere.
+fn progress_bar(total: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Prints the judged figures as JSON or tables.
+fn print(args: &Args, runs: usize, seconds: f64, figures: &[Figure], scale: &[Figure]) {
+    if args.json {
+        let value = serde_json::json!({
+            "runs": runs,
+            "sqlite_durability": args.durability,
+            "seconds": seconds,
+            "figures": figures,
+            "scale": scale,
+        });
+        println!("{value}");
+        return;
+    }
+    if !figures.is_empty() {
+        report::print_table(figures);
+    }
+    if !scale.is_empty() {
+        report::print_table(scale);
+    }
+    println!();
+    println!(
+        "medians of {runs} runs; SQLite durability {}; {seconds:.0} s",
+        args.durability
+    );
+}
+
+async fn run(args: Args) {
+    let sizes = if args.quick { &QUICK } else { &FULL };
     let dir_holder = match &args.dir {
         Some(_) => None,
         None => Some(tempfile::tempdir().expect("a temporary directory")),
@@ -489,91 +355,30 @@ async fn run(args: Args) {
         .dir
         .clone()
         .unwrap_or_else(|| dir_holder.as_ref().unwrap().path().to_path_buf());
-    let mut backends = Vec::new();
-    if matches!(args.backend.as_str(), "all" | "sqlite") {
-        let config = SqliteConfig {
-            durability,
-            ..SqliteConfig::default()
-        };
-        backends.push(Backend::Sqlite {
-            dir: dir.clone(),
-            config,
-        });
-    }
-    if matches!(args.backend.as_str(), "all" | "postgres") {
-        match &args.postgres_url {
-            Some(url) => backends.push(Backend::Postgres { url: url.clone() }),
-            None => {
-                eprintln!("taskq-bench: no --postgres-url (or TASKQ_BENCH_POSTGRES_URL); run ./scripts/bench to start a throwaway server");
-                std::process::exit(2);
-            }
-        }
-    }
-    if backends.is_empty() {
-        eprintln!(
-            "taskq-bench: unknown backend {:?}; use sqlite, postgres or all",
-            args.backend
-        );
-        std::process::exit(2);
-    }
-
-    let steps_per_backend = |b: &Backend| match b {
-        Backend::Sqlite { .. } => 10,
-        Backend::Postgres { .. } => 13,
+    let databases = databases(&args, &dir);
+    let steps = |d: &Database| match d {
+        Database::Sqlite { .. } => 10,
+        Database::Postgres { .. } => 13,
     };
-    let total: usize = backends.iter().map(steps_per_backend).sum::<usize>() * args.runs;
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})") {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let total: usize = databases.iter().map(steps).sum::<usize>() * args.runs;
     let bench = Bench {
         runs: args.runs.max(1),
-        progress,
+        progress: progress_bar(total),
         only: args.only.clone(),
     };
     let started = Instant::now();
     let mut figures = Vec::new();
-    if !args.scale {
-        for backend in &backends {
-            figures.extend(bench.backend(backend, sizes).await);
-        }
-    }
     let mut scale_figures = Vec::new();
-    if args.scale {
-        for backend in &backends {
-            scale_figures.extend(scale::check(backend, args.scale_rows, &bench.progress).await);
+    for database in &databases {
+        if args.scale {
+            scale_figures.extend(scale::check(database, args.scale_rows, &bench.progress).await);
+        } else {
+            figures.extend(bench.backend(database, sizes).await);
         }
     }
     bench.progress.finish_and_clear();
     report::judge(&mut figures);
     report::judge(&mut scale_figures);
-    if args.json {
-        let value = serde_json::json!({
-            "runs": bench.runs,
-            "sqlite_durability": args.durability,
-            "seconds": started.elapsed().as_secs_f64(),
-            "figures": figures,
-            "scale": scale_figures,
-        });
-        println!("{value}");
-    } else {
-        if !figures.is_empty() {
-            report::print_table(&figures);
-        }
-        if !scale_figures.is_empty() {
-            report::print_table(&scale_figures);
-        }
-        println!();
-        println!(
-            "medians of {} runs; SQLite durability {}; {:.0} s",
-            bench.runs,
-            args.durability,
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let seconds = started.elapsed().as_secs_f64();
+    print(&args, bench.runs, seconds, &figures, &scale_figures);
 }

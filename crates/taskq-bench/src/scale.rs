@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 use rusqlite::params;
 
 use crate::report::{percentile, Figure, Run, Target};
-use crate::{workloads, Backend, Fresh};
+use crate::{workloads, Database, Fresh};
 
 const DRAIN: usize = 5_000;
 const SAMPLES: usize = 200;
@@ -17,9 +17,9 @@ const FAILED: usize = 10;
 
 /// Adds `finished` succeeded tasks, `queued` ready ones and [`FAILED`]
 /// failed ones, in that order, with SQL.
-async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) {
+async fn fill(backend: &Database, fresh: &Fresh, queued: usize, finished: usize) {
     match backend {
-        Backend::Sqlite { .. } => {
+        Database::Sqlite { .. } => {
             let path = fresh.path.clone().expect("a SQLite file");
             tokio::task::spawn_blocking(move || {
                 let conn = rusqlite::Connection::open(path).expect("open");
@@ -47,7 +47,7 @@ async fn fill(backend: &Backend, fresh: &Fresh, queued: usize, finished: usize) 
                 .await
                 .expect("count the fill");
         }
-        Backend::Postgres { url } => {
+        Database::Postgres { url } => {
             let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
                 .await
                 .expect("connect");
@@ -110,7 +110,7 @@ where
 /// One size: the drain rate and the claim, `len`, `stats` and list timings,
 /// then (when `to_empty`) the rate and peak memory of working off every
 /// task left.
-async fn measure(backend: &Backend, queued: usize, finished: usize, to_empty: bool) -> [Run; 6] {
+async fn measure(backend: &Database, queued: usize, finished: usize, to_empty: bool) -> [Run; 6] {
     let fresh = backend.fresh().await;
     fill(backend, &fresh, queued, finished).await;
     let queue = &fresh.queue;
@@ -164,7 +164,7 @@ fn label(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }
 
-pub async fn check(backend: &Backend, rows: usize, progress: &ProgressBar) -> Vec<Figure> {
+pub async fn check(backend: &Database, rows: usize, progress: &ProgressBar) -> Vec<Figure> {
     let name = backend.name();
     let big = if rows % 1_000_000 == 0 {
         format!("{}M", rows / 1_000_000)

@@ -67,6 +67,46 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report as one line for people.
+    pub fn summary(&self) -> String {
+        let r = self;
+        format!(
+            "{} {}: enqueued {}/{} acknowledged ({} failed, {} of them busy, {} in doubt); lost {}; \
+             unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
+             at most {} times); stale completions attempted {}, refused {}, accepted {}; handed over {}; failed for good {}; \
+             poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
+             executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
+             left after stop {}; integrity {}",
+            r.backend,
+            r.scenario,
+            r.enqueues_acknowledged,
+            r.enqueues_attempted,
+            r.enqueues_failed,
+            r.enqueues_busy,
+            r.enqueues_indeterminate,
+            r.lost,
+            r.unexpected,
+            r.stuck,
+            r.partial_batches,
+            r.executions,
+            r.duplicated_tasks,
+            r.most_runs_of_one_task,
+            r.stale_completions_attempted,
+            r.stale_completions_refused,
+            r.stale_completions_accepted,
+            r.handed_over,
+            r.failed_for_good,
+            r.poison_forever_most_tries,
+            r.out_of_order,
+            r.resumed_seconds,
+            r.throughput_before,
+            r.throughput_after_min,
+            r.drained_seconds,
+            r.left_after_stop,
+            r.integrity,
+        )
+    }
+
     /// The figures that must be zero, with their names.
     pub fn violations(&self) -> Vec<(&'static str, u64)> {
         [
@@ -176,17 +216,20 @@ fn print_timeline(times: &[i64], faults: &[(i64, i64)]) {
     eprintln!("faults (start ms, end ms): {faults:?}");
 }
 
-pub async fn check(
-    queue: &Queue,
-    dir: &Path,
-    ordered: bool,
-    faults: &[(i64, i64)],
-    timeline: bool,
-) -> Report {
-    let mut report = Report::default();
-    let mut intended: HashSet<u64> = HashSet::new();
-    let mut acked: HashSet<u64> = HashSet::new();
-    let mut batches: Vec<(u64, u64)> = Vec::new();
+/// What the producers' journals say: the numbers each batch intended and
+/// which batches were acknowledged.
+struct Journals {
+    intended: HashSet<u64>,
+    acked: HashSet<u64>,
+    batches: Vec<(u64, u64)>,
+}
+
+fn read_journals(dir: &Path, report: &mut Report) -> Journals {
+    let mut journals = Journals {
+        intended: HashSet::new(),
+        acked: HashSet::new(),
+        batches: Vec::new(),
+    };
     let mut outcome: HashMap<(u64, u64), bool> = HashMap::new();
     for line in lines(dir, "producer-") {
         let range = |key: &str| {
@@ -195,11 +238,11 @@ pub async fn check(
         };
         if let Some((first, n)) = range("intent") {
             report.enqueues_attempted += n;
-            intended.extend(first..first + n);
-            batches.push((first, n));
+            journals.intended.extend(first..first + n);
+            journals.batches.push((first, n));
         } else if let Some((first, n)) = range("ack") {
             report.enqueues_acknowledged += n;
-            acked.extend(first..first + n);
+            journals.acked.extend(first..first + n);
             outcome.insert((first, n), true);
         } else if let Some((first, n)) = range("error") {
             report.enqueues_failed += n;
@@ -212,58 +255,66 @@ pub async fn check(
             outcome.insert((first, n), false);
         }
     }
-    report.enqueues_indeterminate = batches
+    report.enqueues_indeterminate = journals
+        .batches
         .iter()
         .filter(|batch| !outcome.contains_key(batch))
         .map(|(_, n)| n)
         .sum();
+    journals
+}
 
-    let mut runs: HashMap<u64, u64> = HashMap::new();
-    let mut executed: HashSet<u64> = HashSet::new();
-    // Follow-up tasks per parent, by id: a follow-up that ran twice is
-    // one task; two follow-up tasks mean two accepted completions.
-    let mut follow_ups: HashMap<u64, HashSet<u64>> = HashMap::new();
-    let mut order: Vec<u64> = Vec::new();
-    let mut times: Vec<i64> = Vec::new();
-    // Each worker process's latest counters: refused, handed over.
-    let mut counters: HashMap<u64, (u64, u64)> = HashMap::new();
+/// What the workers' ledgers say: each execution, and each worker
+/// process's last counters.
+#[derive(Default)]
+struct Ledgers {
+    runs: HashMap<u64, u64>,
+    executed: HashSet<u64>,
+    /// Follow-up tasks per parent, by id: a follow-up that ran twice is
+    /// one task; two follow-up tasks mean two accepted completions.
+    follow_ups: HashMap<u64, HashSet<u64>>,
+    order: Vec<u64>,
+    times: Vec<i64>,
+    /// Each worker process's latest counters: refused, handed over.
+    counters: HashMap<u64, (u64, u64)>,
+}
+
+fn read_ledgers(dir: &Path, report: &mut Report, intended: &HashSet<u64>) -> Ledgers {
+    let mut ledgers = Ledgers::default();
     for line in lines(dir, "ledger-") {
         if let (Some(refused), Some(pid)) =
             (line["metrics"]["refused"].as_u64(), line["pid"].as_u64())
         {
             let handed = line["metrics"]["handed_over"].as_u64().unwrap_or(0);
-            counters.insert(pid, (refused, handed));
+            ledgers.counters.insert(pid, (refused, handed));
         } else if let (Some(task), Some(i)) = (line["task"].as_u64(), line["i"].as_u64()) {
-            times.extend(line["at"].as_i64());
+            ledgers.times.extend(line["at"].as_i64());
             report.executions += 1;
-            *runs.entry(task).or_default() += 1;
-            executed.insert(i);
-            order.push(i);
+            *ledgers.runs.entry(task).or_default() += 1;
+            ledgers.executed.insert(i);
+            ledgers.order.push(i);
             if !intended.contains(&i) {
                 report.unexpected += 1;
             }
         } else if let (Some(parent), Some(task)) =
             (line["follow_up"].as_u64(), line["task"].as_u64())
         {
-            follow_ups.entry(parent).or_default().insert(task);
+            ledgers.follow_ups.entry(parent).or_default().insert(task);
         }
     }
-    times.sort_unstable();
-    if timeline {
-        print_timeline(&times, faults);
-    }
-    recovery(&mut report, &times, faults);
-    report.stale_completions_refused = counters.values().map(|(refused, _)| refused).sum();
-    report.handed_over = counters.values().map(|(_, handed)| handed).sum();
-    report.duplicated_tasks = runs.values().filter(|n| **n > 1).count() as u64;
-    report.most_runs_of_one_task = runs.values().copied().max().unwrap_or(0);
-    if ordered {
-        report.out_of_order = order.windows(2).filter(|w| w[0] >= w[1]).count() as u64;
-    }
+    ledgers.times.sort_unstable();
+    ledgers
+}
 
-    let tasks = all_tasks(queue).await;
+/// What the database still holds after the run: the numbers of the tasks
+/// there, and their follow-ups (added to `follow_ups`).
+async fn read_tasks(
+    queue: &Queue,
+    report: &mut Report,
+    follow_ups: &mut HashMap<u64, HashSet<u64>>,
+) -> HashSet<u64> {
     let mut present: HashSet<u64> = HashSet::new();
-    for task in &tasks {
+    for task in &all_tasks(queue).await {
         if task.action == FOLLOW_UP {
             if let Ok(parent) = task.payload_json::<u64>() {
                 follow_ups
@@ -295,18 +346,45 @@ pub async fn check(
             State::Succeeded => {}
         }
     }
-    report.lost = acked
-        .iter()
-        .filter(|i| !executed.contains(i) && !present.contains(i))
+    present
+}
+
+/// Reads the journals, ledgers and the database of a run in `dir` and
+/// reports its figures.
+pub async fn check(
+    queue: &Queue,
+    dir: &Path,
+    ordered: bool,
+    faults: &[(i64, i64)],
+    timeline: bool,
+) -> Report {
+    let mut report = Report::default();
+    let journals = read_journals(dir, &mut report);
+    let mut ledgers = read_ledgers(dir, &mut report, &journals.intended);
+    if timeline {
+        print_timeline(&ledgers.times, faults);
+    }
+    recovery(&mut report, &ledgers.times, faults);
+    let counters = &ledgers.counters;
+    report.stale_completions_refused = counters.values().map(|(refused, _)| refused).sum();
+    report.handed_over = counters.values().map(|(_, handed)| handed).sum();
+    report.duplicated_tasks = ledgers.runs.values().filter(|n| **n > 1).count() as u64;
+    report.most_runs_of_one_task = ledgers.runs.values().copied().max().unwrap_or(0);
+    if ordered {
+        report.out_of_order = ledgers.order.windows(2).filter(|w| w[0] >= w[1]).count() as u64;
+    }
+    let present = read_tasks(queue, &mut report, &mut ledgers.follow_ups).await;
+    let there = |i: &u64| ledgers.executed.contains(i) || present.contains(i);
+    report.lost = journals.acked.iter().filter(|i| !there(i)).count() as u64;
+    report.stale_completions_accepted = ledgers
+        .follow_ups
+        .values()
+        .filter(|ids| ids.len() > 1)
         .count() as u64;
-    report.stale_completions_accepted =
-        follow_ups.values().filter(|ids| ids.len() > 1).count() as u64;
     report.stale_completions_attempted =
         report.stale_completions_refused + report.stale_completions_accepted;
-    for (first, n) in batches {
-        let seen = (first..first + n)
-            .filter(|i| executed.contains(i) || present.contains(i))
-            .count() as u64;
+    for (first, n) in journals.batches {
+        let seen = (first..first + n).filter(|i| there(i)).count() as u64;
         if seen != 0 && seen != n {
             report.partial_batches += 1;
         }

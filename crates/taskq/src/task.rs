@@ -135,6 +135,23 @@ impl ActionStats {
     pub fn total(&self) -> u64 {
         self.queued + self.running + self.failed + self.succeeded
     }
+
+    /// One row per action from `(action, state, count)` rows sorted by
+    /// action, as the backends' stats statements return them.
+    pub(crate) fn fold(rows: impl IntoIterator<Item = (String, State, u64)>) -> Vec<ActionStats> {
+        let mut stats: Vec<ActionStats> = Vec::new();
+        for (action, state, count) in rows {
+            match stats.last_mut() {
+                Some(last) if last.action == action => last.add(state, count),
+                _ => {
+                    let mut row = ActionStats::new(action);
+                    row.add(state, count);
+                    stats.push(row);
+                }
+            }
+        }
+        stats
+    }
 }
 
 /// A task to enqueue: an action, a payload and options.

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::task::JoinError;
+use tokio::task::{JoinError, JoinHandle};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::handler::{ErasedHandler, HandlerResult, Outcome, TaskContext};
@@ -39,6 +40,45 @@ fn panic_message(error: JoinError) -> String {
     }
 }
 
+/// Waits for the handler's run, extending the lease every third of its
+/// timeout; cancels the handler (`cancel`) when the lease is lost or the
+/// shutdown grace period ends.
+async fn watch(
+    shared: &Shared,
+    lease: &Lease,
+    mut handle: JoinHandle<HandlerResult>,
+    cancel: CancellationToken,
+) -> End {
+    let timeout = lease.task().timeout;
+    let beat = heartbeat_interval(timeout);
+    let mut next_beat = tokio::time::Instant::now() + beat;
+    loop {
+        tokio::select! {
+            result = &mut handle => return End::Finished(result),
+            _ = tokio::time::sleep_until(next_beat) => {
+                next_beat += beat;
+                match lease.heartbeat(timeout).await {
+                    Ok(_) => {}
+                    Err(Error::LeaseLost { .. }) => {
+                        cancel.cancel();
+                        let grace = shared.config.cancel_grace;
+                        if tokio::time::timeout(grace, &mut handle).await.is_err() {
+                            handle.abort();
+                        }
+                        return End::LeaseLost;
+                    }
+                    Err(error) => tracing::warn!(%error, "could not extend the lease; trying again"),
+                }
+            }
+            _ = shared.hard_stop.cancelled() => {
+                cancel.cancel();
+                handle.abort();
+                return End::Stopped;
+            }
+        }
+    }
+}
+
 pub(super) async fn run(
     shared: Arc<Shared>,
     handler: Arc<dyn ErasedHandler>,
@@ -50,7 +90,9 @@ pub(super) async fn run(
         tracing::info_span!("taskq.task", id = %task.id, action = %task.action, try = task.tries);
     async move {
         let ready_at = task.not_before.max(task.created_at);
-        let waited = SystemTime::now().duration_since(ready_at).unwrap_or_default();
+        let waited = SystemTime::now()
+            .duration_since(ready_at)
+            .unwrap_or_default();
         shared.metrics.start(waited);
         let started = Instant::now();
         let cancel = shared.hard_stop.child_token();
@@ -58,7 +100,10 @@ pub(super) async fn run(
 
         // A prefetched lease may have waited: make sure it has most of its
         // time left before starting, and skip it if it was taken over.
-        let left = lease.expires().duration_since(SystemTime::now()).unwrap_or_default();
+        let left = lease
+            .expires()
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
         if left < task.timeout / 2 {
             match lease.heartbeat(task.timeout).await {
                 Err(Error::LeaseLost { .. }) => {
@@ -74,34 +119,13 @@ pub(super) async fn run(
         let end = match handler.call(lease.payload(), context) {
             Err(reason) => End::Finished(Ok(Ok(Outcome::fail(reason)))),
             Ok(future) => {
-                let mut handle = tokio::spawn(future.in_current_span());
-                let beat = heartbeat_interval(task.timeout);
-                let mut next_beat = tokio::time::Instant::now() + beat;
-                loop {
-                    tokio::select! {
-                        result = &mut handle => break End::Finished(result),
-                        _ = tokio::time::sleep_until(next_beat) => {
-                            next_beat += beat;
-                            match lease.heartbeat(task.timeout).await {
-                                Ok(_) => {}
-                                Err(Error::LeaseLost { .. }) => {
-                                    cancel.cancel();
-                                    let grace = shared.config.cancel_grace;
-                                    if tokio::time::timeout(grace, &mut handle).await.is_err() {
-                                        handle.abort();
-                                    }
-                                    break End::LeaseLost;
-                                }
-                                Err(error) => tracing::warn!(%error, "could not extend the lease; trying again"),
-                            }
-                        }
-                        _ = shared.hard_stop.cancelled() => {
-                            cancel.cancel();
-                            handle.abort();
-                            break End::Stopped;
-                        }
-                    }
-                }
+                watch(
+                    &shared,
+                    &lease,
+                    tokio::spawn(future.in_current_span()),
+                    cancel,
+                )
+                .await
             }
         };
         // A handler that gave up because the shutdown grace period ran out

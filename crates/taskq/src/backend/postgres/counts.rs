@@ -21,8 +21,9 @@ use crate::backend::migration::checksum;
 const EVERY: Duration = Duration::from_secs(1);
 
 /// How many uncounted tasks may wait before they are adopted into the
-/// counts. Counting 10,000 of them live took `len` and `stats` 0.6–2 ms;
-/// a queue drained as fast as it fills never reaches it.
+/// counts: few enough that `len` and `stats` stay around a millisecond
+/// counting them live (BENCHMARKS.md), and a queue drained as fast as it
+/// fills never reaches it.
 const UNCOUNTED_MAX: i64 = 10_000;
 
 /// How many uncounted tasks one statement adopts.

@@ -6,8 +6,10 @@ use super::{db_error, quote};
 use crate::backend::migration::{checksum, pending, Migration};
 use crate::error::{Error, Result};
 
-/// Every migration, in order. The first two match the SQLite backend's;
-/// from the third on each backend numbers its own.
+/// Every migration, in order, numbered in step with the SQLite backend's
+/// (see [`Migration`]): a number is the same schema version on both,
+/// though what it does may differ (the third: each backend's own way of
+/// counting inserts). Released migrations are never edited.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -26,8 +28,8 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// The schema version this build creates and needs.
-pub const SCHEMA_VERSION: i64 = 3;
+/// The schema version this build creates and needs: its newest migration.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// The advisory lock that serializes migrations of one schema.
 fn lock_key(schema: &str) -> i64 {

@@ -437,21 +437,16 @@ impl Backend for PostgresBackend {
     async fn task_stats(&self) -> Result<Vec<ActionStats>> {
         self.read(|| async {
             let rows = self.query(&self.sql.stats, &[]).await?;
-            let mut stats: Vec<ActionStats> = Vec::new();
-            for row in rows {
-                let action: String = row.try_get(0).map_err(db_error)?;
-                let state: State = row.try_get::<_, String>(1).map_err(db_error)?.parse()?;
-                let count = row.try_get::<_, i64>(2).map_err(db_error)? as u64;
-                match stats.last_mut() {
-                    Some(last) if last.action == action => last.add(state, count),
-                    _ => {
-                        let mut entry = ActionStats::new(action);
-                        entry.add(state, count);
-                        stats.push(entry);
-                    }
-                }
-            }
-            Ok(stats)
+            let rows = rows
+                .iter()
+                .map(|row| {
+                    let action: String = row.try_get(0).map_err(db_error)?;
+                    let state: State = row.try_get::<_, String>(1).map_err(db_error)?.parse()?;
+                    let count = row.try_get::<_, i64>(2).map_err(db_error)?;
+                    Ok((action, state, count.unsigned_abs()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(ActionStats::fold(rows))
         })
         .await
     }

@@ -7,7 +7,8 @@ use crate::backend::migration::{checksum, pending, Migration};
 use crate::error::{Error, Result};
 use crate::micros;
 
-/// Every migration, in order. Released migrations are never edited.
+/// Every migration, in order, numbered in step with the PostgreSQL
+/// backend's (see [`Migration`]). Released migrations are never edited.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -26,8 +27,8 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// The schema version this build creates and needs.
-pub const SCHEMA_VERSION: i64 = 3;
+/// The schema version this build creates and needs: its newest migration.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// The newest applied migration, 0 for a database without taskq tables.
 pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {

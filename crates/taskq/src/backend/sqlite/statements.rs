@@ -273,19 +273,11 @@ pub(crate) fn stats(conn: &Connection) -> Result<Vec<ActionStats>> {
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(db_error)?;
-    let mut stats: Vec<ActionStats> = Vec::new();
-    for (action, state, count) in rows {
-        let state: State = state.parse()?;
-        match stats.last_mut() {
-            Some(last) if last.action == action => last.add(state, count as u64),
-            _ => {
-                let mut row = ActionStats::new(action);
-                row.add(state, count as u64);
-                stats.push(row);
-            }
-        }
-    }
-    Ok(stats)
+    let rows = rows
+        .into_iter()
+        .map(|(action, state, count)| Ok((action, state.parse()?, count.unsigned_abs())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ActionStats::fold(rows))
 }
 
 pub(crate) fn get(conn: &Connection, id: TaskId) -> Result<Option<Task>> {

@@ -9,8 +9,8 @@
 //! session than this backend's own listener listens on the schema's
 //! channel (checked at most every [`PRESENCE`]): the queue wakes its own
 //! waiters in the process, and a notification nobody else hears costs a
-//! commit that competes with the claim it would trigger (an idle worker's
-//! claim took 0.27–0.32 ms without them and 0.48–0.53 ms with them).
+//! commit that competes with the claim it would trigger (BENCHMARKS.md
+//! has the figures).
 //!
 //! An enqueue of one task that would be notified at once sends the
 //! notification itself instead, right behind its insert on the same
