@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use taskq::sqlite::{SqliteBackend, SqliteConfig};
-use taskq::worker::{CancellationToken, Outcome, TaskContext, Worker, WorkerConfig};
+use taskq::worker::{
+    CancellationToken, MetricsSnapshot, Outcome, TaskContext, Worker, WorkerConfig,
+};
 use taskq::{Backoff, ListOptions, NewTask, Queue, QueueConfig, State};
 
 #[derive(Serialize, Deserialize)]
@@ -50,15 +52,12 @@ async fn resize(job: Resize, ctx: TaskContext, log: Log) -> Result<Outcome, Stri
     Ok(Outcome::follow_up(vec![notify]))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), taskq::Error> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "taskq-demo.db".to_string());
+/// A fresh queue in the file at `path`, with short backoffs and polls so
+/// that the demo's retries take a second.
+async fn open(path: &str) -> Result<Queue, taskq::Error> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
-    // Short backoffs and polls so that the demo's retries take a second.
     let config = QueueConfig {
         backoff: Backoff {
             initial: Duration::from_millis(50),
@@ -67,12 +66,15 @@ async fn main() -> Result<(), taskq::Error> {
         poll_interval: Duration::from_millis(100),
         ..QueueConfig::default()
     };
-    let queue = Queue::new(
-        SqliteBackend::open(&path, SqliteConfig::default()).await?,
+    Queue::new(
+        SqliteBackend::open(path, SqliteConfig::default()).await?,
         config,
-    )?;
-    println!("queue file: {path}");
+    )
+}
 
+/// A task claimed by a worker that crashes, and twenty more, one of them
+/// poisoned.
+async fn enqueue(queue: &Queue) -> Result<(), taskq::Error> {
     // A worker claims a task with a 300 ms lease, then crashes.
     let crash = Resize {
         image: "img-00.png".into(),
@@ -101,8 +103,12 @@ async fn main() -> Result<(), taskq::Error> {
         ids[0],
         ids[ids.len() - 1]
     );
+    Ok(())
+}
 
-    // The worker runtime: three handlers at once, leases kept alive.
+/// Runs a worker (three handlers at once) until nothing is queued or
+/// running; returns what it logged, its counters and the notify count.
+async fn work(queue: &Queue) -> Result<(Vec<String>, MetricsSnapshot, u32), taskq::Error> {
     let log: Log = Arc::default();
     let notified = Arc::new(Mutex::new(0));
     let mut worker = Worker::new(
@@ -128,7 +134,6 @@ async fn main() -> Result<(), taskq::Error> {
     let stop = CancellationToken::new();
     let started = Instant::now();
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
-
     // Stop once nothing is queued or running any more.
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -144,16 +149,28 @@ async fn main() -> Result<(), taskq::Error> {
     stop.cancel();
     running.await.expect("the worker ran")?;
     println!("worked everything in {:.2?}", started.elapsed());
+    let lines = log.lock().unwrap().clone();
+    let notified = *notified.lock().unwrap();
+    Ok((lines, metrics.snapshot(), notified))
+}
 
-    for line in log.lock().unwrap().iter() {
+#[tokio::main]
+async fn main() -> Result<(), taskq::Error> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "taskq-demo.db".to_string());
+    let queue = open(&path).await?;
+    println!("queue file: {path}");
+    enqueue(&queue).await?;
+    let (log, m, notified) = work(&queue).await?;
+    for line in &log {
         println!("  {line}");
     }
-    let m = metrics.snapshot();
     println!(
         "worker: {} tries, {} completed, {} retried, {} failed for good, {} panics",
         m.started, m.completed, m.retried, m.failed, m.panicked
     );
-    println!("notify handler ran {} times", notified.lock().unwrap());
+    println!("notify handler ran {notified} times");
 
     let failed = queue
         .list(&ListOptions {
@@ -179,10 +196,6 @@ async fn main() -> Result<(), taskq::Error> {
         );
     }
     assert_eq!(failed.len(), 1, "exactly the poisoned task failed");
-    assert_eq!(
-        *notified.lock().unwrap(),
-        20,
-        "one follow-up per completed resize"
-    );
+    assert_eq!(notified, 20, "one follow-up per completed resize");
     Ok(())
 }
