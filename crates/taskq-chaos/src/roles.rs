@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,47 @@ async fn produce_on(queue: &Queue, settings: Produce<'_>) {
     }
 }
 
+/// Registers the harness's two handlers: a task is logged, crashes the
+/// process when poisoned (unless `defused`), works for `work` and enqueues
+/// a follow-up; a follow-up is logged.
+fn register(worker: &mut Worker, journal: &Arc<Mutex<Journal>>, work: Duration, defused: bool) {
+    let ledger_for_tasks = Arc::clone(journal);
+    worker
+        .handle(ACTION, move |payload: Payload, ctx: TaskContext| {
+            let journal = Arc::clone(&ledger_for_tasks);
+            async move {
+                let entry = json!({
+                    "task": ctx.id().0, "i": payload.i, "try": ctx.tries(),
+                    "token": ctx.task().lease_token, "pid": std::process::id(),
+                    "at": unix_micros(),
+                });
+                journal.lock().unwrap().line(entry);
+                if payload.poison && !defused {
+                    std::process::abort();
+                }
+                tokio::time::sleep(work).await;
+                let follow_up = NewTask::json(FOLLOW_UP, &payload.i)
+                    .map_err(|e| e.to_string())?
+                    .timeout(ctx.task().timeout);
+                Ok::<_, String>(Outcome::follow_up(vec![follow_up]))
+            }
+        })
+        .expect("register");
+    let ledger_for_follow_ups = Arc::clone(journal);
+    worker
+        .handle(FOLLOW_UP, move |parent: u64, ctx: TaskContext| {
+            let journal = Arc::clone(&ledger_for_follow_ups);
+            async move {
+                journal
+                    .lock()
+                    .unwrap()
+                    .line(json!({"follow_up": parent, "task": ctx.id().0}));
+                Ok::<_, String>(())
+            }
+        })
+        .expect("register");
+}
+
 /// Runs a worker until SIGTERM: each execution goes to the ledger before
 /// the task is completed; a poison task aborts the process (unless
 /// `defused`: once the faults of a run are over); every
@@ -133,48 +175,14 @@ pub async fn work(
             produce_on(&queue, settings).await;
         }
     };
-    let journal = std::sync::Arc::new(std::sync::Mutex::new(Journal::open(ledger)));
+    let journal = Arc::new(Mutex::new(Journal::open(ledger)));
     let config = WorkerConfig {
         concurrency,
         shutdown_timeout: Duration::from_secs(2),
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(queue.clone(), config);
-    let ledger_for_tasks = std::sync::Arc::clone(&journal);
-    worker
-        .handle(ACTION, move |payload: Payload, ctx: TaskContext| {
-            let journal = std::sync::Arc::clone(&ledger_for_tasks);
-            async move {
-                let entry = json!({
-                    "task": ctx.id().0, "i": payload.i, "try": ctx.tries(),
-                    "token": ctx.task().lease_token, "pid": std::process::id(),
-                    "at": unix_micros(),
-                });
-                journal.lock().unwrap().line(entry);
-                if payload.poison && !defused {
-                    std::process::abort();
-                }
-                tokio::time::sleep(work).await;
-                let follow_up = NewTask::json(FOLLOW_UP, &payload.i)
-                    .map_err(|e| e.to_string())?
-                    .timeout(ctx.task().timeout);
-                Ok::<_, String>(Outcome::follow_up(vec![follow_up]))
-            }
-        })
-        .expect("register");
-    let ledger_for_follow_ups = std::sync::Arc::clone(&journal);
-    worker
-        .handle(FOLLOW_UP, move |parent: u64, ctx: TaskContext| {
-            let journal = std::sync::Arc::clone(&ledger_for_follow_ups);
-            async move {
-                journal
-                    .lock()
-                    .unwrap()
-                    .line(json!({"follow_up": parent, "task": ctx.id().0}));
-                Ok::<_, String>(())
-            }
-        })
-        .expect("register");
+    register(&mut worker, &journal, work, defused);
     let metrics = worker.metrics();
     let record = move || {
         let counters = metrics.snapshot();
@@ -188,7 +196,7 @@ pub async fn work(
         })
     };
     let ticker = {
-        let journal = std::sync::Arc::clone(&journal);
+        let journal = Arc::clone(&journal);
         let record = record.clone();
         tokio::spawn(async move {
             loop {

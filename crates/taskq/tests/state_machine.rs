@@ -191,221 +191,296 @@ fn pick(leases: &mut Vec<Lease>, index: usize) -> Lease {
     leases.swap_remove(index % leases.len())
 }
 
-fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let backoff = Backoff {
-        initial: Duration::from_secs(1),
-        max: Duration::from_secs(4),
-        jitter: 0.0,
-    };
-    let config = QueueConfig {
-        backoff,
-        ..QueueConfig::default()
-    };
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let sqlite = SqliteConfig {
-        clock: Clock::Manual(clock.clone()),
-        ..SqliteConfig::default()
-    };
-    let backend = SqliteBackend::open_blocking(dir.path().join("model.db"), sqlite).unwrap();
-    let queue = Queue::new(taskq::Queue::new(backend, config).unwrap()).unwrap();
-    let mut model = Model {
-        now: micros(clock.now()),
-        backoff,
-        expiry: ExpiryBackoff::from_backoff(&backoff),
-        tasks: BTreeMap::new(),
-        ever: Vec::new(),
-    };
-    let mut leases: Vec<Lease> = Vec::new();
-    let mut stale: Vec<LeaseRef> = Vec::new();
+/// The queue under test, its model, and the leases in hand.
+struct Harness {
+    queue: Queue,
+    clock: ManualClock,
+    model: Model,
+    leases: Vec<Lease>,
+    /// Leases given up or lost, for stale workers to try.
+    stale: Vec<LeaseRef>,
+}
 
-    for op in ops {
-        let now = model.now;
+impl Harness {
+    fn new(dir: &std::path::Path) -> Self {
+        let backoff = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(4),
+            jitter: 0.0,
+        };
+        let config = QueueConfig {
+            backoff,
+            ..QueueConfig::default()
+        };
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        let sqlite = SqliteConfig {
+            clock: Clock::Manual(clock.clone()),
+            ..SqliteConfig::default()
+        };
+        let backend = SqliteBackend::open_blocking(dir.join("model.db"), sqlite).unwrap();
+        let queue = Queue::new(taskq::Queue::new(backend, config).unwrap()).unwrap();
+        let model = Model {
+            now: micros(clock.now()),
+            backoff,
+            expiry: ExpiryBackoff::from_backoff(&backoff),
+            tasks: BTreeMap::new(),
+            ever: Vec::new(),
+        };
+        Harness {
+            queue,
+            clock,
+            model,
+            leases: Vec::new(),
+            stale: Vec::new(),
+        }
+    }
+
+    /// Applies one operation to the queue and the model, checking what the
+    /// queue answered.
+    fn apply(&mut self, op: Op) {
+        let now = self.model.now;
         match op {
-            Op::Enqueue {
-                action,
-                max_tries,
-                delay_ms,
-                timeout_ms,
-            } => {
-                let task = NewTask::json(ACTIONS[action], &now)
-                    .unwrap()
-                    .max_tries(max_tries)
-                    .delay(Duration::from_millis(delay_ms))
-                    .timeout(Duration::from_millis(timeout_ms));
-                let id = queue.enqueue_task(task).unwrap();
-                assert!(model.ever.last().is_none_or(|last| *last < id), "ids grow");
-                model.ever.push(id);
-                let task = ModelTask {
-                    action,
-                    state: State::Queued,
-                    tries: 0,
-                    max_tries,
-                    token: 0,
-                    not_before: now + ms(delay_ms),
-                    expires: None,
-                    timeout: ms(timeout_ms),
-                };
-                model.tasks.insert(id, task);
-            }
-            Op::Claim { action } => {
-                model.expire(Some(action));
-                let expected = model.next_claim(action);
-                let lease = queue.claim(ACTIONS[action]).unwrap();
-                assert_eq!(lease.as_ref().map(Lease::id), expected, "claim order");
-                if let Some(lease) = lease {
-                    let task = model.tasks.get_mut(&lease.id()).unwrap();
-                    task.state = State::Running;
-                    task.tries += 1;
-                    assert!(lease.token() > task.token, "tokens grow");
-                    task.token = lease.token();
-                    task.expires = Some(now + task.timeout);
-                    assert_eq!(lease.task().tries, task.tries);
-                    leases.push(lease);
-                }
-            }
+            Op::Enqueue { .. } => self.enqueue(now, op),
+            Op::Claim { .. } => self.claim(now, op),
             Op::Complete { .. }
             | Op::Fail { .. }
             | Op::FailPermanently { .. }
             | Op::Release { .. }
             | Op::Snooze { .. }
             | Op::Extend { .. }
-                if leases.is_empty() =>
+                if self.leases.is_empty() =>
             {
                 // No lease in hand: a stale worker tries its old one.
-                if let Some(old) = stale.last() {
-                    expect_lease_lost(complete_stale(&queue, *old));
+                if let Some(old) = self.stale.last() {
+                    expect_lease_lost(complete_stale(&self.queue, *old));
                 }
             }
-            Op::Complete { lease } => {
-                let lease = pick(&mut leases, lease);
-                let r = lease.lease_ref();
-                stale.push(r);
-                let result = lease.complete();
-                if model.holds(r) {
-                    result.unwrap();
-                    model.tasks.remove(&r.id);
-                } else {
-                    expect_lease_lost(result);
-                }
-            }
-            Op::Fail { lease } => {
-                let lease = pick(&mut leases, lease);
-                let r = lease.lease_ref();
-                stale.push(r);
-                let result = lease.fail("boom");
-                if model.holds(r) {
-                    let task = model.tasks.get_mut(&r.id).unwrap();
-                    task.expires = None;
-                    if task.max_tries != -1 && task.tries >= task.max_tries {
-                        assert_eq!(result.unwrap(), FailOutcome::Failed);
-                        task.state = State::Failed;
-                    } else {
-                        let after = model.backoff.delay(task.tries);
-                        assert_eq!(result.unwrap(), FailOutcome::Retrying { after });
-                        task.state = State::Queued;
-                        task.not_before = now + after.as_micros() as i64;
-                    }
-                } else {
-                    expect_lease_lost(result);
-                }
-            }
-            Op::FailPermanently { lease } => {
-                let lease = pick(&mut leases, lease);
-                let r = lease.lease_ref();
-                stale.push(r);
-                let result = lease.fail_permanently("fatal");
-                if model.holds(r) {
-                    result.unwrap();
-                    let task = model.tasks.get_mut(&r.id).unwrap();
-                    task.state = State::Failed;
-                    task.expires = None;
-                } else {
-                    expect_lease_lost(result);
-                }
-            }
-            Op::Release { lease: index } | Op::Snooze { lease: index, .. } => {
-                let delay_ms = match op {
-                    Op::Snooze { delay_ms, .. } => delay_ms,
-                    _ => 0,
-                };
-                let lease = pick(&mut leases, index);
-                let r = lease.lease_ref();
-                stale.push(r);
-                let result = if matches!(op, Op::Snooze { .. }) {
-                    lease.snooze(Duration::from_millis(delay_ms))
-                } else {
-                    lease.release()
-                };
-                if model.holds(r) {
-                    result.unwrap();
-                    let task = model.tasks.get_mut(&r.id).unwrap();
-                    task.state = State::Queued;
-                    task.tries -= 1;
-                    task.expires = None;
-                    if delay_ms > 0 {
-                        task.not_before = now + ms(delay_ms);
-                    }
-                } else {
-                    expect_lease_lost(result);
-                }
-            }
-            Op::Extend { lease, by_ms } => {
-                let index = lease % leases.len();
-                let r = leases[index].lease_ref();
-                let result = leases[index].extend(Duration::from_millis(by_ms));
-                if model.holds(r) {
-                    let expires = now + ms(by_ms);
-                    assert_eq!(micros(result.unwrap()), expires);
-                    model.tasks.get_mut(&r.id).unwrap().expires = Some(expires);
-                } else {
-                    expect_lease_lost(result);
-                    stale.push(leases.swap_remove(index).lease_ref());
-                }
-            }
-            Op::Retry { .. } | Op::Delete { .. } if model.ever.is_empty() => {}
-            Op::Retry { task } => {
-                let id = model.ever[task % model.ever.len()];
-                let result = queue.retry(id);
-                match model.tasks.get_mut(&id) {
-                    None => assert!(
-                        matches!(result, Err(Error::TaskNotFound { .. })),
-                        "{result:?}"
-                    ),
-                    Some(t) if t.state == State::Failed => {
-                        result.unwrap();
-                        t.state = State::Queued;
-                        t.tries = 0;
-                        t.not_before = now;
-                    }
-                    Some(t) => assert!(
-                        matches!(result, Err(Error::WrongState { actual, .. }) if actual == t.state),
-                        "{result:?}"
-                    ),
-                }
-            }
-            Op::Delete { task } => {
-                let id = model.ever[task % model.ever.len()];
-                let result = queue.delete(id);
-                if model.tasks.remove(&id).is_some() {
-                    result.unwrap();
-                } else {
-                    assert!(
-                        matches!(result, Err(Error::TaskNotFound { .. })),
-                        "{result:?}"
-                    );
-                }
-            }
+            Op::Complete { .. } => self.complete(op),
+            Op::Fail { .. } => self.fail(now, op),
+            Op::FailPermanently { .. } => self.fail_permanently(op),
+            Op::Release { .. } | Op::Snooze { .. } => self.give_back(now, op),
+            Op::Extend { .. } => self.extend(now, op),
+            Op::Retry { .. } | Op::Delete { .. } if self.model.ever.is_empty() => {}
+            Op::Retry { .. } => self.retry(now, op),
+            Op::Delete { .. } => self.delete(op),
             Op::Advance { ms: by } => {
-                clock.advance(Duration::from_millis(by));
-                model.now += ms(by);
+                self.clock.advance(Duration::from_millis(by));
+                self.model.now += ms(by);
             }
             Op::RequeueExpired => {
-                let expected = model.expire(None);
-                assert_eq!(queue.requeue_expired().unwrap(), expected, "expired");
+                let expected = self.model.expire(None);
+                assert_eq!(self.queue.requeue_expired().unwrap(), expected, "expired");
             }
         }
-        check(&queue, &model);
+    }
+
+    fn enqueue(&mut self, now: i64, op: Op) {
+        let Op::Enqueue {
+            action,
+            max_tries,
+            delay_ms,
+            timeout_ms,
+        } = op
+        else {
+            unreachable!()
+        };
+        let task = NewTask::json(ACTIONS[action], &now)
+            .unwrap()
+            .max_tries(max_tries)
+            .delay(Duration::from_millis(delay_ms))
+            .timeout(Duration::from_millis(timeout_ms));
+        let id = self.queue.enqueue_task(task).unwrap();
+        assert!(
+            self.model.ever.last().is_none_or(|last| *last < id),
+            "ids grow"
+        );
+        self.model.ever.push(id);
+        let task = ModelTask {
+            action,
+            state: State::Queued,
+            tries: 0,
+            max_tries,
+            token: 0,
+            not_before: now + ms(delay_ms),
+            expires: None,
+            timeout: ms(timeout_ms),
+        };
+        self.model.tasks.insert(id, task);
+    }
+
+    fn claim(&mut self, now: i64, op: Op) {
+        let Op::Claim { action } = op else {
+            unreachable!()
+        };
+        self.model.expire(Some(action));
+        let expected = self.model.next_claim(action);
+        let lease = self.queue.claim(ACTIONS[action]).unwrap();
+        assert_eq!(lease.as_ref().map(Lease::id), expected, "claim order");
+        if let Some(lease) = lease {
+            let task = self.model.tasks.get_mut(&lease.id()).unwrap();
+            task.state = State::Running;
+            task.tries += 1;
+            assert!(lease.token() > task.token, "tokens grow");
+            task.token = lease.token();
+            task.expires = Some(now + task.timeout);
+            assert_eq!(lease.task().tries, task.tries);
+            self.leases.push(lease);
+        }
+    }
+
+    fn complete(&mut self, op: Op) {
+        let Op::Complete { lease } = op else {
+            unreachable!()
+        };
+        let lease = pick(&mut self.leases, lease);
+        let r = lease.lease_ref();
+        self.stale.push(r);
+        let result = lease.complete();
+        if self.model.holds(r) {
+            result.unwrap();
+            self.model.tasks.remove(&r.id);
+        } else {
+            expect_lease_lost(result);
+        }
+    }
+
+    fn fail(&mut self, now: i64, op: Op) {
+        let Op::Fail { lease } = op else {
+            unreachable!()
+        };
+        let lease = pick(&mut self.leases, lease);
+        let r = lease.lease_ref();
+        self.stale.push(r);
+        let result = lease.fail("boom");
+        if self.model.holds(r) {
+            let task = self.model.tasks.get_mut(&r.id).unwrap();
+            task.expires = None;
+            if task.max_tries != -1 && task.tries >= task.max_tries {
+                assert_eq!(result.unwrap(), FailOutcome::Failed);
+                task.state = State::Failed;
+            } else {
+                let after = self.model.backoff.delay(task.tries);
+                assert_eq!(result.unwrap(), FailOutcome::Retrying { after });
+                task.state = State::Queued;
+                task.not_before = now + after.as_micros() as i64;
+            }
+        } else {
+            expect_lease_lost(result);
+        }
+    }
+
+    fn fail_permanently(&mut self, op: Op) {
+        let Op::FailPermanently { lease } = op else {
+            unreachable!()
+        };
+        let lease = pick(&mut self.leases, lease);
+        let r = lease.lease_ref();
+        self.stale.push(r);
+        let result = lease.fail_permanently("fatal");
+        if self.model.holds(r) {
+            result.unwrap();
+            let task = self.model.tasks.get_mut(&r.id).unwrap();
+            task.state = State::Failed;
+            task.expires = None;
+        } else {
+            expect_lease_lost(result);
+        }
+    }
+
+    fn give_back(&mut self, now: i64, op: Op) {
+        let (Op::Release { lease: index } | Op::Snooze { lease: index, .. }) = op else {
+            unreachable!()
+        };
+        let delay_ms = match op {
+            Op::Snooze { delay_ms, .. } => delay_ms,
+            _ => 0,
+        };
+        let lease = pick(&mut self.leases, index);
+        let r = lease.lease_ref();
+        self.stale.push(r);
+        let result = if matches!(op, Op::Snooze { .. }) {
+            lease.snooze(Duration::from_millis(delay_ms))
+        } else {
+            lease.release()
+        };
+        if self.model.holds(r) {
+            result.unwrap();
+            let task = self.model.tasks.get_mut(&r.id).unwrap();
+            task.state = State::Queued;
+            task.tries -= 1;
+            task.expires = None;
+            if delay_ms > 0 {
+                task.not_before = now + ms(delay_ms);
+            }
+        } else {
+            expect_lease_lost(result);
+        }
+    }
+
+    fn extend(&mut self, now: i64, op: Op) {
+        let Op::Extend { lease, by_ms } = op else {
+            unreachable!()
+        };
+        let index = lease % self.leases.len();
+        let r = self.leases[index].lease_ref();
+        let result = self.leases[index].extend(Duration::from_millis(by_ms));
+        if self.model.holds(r) {
+            let expires = now + ms(by_ms);
+            assert_eq!(micros(result.unwrap()), expires);
+            self.model.tasks.get_mut(&r.id).unwrap().expires = Some(expires);
+        } else {
+            expect_lease_lost(result);
+            self.stale.push(self.leases.swap_remove(index).lease_ref());
+        }
+    }
+
+    fn retry(&mut self, now: i64, op: Op) {
+        let Op::Retry { task } = op else {
+            unreachable!()
+        };
+        let id = self.model.ever[task % self.model.ever.len()];
+        let result = self.queue.retry(id);
+        match self.model.tasks.get_mut(&id) {
+            None => assert!(
+                matches!(result, Err(Error::TaskNotFound { .. })),
+                "{result:?}"
+            ),
+            Some(t) if t.state == State::Failed => {
+                result.unwrap();
+                t.state = State::Queued;
+                t.tries = 0;
+                t.not_before = now;
+            }
+            Some(t) => assert!(
+                matches!(result, Err(Error::WrongState { actual, .. }) if actual == t.state),
+                "{result:?}"
+            ),
+        }
+    }
+
+    fn delete(&mut self, op: Op) {
+        let Op::Delete { task } = op else {
+            unreachable!()
+        };
+        let id = self.model.ever[task % self.model.ever.len()];
+        let result = self.queue.delete(id);
+        if self.model.tasks.remove(&id).is_some() {
+            result.unwrap();
+        } else {
+            assert!(
+                matches!(result, Err(Error::TaskNotFound { .. })),
+                "{result:?}"
+            );
+        }
+    }
+}
+
+fn run(ops: Vec<Op>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = Harness::new(dir.path());
+    for op in ops {
+        harness.apply(op);
+        check(&harness.queue, &harness.model);
     }
 }
 
