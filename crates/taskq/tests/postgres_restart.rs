@@ -118,9 +118,104 @@ impl Drop for Cluster {
     }
 }
 
+const TASKS: usize = 300;
+
+/// What the producer and workers of a run saw.
+#[derive(Clone, Default)]
+struct Seen {
+    /// Numbers whose enqueue was acknowledged.
+    acked: Arc<Mutex<HashSet<usize>>>,
+    /// Numbers run, in order, repeats included.
+    done: Arc<Mutex<Vec<usize>>>,
+    /// Calls that failed (while the server was down).
+    errors: Arc<Mutex<usize>>,
+}
+
+/// Enqueues TASKS numbered tasks one by one, retrying each until it is
+/// acknowledged.
+fn produce(queue: Queue, seen: Seen) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for i in 0..TASKS {
+            loop {
+                // A short lease: a claim or completion in doubt when the
+                // server died leaves the task leased until then.
+                let task = NewTask::json("job", &i)
+                    .unwrap()
+                    .timeout(Duration::from_secs(2));
+                match queue.enqueue_task(task).await {
+                    Ok(_) => break,
+                    Err(_) => {
+                        *seen.errors.lock().unwrap() += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            seen.acked.lock().unwrap().insert(i);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
+
+/// Claims and completes tasks until every number ran (or 90 s passed),
+/// carrying on through errors.
+fn work(queue: Queue, seen: Seen) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let unfinished = || {
+            seen.done
+                .lock()
+                .unwrap()
+                .iter()
+                .collect::<HashSet<_>>()
+                .len()
+                < TASKS
+        };
+        while Instant::now() < deadline && unfinished() {
+            let result = async {
+                if let Some(lease) = queue.claim_wait("job", Duration::from_millis(500)).await? {
+                    let i: usize = lease.payload_json()?;
+                    // Recorded before completing, like a ledger: a
+                    // completion in doubt when the server died may have
+                    // committed, and then the task is gone.
+                    seen.done.lock().unwrap().push(i);
+                    lease.complete().await?;
+                }
+                Ok::<_, taskq::Error>(())
+            }
+            .await;
+            if result.is_err() {
+                *seen.errors.lock().unwrap() += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    })
+}
+
+/// Works off whatever is left (tasks of enqueues or completions in doubt
+/// come back within a lease) for up to 20 s; returns what still is.
+async fn recover(queue: &Queue) -> u64 {
+    let left = || async {
+        let stats = queue.stats().await.unwrap();
+        stats
+            .iter()
+            .map(|row| row.queued + row.running)
+            .sum::<u64>()
+    };
+    let recovery = Instant::now() + Duration::from_secs(20);
+    while left().await > 0 && Instant::now() < recovery {
+        if let Some(lease) = queue
+            .claim_wait("job", Duration::from_millis(500))
+            .await
+            .unwrap()
+        {
+            lease.complete().await.unwrap();
+        }
+    }
+    left().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_and_producers_carry_on_after_a_server_restart() {
-    const TASKS: usize = 300;
     let cluster = Cluster::start();
     let config = PostgresConfig {
         connect_timeout: Duration::from_secs(2),
@@ -135,66 +230,12 @@ async fn workers_and_producers_carry_on_after_a_server_restart() {
         ..QueueConfig::default()
     };
     let queue = Queue::new(backend, queue_config).unwrap();
-
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let done = Arc::new(Mutex::new(Vec::new()));
-    let errors = Arc::new(Mutex::new(0usize));
-    let producer = {
-        let (queue, acked, errors) = (queue.clone(), acked.clone(), errors.clone());
-        tokio::spawn(async move {
-            for i in 0..TASKS {
-                loop {
-                    // A short lease: a claim or completion in doubt when
-                    // the server died leaves the task leased until then.
-                    let task = NewTask::json("job", &i)
-                        .unwrap()
-                        .timeout(Duration::from_secs(2));
-                    match queue.enqueue_task(task).await {
-                        Ok(_) => break,
-                        Err(_) => {
-                            *errors.lock().unwrap() += 1;
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-                acked.lock().unwrap().insert(i);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let (queue, done, errors) = (queue.clone(), done.clone(), errors.clone());
-            tokio::spawn(async move {
-                let deadline = Instant::now() + Duration::from_secs(90);
-                let unfinished =
-                    || done.lock().unwrap().iter().collect::<HashSet<_>>().len() < TASKS;
-                while Instant::now() < deadline && unfinished() {
-                    let result = async {
-                        if let Some(lease) =
-                            queue.claim_wait("job", Duration::from_millis(500)).await?
-                        {
-                            let i: usize = lease.payload_json()?;
-                            // Recorded before completing, like a ledger: a
-                            // completion in doubt when the server died may
-                            // have committed, and then the task is gone.
-                            done.lock().unwrap().push(i);
-                            lease.complete().await?;
-                        }
-                        Ok::<_, taskq::Error>(())
-                    }
-                    .await;
-                    if result.is_err() {
-                        *errors.lock().unwrap() += 1;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            })
-        })
-        .collect();
+    let seen = Seen::default();
+    let producer = produce(queue.clone(), seen.clone());
+    let workers: Vec<_> = (0..2).map(|_| work(queue.clone(), seen.clone())).collect();
 
     // Let the run get going, then stop the server hard and bring it back.
-    while done.lock().unwrap().len() < 50 {
+    while seen.done.lock().unwrap().len() < 50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cluster.stop_immediately();
@@ -202,36 +243,17 @@ async fn workers_and_producers_carry_on_after_a_server_restart() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.pg_ctl_start();
     let restarted = Instant::now();
-    let done_at_restart = done.lock().unwrap().len();
+    let done_at_restart = seen.done.lock().unwrap().len();
 
     producer.await.unwrap();
     for worker in workers {
         worker.await.unwrap();
     }
-    let done = done.lock().unwrap().clone();
-    let acked = acked.lock().unwrap().clone();
+    let done = seen.done.lock().unwrap().clone();
+    let acked = seen.acked.lock().unwrap().clone();
     let completed: HashSet<usize> = done.iter().copied().collect();
     let lost: Vec<_> = acked.difference(&completed).collect();
-    // Recovery: whatever is left (tasks of enqueues or completions in
-    // doubt) comes back within a lease and is worked off; nothing stays.
-    let left = |queue: Queue| async move {
-        let stats = queue.stats().await.unwrap();
-        stats
-            .iter()
-            .map(|row| row.queued + row.running)
-            .sum::<u64>()
-    };
-    let recovery = Instant::now() + Duration::from_secs(20);
-    while left(queue.clone()).await > 0 && Instant::now() < recovery {
-        if let Some(lease) = queue
-            .claim_wait("job", Duration::from_millis(500))
-            .await
-            .unwrap()
-        {
-            lease.complete().await.unwrap();
-        }
-    }
-    let stuck = left(queue.clone()).await;
+    let stuck = recover(&queue).await;
     assert!(
         lost.is_empty(),
         "acknowledged but never completed: {lost:?}"
@@ -245,11 +267,11 @@ async fn workers_and_producers_carry_on_after_a_server_restart() {
         done.len() > done_at_restart,
         "work went on after the restart"
     );
-    assert!(*errors.lock().unwrap() > 0, "the outage was noticed");
+    let errors = *seen.errors.lock().unwrap();
+    assert!(errors > 0, "the outage was noticed");
     eprintln!(
-        "restart: down {:?}; {} errors; {} executions ({} repeated after in-doubt commits)",
+        "restart: down {:?}; {errors} errors; {} executions ({} repeated after in-doubt commits)",
         restarted - down,
-        errors.lock().unwrap(),
         done.len(),
         done.len() - completed.len()
     );
