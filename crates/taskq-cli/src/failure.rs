@@ -94,3 +94,33 @@ impl From<Error> for Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskq::DatabaseError;
+
+    #[test]
+    fn databases_that_cannot_be_used_exit_5() {
+        for kind in [
+            DatabaseErrorKind::ConnectionLost,
+            DatabaseErrorKind::CannotOpen,
+            DatabaseErrorKind::ReadOnly,
+            DatabaseErrorKind::PermissionDenied,
+            DatabaseErrorKind::NotADatabase,
+            DatabaseErrorKind::Corrupt,
+        ] {
+            let error = Error::Database(DatabaseError::new(kind, "no", None));
+            assert_eq!(Failure::from(error).code, UNAVAILABLE, "{kind}");
+        }
+        let busy = Error::Database(DatabaseError::new(DatabaseErrorKind::Busy, "locked", None));
+        assert_eq!(Failure::from(busy).code, OTHER);
+    }
+
+    #[test]
+    fn errors_as_json_name_their_kind() {
+        let failure = Failure::invalid("bad");
+        assert_eq!(failure.json()["error"]["kind"], "invalid_input");
+        assert!(Failure::closed_pipe().is_quiet());
+    }
+}

@@ -230,3 +230,31 @@ async fn a_worker_on_a_read_only_database_stops_with_the_error() {
         "the task is untouched"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_password_cannot_open_the_database() {
+    let client = raw_client().await;
+    // A role that must log in with a password (scripts/with-postgres).
+    client
+        .batch_execute(
+            "DO $$ BEGIN
+                 CREATE ROLE taskq_password_test LOGIN PASSWORD 'right';
+             EXCEPTION WHEN duplicate_object THEN NULL;
+             END $$",
+        )
+        .await
+        .unwrap();
+    let base = url();
+    let (_, at) = base.split_once('@').unwrap();
+    let wrong = format!("postgres://taskq_password_test:wrong@{at}");
+    let error = Queue::connect(&wrong).await.unwrap_err();
+    assert_eq!(
+        error.database_kind(),
+        Some(DatabaseErrorKind::CannotOpen),
+        "{error}"
+    );
+    assert!(
+        !error.to_string().contains("wrong"),
+        "no password shown: {error}"
+    );
+}
