@@ -20,7 +20,10 @@ fn main() -> ExitCode {
             "taskq: internal error (please report it): {info}"
         );
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,6 +48,24 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// A command line clap could not parse: its own message, or under
+/// `--json` the same as a JSON error object; help and version as usual.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args().skip(1).any(|arg| arg == "--json");
+    if !wants_json
+        || matches!(
+            error.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        )
+    {
+        error.exit();
+    }
+    let failure = Failure::invalid(error.render().to_string().trim());
+    let _ = writeln!(std::io::stderr(), "{}", failure.json());
+    ExitCode::from(failure.code)
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {

@@ -94,6 +94,11 @@ fn json_payloads_must_be_valid_utf8_and_durations_storable() {
 fn errors_under_json_are_json_and_empty_results_say_so() {
     for db in both() {
         db.ok(&["migrate"]);
+        let output = db.run(&["--json", "enqueue"]);
+        assert_eq!(output.code, 2, "{}", output.stderr);
+        let error: Value = serde_json::from_str(output.stderr.trim())
+            .unwrap_or_else(|e| panic!("{e}: {}", output.stderr));
+        assert_eq!(error["error"]["kind"], "invalid_input");
         let output = db.run(&["--json", "show", "424242"]);
         assert_eq!(output.code, 3);
         let error: Value = serde_json::from_str(output.stderr.trim())
