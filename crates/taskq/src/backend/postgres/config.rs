@@ -9,7 +9,7 @@ use crate::options::validate_duration;
 /// The longest schema name taskq accepts.
 pub const MAX_SCHEMA_LEN: usize = 50;
 
-/// Settings of a [`PostgresBackend`]. Every field has a default.
+/// Settings of a [`PostgresBackend`](super::PostgresBackend). Every field has a default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostgresConfig {
     /// The schema that holds taskq's tables: lower-case letters, digits

@@ -26,7 +26,7 @@ pub enum Durability {
     ProcessCrash,
 }
 
-/// Settings of a [`SqliteBackend`]. Every field has a default.
+/// Settings of a [`SqliteBackend`](super::SqliteBackend). Every field has a default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqliteConfig {
     /// What an acknowledged write survives. Default: [`Durability::PowerLoss`].

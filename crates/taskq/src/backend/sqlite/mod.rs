@@ -107,7 +107,7 @@ impl SqliteBackend {
     /// Opens (creating if needed) the database file at `path`, checks it,
     /// and migrates it when `config.migrate` is set.
     ///
-    /// Fails with a [`DatabaseErrorKind::NotADatabase`] error for a file
+    /// Fails with a [`DatabaseErrorKind::NotADatabase`](crate::DatabaseErrorKind::NotADatabase) error for a file
     /// that is not SQLite, and [`Error::SchemaTooNew`] for a database
     /// migrated by a newer taskq.
     pub async fn open(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self> {

@@ -28,7 +28,7 @@ pub fn migrate_in(conn: &Connection) -> Result<()> {
 /// Enqueues a task on the caller's connection, inside the caller's
 /// transaction if one is open: the task commits or rolls back with it.
 /// Start that transaction with `BEGIN IMMEDIATE`
-/// ([`TransactionBehavior::Immediate`]) so it takes the write lock up front.
+/// ([`TransactionBehavior::Immediate`](rusqlite::TransactionBehavior::Immediate)) so it takes the write lock up front.
 pub fn enqueue_in(conn: &Connection, task: &NewTask) -> Result<TaskId> {
     task.validate()?;
     statements::insert(conn, micros::now(), std::slice::from_ref(task), None).map(|ids| ids[0])
@@ -46,7 +46,7 @@ pub fn enqueue_many_in(conn: &Connection, tasks: &[NewTask]) -> Result<Vec<TaskI
 /// tasks, inside the caller's transaction: the application's own writes,
 /// the completion and the follow-ups commit together or not at all. The
 /// lease is fenced as in [`Lease::complete`](crate::Lease::complete): if it was lost, this returns
-/// [`Error::LeaseLost`] and writes nothing.
+/// [`Error::LeaseLost`](crate::Error::LeaseLost) and writes nothing.
 pub fn complete_in(
     conn: &Connection,
     lease: impl Into<CompletionRef>,
