@@ -187,8 +187,13 @@ pub async fn a_worker_with_slow_handlers_holds_only_the_tasks_it_runs(db: &dyn T
     // the two busy slots, nor any to start later.
     tokio::time::sleep(Duration::from_secs(1)).await;
     go.add_permits(1);
+    // The fourth task started: the claim that took it has been answered,
+    // and with all three slots busy no other claim is made.
     receive(&mut rx, 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until("the first completion recorded", async || {
+        running.metrics.snapshot().completed >= 1
+    })
+    .await;
     let stats = queue.stats().await.unwrap();
     let held: Vec<_> = stats.iter().map(|s| (s.running, s.queued)).collect();
     assert_eq!(

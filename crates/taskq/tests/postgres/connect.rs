@@ -139,24 +139,7 @@ async fn an_enqueue_from_a_process_that_ends_at_once_wakes_other_workers() {
     let waiting = Queue::new(backend, slow_poll).unwrap();
     let (mut ran, stop) = slow_polling_worker(waiting, "woken");
     let client = raw_client().await;
-    let listeners = format!("taskq listener taskq_{schema}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let n: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                &[&listeners],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the worker never listened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_listening(&client, &schema, 1).await;
 
     // A producer as short-lived as `taskq enqueue`: connect, enqueue one
     // task (or a batch), gone. Its background tasks end with it.

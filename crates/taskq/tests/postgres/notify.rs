@@ -2,32 +2,6 @@
 
 use super::*;
 
-/// Waits until `n` listener sessions of `schema` have answered their
-/// last setup statement (so each backend knows its own session's pid).
-async fn until_listening(client: &tokio_postgres::Client, schema: &str, n: i64) {
-    let name: String = format!("taskq listener taskq_{schema}")
-        .chars()
-        .take(63)
-        .collect();
-    for _ in 0..200 {
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-                 AND state = 'idle' AND query = 'SELECT pg_backend_pid()'",
-                &[&name],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) == n {
-            // The answer has reached the backend's driver; let it store it.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{n} listeners of {schema} never came up");
-}
-
 #[tokio::test]
 async fn notifications_go_out_only_when_another_session_listens() {
     // The longest schema name: the listeners' application_name is cut by
