@@ -182,9 +182,14 @@ async fn single_enqueues_are_counted_live_until_adopted() {
     assert_eq!(reported, table, "after a retry and a purge");
     assert_eq!(count_rows(&client, schema).await, 0, "still no count rows");
 
-    // By hand: state changes, a delete, a counted task made uncounted and
-    // an uncounted one made counted (the triggers count what is counted).
-    insert_by_hand(&client, schema, "a").await;
+    changes_by_hand_are_counted(&client, schema, &queue).await;
+    many_uncounted_tasks_are_adopted(&client, schema, &queue).await;
+}
+
+/// By hand: state changes, a delete, a counted task made uncounted and an
+/// uncounted one made counted (the triggers count what is counted).
+async fn changes_by_hand_are_counted(client: &tokio_postgres::Client, schema: &str, queue: &Queue) {
+    insert_by_hand(client, schema, "a").await;
     let by_hand = format!(
         "UPDATE {schema}.taskq_tasks SET state = 'failed', finished_at = now()
              WHERE id = (SELECT min(id) FROM {schema}.taskq_tasks WHERE state = 'queued' AND NOT counted);
@@ -196,7 +201,7 @@ async fn single_enqueues_are_counted_live_until_adopted() {
              WHERE id = (SELECT max(id) FROM {schema}.taskq_tasks WHERE counted);"
     );
     client.batch_execute(&by_hand).await.unwrap();
-    let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
+    let (table, reported) = counts_by_table_and_stats(client, schema, queue).await;
     assert_eq!(reported, table, "after changes by hand");
     let ready: i64 = client
         .query_one(
@@ -209,10 +214,16 @@ async fn single_enqueues_are_counted_live_until_adopted() {
         .unwrap()
         .get(0);
     assert_eq!(queue.len("a").await.unwrap(), ready as u64);
+}
 
-    // Many uncounted tasks (inserted by hand, as a single enqueue would
-    // insert them): adopted by the next fold down to 10,000 at most,
-    // the counts exact throughout.
+/// Many uncounted tasks (inserted by hand, as a single enqueue would
+/// insert them): adopted by the next fold down to 10,000 at most, the
+/// counts exact throughout.
+async fn many_uncounted_tasks_are_adopted(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    queue: &Queue,
+) {
     client
         .execute(
             &format!(
@@ -225,8 +236,8 @@ async fn single_enqueues_are_counted_live_until_adopted() {
         .unwrap();
     queue.enqueue("c", &0).await.unwrap();
     let uncounted = format!("SELECT count(*) FROM {schema}.taskq_tasks WHERE NOT counted");
-    until_count_at_most(&client, &uncounted, 10_000, "adopted down to 10,000").await;
-    let (table, reported) = counts_by_table_and_stats(&client, schema, &queue).await;
+    until_count_at_most(client, &uncounted, 10_000, "adopted down to 10,000").await;
+    let (table, reported) = counts_by_table_and_stats(client, schema, queue).await;
     assert_eq!(reported, table, "after the adoption");
     assert_eq!(queue.len("c").await.unwrap(), 10_501);
 }
