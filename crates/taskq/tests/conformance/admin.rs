@@ -370,6 +370,27 @@ async fn assert_stats_exact(queue: &Queue, step: &str) {
     assert_eq!(reported, counted(queue).await, "stats after {step}");
 }
 
+/// An expired lease requeued, and its stale holder refused: `stats` stays
+/// exact.
+async fn stats_stay_exact_through_an_expiry(queue: &Queue) {
+    queue
+        .enqueue_task(NewTask::json("c", &0).unwrap().timeout(SHORT_LEASE))
+        .await
+        .unwrap();
+    let stale = queue.claim("c").await.unwrap().unwrap();
+    outlive_short_lease().await;
+    assert_eq!(
+        queue.len("c").await.unwrap(),
+        1,
+        "an expired lease is ready"
+    );
+    assert_eq!(queue.requeue_expired().await.unwrap(), 1);
+    assert_stats_exact(queue, "an expiry").await;
+    let _taken_over = queue.claim("c").await.unwrap().unwrap();
+    assert!(stale.complete().await.is_err());
+    assert_stats_exact(queue, "a refused stale completion").await;
+}
+
 pub async fn stats_stay_exact_through_every_transition(db: &dyn TestDb) {
     let queue = db
         .queue_with(QueueConfig {
@@ -414,22 +435,7 @@ pub async fn stats_stay_exact_through_every_transition(db: &dyn TestDb) {
     claim_and_complete(&deleting, "a").await;
     assert_stats_exact(&queue, "a deleting completion").await;
 
-    queue
-        .enqueue_task(NewTask::json("c", &0).unwrap().timeout(SHORT_LEASE))
-        .await
-        .unwrap();
-    let stale = queue.claim("c").await.unwrap().unwrap();
-    outlive_short_lease().await;
-    assert_eq!(
-        queue.len("c").await.unwrap(),
-        1,
-        "an expired lease is ready"
-    );
-    assert_eq!(queue.requeue_expired().await.unwrap(), 1);
-    assert_stats_exact(&queue, "an expiry").await;
-    let _taken_over = queue.claim("c").await.unwrap().unwrap();
-    assert!(stale.complete().await.is_err());
-    assert_stats_exact(&queue, "a refused stale completion").await;
+    stats_stay_exact_through_an_expiry(&queue).await;
 
     let failed = queue
         .list(&ListOptions {
