@@ -237,14 +237,14 @@ impl Backend for PostgresBackend {
             ];
             if let Some(inline) = self.notifier.send_with_insert(&due) {
                 return self
-                    .insert_and_notify(&self.sql.insert, &one, &due, inline)
+                    .insert_then_notify(&self.sql.insert, &one, &due, inline)
                     .await;
             }
             self.query(&self.sql.insert, &one).await?
         } else {
             if let Some(inline) = self.notifier.send_with_insert(&due) {
                 return self
-                    .insert_and_notify(&self.sql.insert_many, &columns.params(), &due, inline)
+                    .insert_then_notify(&self.sql.insert_many, &columns.params(), &due, inline)
                     .await;
             }
             self.query(&self.sql.insert_many, &columns.params()).await?

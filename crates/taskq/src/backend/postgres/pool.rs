@@ -96,7 +96,7 @@ impl PostgresBackend {
     /// server runs the NOTIFY, in a transaction of its own, as soon as the
     /// insert has committed. Its request is on its way when the insert's
     /// answer arrives, so it is sent even if the process exits then.
-    pub(super) async fn insert_and_notify(
+    pub(super) async fn insert_then_notify(
         &self,
         insert: &str,
         params: &[&(dyn ToSql + Sync)],
