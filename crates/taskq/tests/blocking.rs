@@ -1,13 +1,14 @@
 //! The blocking facade on both backends, as a synchronous program uses it:
-//! every call, the worker, the backends' background work between calls
-//! (PostgreSQL's listener, batched completions and wake-ups), and the
-//! typed refusal inside an async runtime.
+//! every call, the worker, the backends' background work (PostgreSQL's
+//! listener, batched completions and wake-ups) on the facade's runtime, a
+//! worker woken by another queue's enqueues, and the typed refusal inside
+//! an async runtime.
 
 use std::time::{Duration, Instant};
 
 use taskq::blocking::{Queue, Worker};
 use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
-use taskq::{ConnectOptions, Error, ListOptions, NewTask, State};
+use taskq::{ConnectOptions, Error, ListOptions, NewTask, QueueConfig, State};
 
 /// A database URL per backend, each test with a fresh file or schema.
 fn urls() -> Vec<(String, Option<tempfile::TempDir>)> {
@@ -140,9 +141,18 @@ fn the_blocking_worker_runs_sync_handlers_and_survives_their_panics() {
 }
 
 #[test]
-fn a_blocking_worker_hears_tasks_of_another_queue_between_calls() {
+fn a_blocking_worker_is_woken_by_another_queues_enqueues() {
     for (url, _dir) in urls() {
-        let queue = Queue::connect(&url).unwrap();
+        // It polls every 30 s: only a wake-up (the PostgreSQL listener on
+        // the blocking runtime, SQLite's watch) starts a task within 10 s.
+        let slow_poll = ConnectOptions {
+            config: QueueConfig {
+                poll_interval: Duration::from_secs(30),
+                ..QueueConfig::default()
+            },
+            ..ConnectOptions::default()
+        };
+        let queue = Queue::connect_with(&url, slow_poll).unwrap();
         let producer = Queue::connect(&url).unwrap();
         let mut worker = Worker::new(&queue, WorkerConfig::default());
         let (ran, heard) = std::sync::mpsc::channel();
@@ -157,10 +167,12 @@ fn a_blocking_worker_hears_tasks_of_another_queue_between_calls() {
             let stop = stop.clone();
             std::thread::spawn(move || worker.run_until(stop))
         };
+        // The worker listens once it waits; give it a moment to start.
+        std::thread::sleep(Duration::from_millis(300));
         for n in 0..3 {
             producer.enqueue("hear", &n).unwrap();
-            let got = heard.recv_timeout(Duration::from_secs(30));
-            assert_eq!(got, Ok(n), "{url}");
+            let got = heard.recv_timeout(Duration::from_secs(10));
+            assert_eq!(got, Ok(n), "{url}: woken, not polled");
         }
         stop.cancel();
         running.join().unwrap().unwrap();
