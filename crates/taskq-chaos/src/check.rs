@@ -51,6 +51,8 @@ pub struct Report {
     /// `stale_completions_refused`).
     pub handed_over: u64,
     pub failed_for_good: u64,
+    /// Tasks that ended cancelled.
+    pub cancelled: u64,
     pub poison_forever_most_tries: i64,
     pub out_of_order: u64,
     /// The longest time from the end of a fault to the next execution
@@ -343,6 +345,7 @@ async fn read_tasks(
                     report.poison_forever_most_tries.max(task.tries.into());
             }
             State::Queued | State::Running => report.left_after_stop += 1,
+            State::Cancelled => report.cancelled += 1,
             State::Succeeded => {}
         }
     }

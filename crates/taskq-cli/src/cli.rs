@@ -10,7 +10,8 @@ Exit codes:
   1  the database failed or refused the operation
   2  bad usage or invalid input (arguments, options, payloads)
   3  no task with that id
-  4  the task is not in a state that allows the operation
+  4  the task is not in a state that allows the operation, or another
+     task holds the unique key it would take
   5  the database cannot be reached, opened or written, is not a database,
      or has a schema this taskq cannot use
   130  interrupted by Ctrl-C (bulk says what it committed)
@@ -18,6 +19,8 @@ Exit codes:
 Examples:
   taskq enqueue email '{\"to\": \"ada@example.com\"}'
   taskq stats
+  taskq cancel 42
+  taskq pause email
   taskq work email -- ./send-email.sh
   taskq --database postgres://app@db.internal/app list --state failed";
 
@@ -58,6 +61,9 @@ pub enum Command {
     List(commands::list::Args),
     Show(commands::show::Args),
     Retry(commands::retry::Args),
+    Cancel(commands::cancel::Args),
+    Pause(commands::pause::Args),
+    Resume(commands::resume::Args),
     Delete(commands::delete::Args),
     Purge(commands::purge::Args),
     RequeueExpired(commands::requeue_expired::Args),

@@ -70,7 +70,9 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
             Error::TaskNotFound { .. } => NOT_FOUND,
-            Error::WrongState { .. } | Error::LeaseLost { .. } => WRONG_STATE,
+            Error::WrongState { .. } | Error::LeaseLost { .. } | Error::Duplicate { .. } => {
+                WRONG_STATE
+            }
             Error::InvalidInput { .. }
             | Error::PayloadEncode { .. }
             | Error::PayloadDecode { .. } => INVALID,

@@ -117,6 +117,18 @@ pub fn payload(bytes: &[u8]) -> (&'static str, Value) {
     }
 }
 
+/// One attempt, for `--json`.
+fn attempt_json(attempt: &taskq::Attempt) -> Value {
+    json!({
+        "number": attempt.number,
+        "started_at": attempt.started_at.map(time),
+        "ended_at": time(attempt.ended_at),
+        "outcome": attempt.outcome.as_str(),
+        "error": attempt.error,
+        "worker": attempt.worker,
+    })
+}
+
 /// Everything about a task, for `--json`.
 pub fn task_json(task: &Task) -> Value {
     let (key, payload) = payload(&task.payload);
@@ -133,6 +145,14 @@ pub fn task_json(task: &Task) -> Value {
         "last_error": task.last_error,
         "created_at": time(task.created_at),
         "finished_at": task.finished_at.map(time),
+        "priority": task.priority,
+        "unique_key": task.unique_key,
+        "unique_states": task.unique_states,
+        "unique_window": task.unique_window.map(time),
+        "cancel_requested": task.cancel_requested.map(time),
+        "started_at": task.started_at.map(time),
+        "worker": task.worker,
+        "attempts": task.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
     });
     value[key] = payload;
     value

@@ -106,7 +106,7 @@ fn bad_input_gets_a_clear_message_and_its_exit_code() {
             (
                 &["purge", "--state", "queued", "--older-than", "1d"],
                 2,
-                "only failed or succeeded",
+                "only failed, succeeded or cancelled",
             ),
         ];
         for (args, code, words) in cases {

@@ -81,7 +81,7 @@ async fn enqueue(queue: &Queue) -> Result<(), taskq::Error> {
         poisoned: false,
     };
     let doomed = NewTask::json("resize", &crash)?.timeout(Duration::from_millis(300));
-    let doomed = queue.enqueue_task(doomed).await?;
+    let doomed = queue.enqueue_task(doomed).await?.id;
     let claimed = queue.claim("resize").await?.expect("the task is queued");
     println!("a worker claimed task {doomed} and crashed (its 300 ms lease will expire)");
     drop(claimed);
@@ -96,7 +96,12 @@ async fn enqueue(queue: &Queue) -> Result<(), taskq::Error> {
             NewTask::json("resize", &job).map(|task| task.max_tries(3))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ids = queue.enqueue_many(tasks).await?;
+    let ids = queue
+        .enqueue_many(tasks)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect::<Vec<_>>();
     println!(
         "enqueued {} resize tasks (ids {}..={})",
         ids.len(),

@@ -29,12 +29,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
+use crate::control::CancelledMany;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::FailOutcome;
 use crate::names::TaskId;
 use crate::options::{EnqueueOptions, ListOptions};
-use crate::state::State;
+use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::unique::{Enqueued, RetryKey};
 use crate::worker::{Outcome, TaskContext, WorkerConfig, WorkerMetrics};
 
 /// A [`crate::Queue`] for synchronous code. Cheap to clone.
@@ -172,12 +174,12 @@ impl Queue {
     }
 
     /// See [`crate::Queue::enqueue_task`].
-    pub fn enqueue_task(&self, task: NewTask) -> Result<TaskId> {
+    pub fn enqueue_task(&self, task: NewTask) -> Result<Enqueued> {
         self.block(self.queue.enqueue_task(task))
     }
 
     /// See [`crate::Queue::enqueue_many`].
-    pub fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+    pub fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         self.block(self.queue.enqueue_many(tasks))
     }
 
@@ -228,6 +230,41 @@ impl Queue {
     /// See [`crate::Queue::retry`].
     pub fn retry(&self, id: TaskId) -> Result<()> {
         self.block(self.queue.retry(id))
+    }
+
+    /// See [`crate::Queue::retry_with`].
+    pub fn retry_with(&self, id: TaskId, key: RetryKey) -> Result<()> {
+        self.block(self.queue.retry_with(id, key))
+    }
+
+    /// See [`crate::Queue::cancel`].
+    pub fn cancel(&self, id: TaskId) -> Result<CancelOutcome> {
+        self.block(self.queue.cancel(id))
+    }
+
+    /// See [`crate::Queue::cancel_key`].
+    pub fn cancel_key(&self, action: &str, key: &str) -> Result<Option<(TaskId, CancelOutcome)>> {
+        self.block(self.queue.cancel_key(action, key))
+    }
+
+    /// See [`crate::Queue::cancel_many`].
+    pub fn cancel_many(&self, action: &str, state: State) -> Result<CancelledMany> {
+        self.block(self.queue.cancel_many(action, state))
+    }
+
+    /// See [`crate::Queue::pause`].
+    pub fn pause(&self, action: &str) -> Result<bool> {
+        self.block(self.queue.pause(action))
+    }
+
+    /// See [`crate::Queue::resume`].
+    pub fn resume(&self, action: &str) -> Result<bool> {
+        self.block(self.queue.resume(action))
+    }
+
+    /// See [`crate::Queue::paused`].
+    pub fn paused(&self) -> Result<Vec<String>> {
+        self.block(self.queue.paused())
     }
 
     /// See [`crate::Queue::delete`].
@@ -302,7 +339,7 @@ impl Lease {
     }
 
     /// See [`crate::Lease::complete_with`].
-    pub fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<TaskId>> {
+    pub fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         block_on(&self.runtime, self.lease.complete_with(follow_ups))?
     }
 
@@ -314,6 +351,11 @@ impl Lease {
     /// See [`crate::Lease::fail_permanently`].
     pub fn fail_permanently(self, reason: impl std::fmt::Display) -> Result<()> {
         block_on(&self.runtime, self.lease.fail_permanently(reason))?
+    }
+
+    /// See [`crate::Lease::cancel`].
+    pub fn cancel(self, reason: impl std::fmt::Display) -> Result<()> {
+        block_on(&self.runtime, self.lease.cancel(reason))?
     }
 
     /// See [`crate::Lease::extend`].

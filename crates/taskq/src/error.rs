@@ -55,6 +55,21 @@ pub enum Error {
         expected: State,
     },
 
+    /// Another task of the action holds the unique key that the operation
+    /// would give this one (a retry keeping its key, say). The call
+    /// changed nothing.
+    #[error("task {id} cannot take the unique key {key:?} of action {action:?}: task {existing} holds it")]
+    Duplicate {
+        /// The task the operation was on.
+        id: TaskId,
+        /// Its action.
+        action: String,
+        /// The key.
+        key: String,
+        /// The task that holds the key.
+        existing: TaskId,
+    },
+
     /// The database was migrated by a newer version of taskq.
     #[error("the database schema is at version {found}, newer than version {supported} that this taskq supports; upgrade taskq")]
     SchemaTooNew {
@@ -116,6 +131,12 @@ impl Error {
             field,
             reason: reason.into(),
         }
+    }
+
+    /// A database failure of kind [`DatabaseErrorKind::Other`]: what
+    /// should not happen unless the database was changed by hand.
+    pub(crate) fn other(message: impl Into<String>) -> Self {
+        Error::Database(DatabaseError::new(DatabaseErrorKind::Other, message, None))
     }
 
     /// Whether no retry of the same call can succeed until someone changes

@@ -5,13 +5,16 @@ use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 
+use crate::backend::{Extended, FailTo};
 use crate::error::Result;
 use crate::names::TaskId;
 use crate::options::validate_duration;
 use crate::queue::Queue;
+use crate::state::State;
 use crate::task::{
     due_actions, follow_ups_of, storable_text, CompletionRef, LeaseRef, NewTask, Task,
 };
+use crate::unique::Enqueued;
 
 /// What happened to a task after [`Lease::fail`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,12 +27,16 @@ pub enum FailOutcome {
     /// Its tries are used up: it is [`State::Failed`](crate::State::Failed)
     /// and stays for inspection.
     Failed,
+    /// Its cancellation had been asked for: it is
+    /// [`State::Cancelled`](crate::State::Cancelled), and does not run
+    /// again unless retried.
+    Cancelled,
 }
 
 /// What [`Lease::complete_checked`] did.
 pub(crate) enum Completion {
-    /// Completed, with the follow-ups' ids.
-    Completed(Vec<TaskId>),
+    /// Completed, with what became of the follow-ups.
+    Completed(Vec<Enqueued>),
     /// A follow-up was invalid: the try was failed with `error` instead.
     Refused {
         /// Why the follow-ups were refused.
@@ -121,7 +128,8 @@ impl Lease {
 
     /// Completes the task and enqueues `follow_ups` in the same
     /// transaction, each recording this task as its parent: they exist if
-    /// and only if the completion committed. Returns their ids.
+    /// and only if the completion committed. Returns what became of each
+    /// (a follow-up whose unique key another task holds is a duplicate).
     ///
     /// The follow-ups are checked first. If one is invalid (an empty
     /// action name, say), nothing is completed: the try is failed with
@@ -140,11 +148,11 @@ impl Lease {
     /// let lease = queue.claim("resize").await?.expect("a task");
     /// let resized = lease.id();
     /// let ids = lease.complete_with(vec![NewTask::json("upload", &"cat-small.png")?]).await?;
-    /// assert_eq!(queue.get(ids[0]).await?.unwrap().parent, Some(resized));
+    /// assert_eq!(queue.get(ids[0].id).await?.unwrap().parent, Some(resized));
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<TaskId>> {
+    pub async fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         match self.complete_checked(follow_ups).await? {
             Completion::Completed(ids) => Ok(ids),
             Completion::Refused { error, .. } => Err(error),
@@ -163,7 +171,7 @@ impl Lease {
             }
         };
         let due = due_actions(&follow_ups);
-        let retain = self.queue.config().retain_completed;
+        let retain = self.retains();
         let ids = self
             .queue
             .backend()
@@ -173,9 +181,16 @@ impl Lease {
         Ok(Completion::Completed(ids))
     }
 
+    /// Whether completing keeps the task as succeeded: the queue retains
+    /// completed tasks, or the task's unique key must see it.
+    fn retains(&self) -> bool {
+        self.queue.config().retain_completed || self.task.key_keeps_completed()
+    }
+
     /// Records a failed try with `reason` as the task's last error. With
     /// tries left the task is queued again after an exponential backoff;
-    /// otherwise it fails for good.
+    /// otherwise it fails for good. A task whose cancellation was asked for
+    /// while it ran ends [cancelled](FailOutcome::Cancelled) instead.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -184,7 +199,7 @@ impl Lease {
     /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
     /// use taskq::{FailOutcome, NewTask};
     ///
-    /// let id = queue.enqueue_task(NewTask::json("email", &"ada@example.com")?.max_tries(2)).await?;
+    /// let id = queue.enqueue_task(NewTask::json("email", &"ada@example.com")?.max_tries(2)).await?.id;
     /// let lease = queue.claim("email").await?.expect("a task");
     /// let outcome = lease.fail("the mail server timed out").await?;
     /// assert!(matches!(outcome, FailOutcome::Retrying { .. }));
@@ -194,33 +209,45 @@ impl Lease {
     /// # }
     /// ```
     pub async fn fail(self, reason: impl std::fmt::Display) -> Result<FailOutcome> {
-        let outcome = if self.task.is_last_try() {
-            FailOutcome::Failed
+        let to = if self.task.is_last_try() {
+            FailTo::Fail
         } else {
-            FailOutcome::Retrying {
-                after: self.queue.config().backoff.delay(self.task.tries),
-            }
-        };
-        let retry_after = match outcome {
-            FailOutcome::Retrying { after } => Some(after),
-            FailOutcome::Failed => None,
+            FailTo::Retry(self.queue.config().backoff.delay(self.task.tries))
         };
         let reason = storable_text(reason.to_string());
-        self.queue
+        let state = self
+            .queue
             .backend()
-            .task_fail(self.lease_ref(), &reason, retry_after)
+            .task_fail(self.lease_ref(), &reason, to)
             .await?;
-        Ok(outcome)
+        Ok(match (state, to) {
+            (State::Cancelled, _) => FailOutcome::Cancelled,
+            (State::Queued, FailTo::Retry(after)) => FailOutcome::Retrying { after },
+            _ => FailOutcome::Failed,
+        })
     }
 
     /// Fails the task for good whatever tries it has left, for errors that
-    /// no retry can fix.
+    /// no retry can fix. (A task whose cancellation was asked for ends
+    /// cancelled.)
     pub async fn fail_permanently(self, reason: impl std::fmt::Display) -> Result<()> {
         let reason = storable_text(reason.to_string());
         self.queue
             .backend()
-            .task_fail(self.lease_ref(), &reason, None)
+            .task_fail(self.lease_ref(), &reason, FailTo::Fail)
             .await
+            .map(drop)
+    }
+
+    /// Ends the task [cancelled](State::Cancelled), with `reason` as its
+    /// last error: it does not run again unless retried.
+    pub async fn cancel(self, reason: impl std::fmt::Display) -> Result<()> {
+        let reason = storable_text(reason.to_string());
+        self.queue
+            .backend()
+            .task_fail(self.lease_ref(), &reason, FailTo::Cancel)
+            .await
+            .map(drop)
     }
 
     /// Moves the lease end to `by` from now (a heartbeat). Fails with
@@ -245,24 +272,25 @@ impl Lease {
     /// ```
     pub async fn extend(&mut self, by: Duration) -> Result<SystemTime> {
         validate_duration("extend", by, false)?;
-        let expires = self
+        let extended = self
             .queue
             .backend()
             .task_extend(self.lease_ref(), by)
             .await?;
-        Arc::make_mut(&mut self.task).expires = Some(expires);
-        Ok(expires)
+        Arc::make_mut(&mut self.task).expires = Some(extended.expires);
+        Ok(extended.expires)
     }
 
     /// Extends the lease by `by` from now without changing this value's
     /// copy of its end: the worker runtime's heartbeat, while the handler
-    /// holds the task.
-    pub(crate) async fn heartbeat(&self, by: Duration) -> Result<SystemTime> {
+    /// holds the task. Says whether its cancellation was asked for.
+    pub(crate) async fn heartbeat(&self, by: Duration) -> Result<Extended> {
         self.queue.backend().task_extend(self.lease_ref(), by).await
     }
 
     /// Gives the task back at once without counting the try, for a
-    /// graceful shutdown. It keeps its place in line.
+    /// graceful shutdown. It keeps its place in line. (A task whose
+    /// cancellation was asked for ends cancelled instead.)
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -279,22 +307,27 @@ impl Lease {
     /// # }
     /// ```
     pub async fn release(self) -> Result<()> {
-        self.queue
+        let state = self
+            .queue
             .backend()
             .task_release(self.lease_ref(), Duration::ZERO)
             .await?;
-        self.queue.wake(std::slice::from_ref(&self.task.action));
+        if state == State::Queued {
+            self.queue.wake(std::slice::from_ref(&self.task.action));
+        }
         Ok(())
     }
 
     /// Gives the task back to run again after `delay`, without counting
-    /// the try: "not now, later".
+    /// the try: "not now, later". (A task whose cancellation was asked for
+    /// ends cancelled instead.)
     pub async fn snooze(self, delay: Duration) -> Result<()> {
         validate_duration("snooze", delay, true)?;
         self.queue
             .backend()
             .task_release(self.lease_ref(), delay)
             .await
+            .map(drop)
     }
 }
 
@@ -308,7 +341,7 @@ impl From<&Lease> for CompletionRef {
     fn from(lease: &Lease) -> Self {
         CompletionRef {
             lease: lease.lease_ref(),
-            retain: lease.queue.config().retain_completed,
+            retain: lease.retains(),
         }
     }
 }

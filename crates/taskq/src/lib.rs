@@ -59,9 +59,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod attempt;
 pub mod backend;
 pub mod blocking;
 mod clock;
+mod control;
 mod error;
 mod failpoint;
 mod handoff;
@@ -72,12 +74,14 @@ mod options;
 mod queue;
 mod state;
 mod task;
+mod unique;
 mod wakeup;
 pub mod worker;
 
 #[doc = include_str!("../../../docs/lifecycle.md")]
 pub mod lifecycle {}
 
+pub use attempt::{Attempt, AttemptOutcome, WorkerId, KEPT_ATTEMPTS};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backend::postgres;
@@ -85,6 +89,7 @@ pub use backend::postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backend::sqlite;
 pub use clock::{Clock, ManualClock};
+pub use control::CancelledMany;
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
 pub use lease::{FailOutcome, Lease};
 pub use names::{TaskId, MAX_ACTION_LEN};
@@ -93,5 +98,6 @@ pub use options::{
     DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, FOREVER, MAX_DURATION, MAX_LIST_LIMIT,
 };
 pub use queue::{Queue, MAX_CLAIM_BATCH};
-pub use state::State;
+pub use state::{CancelOutcome, State};
 pub use task::{ActionStats, CompletionRef, LeaseRef, NewTask, Task, MAX_PAYLOAD_LEN};
+pub use unique::{Enqueued, RetryKey, Unique, MAX_UNIQUE_KEY_LEN};

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Error, Result};
 use crate::names::{validate_action, TaskId};
 use crate::state::State;
+use crate::unique::Unique;
 
 /// The value of `max_tries` that means "retry forever".
 pub const FOREVER: i32 = -1;
@@ -43,6 +44,11 @@ pub struct EnqueueOptions {
     /// The task that spawned this one. Default: `None`. Follow-up tasks of
     /// a completion get it set automatically.
     pub parent: Option<TaskId>,
+    /// Lower runs first. Default: 0.
+    pub priority: i16,
+    /// A unique key, and the states and period it holds among. Default:
+    /// `None`.
+    pub unique: Option<Unique>,
 }
 
 impl Default for EnqueueOptions {
@@ -52,6 +58,8 @@ impl Default for EnqueueOptions {
             timeout: DEFAULT_TIMEOUT,
             not_before: None,
             parent: None,
+            priority: 0,
+            unique: None,
         }
     }
 }
@@ -87,6 +95,9 @@ impl EnqueueOptions {
                     format!("{parent} is not a task id"),
                 ));
             }
+        }
+        if let Some(unique) = &self.unique {
+            unique.validate()?;
         }
         Ok(())
     }

@@ -5,14 +5,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::attempt::WorkerId;
 use crate::backend::{Backend, ExpiryBackoff, Waiters};
 use crate::error::{Error, Result};
-use crate::handoff::HandOffs;
+use crate::handoff::{HandOffs, Offer};
 use crate::lease::Lease;
 use crate::names::{validate_action, TaskId};
 use crate::options::{validate_duration, ConnectOptions, EnqueueOptions, ListOptions, QueueConfig};
 use crate::state::State;
 use crate::task::{due_actions, ActionStats, NewTask, Task};
+use crate::unique::{Enqueued, RetryKey};
 use crate::wakeup::Wakeups;
 
 /// The most tasks one [`Queue::claim_many`] call may take.
@@ -37,6 +39,8 @@ struct Inner {
     /// Set once the backend was asked to deliver other processes'
     /// wake-ups, when the first waiter came.
     listening: OnceLock<()>,
+    /// Who claims, for claims made outside a worker: this process.
+    claimer: WorkerId,
 }
 
 impl Queue {
@@ -54,6 +58,7 @@ impl Queue {
                 wakeups: Arc::default(),
                 hand_offs: HandOffs::default(),
                 listening: OnceLock::new(),
+                claimer: WorkerId::this_process(None),
             }),
         })
     }
@@ -116,7 +121,7 @@ impl Queue {
     }
 
     /// The wake-up signals of this queue and its clones.
-    pub(crate) fn wakeups(&self) -> &Wakeups {
+    pub(crate) fn wakeups(&self) -> &Arc<Wakeups> {
         &self.inner.wakeups
     }
 
@@ -169,10 +174,13 @@ impl Queue {
         action: &str,
         payload: &T,
     ) -> Result<TaskId> {
-        self.enqueue_task(NewTask::json(action, payload)?).await
+        Ok(self.enqueue_task(NewTask::json(action, payload)?).await?.id)
     }
 
     /// Enqueues `payload`, encoded as JSON, with the given options.
+    /// Returns the new task's id or, when its unique key is taken, the id
+    /// of the task that holds it ([`enqueue_task`](Queue::enqueue_task)
+    /// says which).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -198,18 +206,37 @@ impl Queue {
         payload: &T,
         options: EnqueueOptions,
     ) -> Result<TaskId> {
-        self.enqueue_task(NewTask::json(action, payload)?.options(options))
-            .await
+        let task = NewTask::json(action, payload)?.options(options);
+        Ok(self.enqueue_task(task).await?.id)
     }
 
-    /// Enqueues one task (typed or raw payload, any options).
-    pub async fn enqueue_task(&self, task: NewTask) -> Result<TaskId> {
+    /// Enqueues one task (typed or raw payload, any options). Returns its
+    /// id, and whether it was a duplicate: a task with a
+    /// [unique key](NewTask::unique_key) that another task of its action
+    /// holds is not added, and the id is that task's.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::NewTask;
+    ///
+    /// let first = queue.enqueue_task(NewTask::json("sync", &42)?.unique_key("customer:42")).await?;
+    /// let again = queue.enqueue_task(NewTask::json("sync", &42)?.unique_key("customer:42")).await?;
+    /// assert!(!first.duplicate && again.duplicate);
+    /// assert_eq!(again.id, first.id);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_task(&self, task: NewTask) -> Result<Enqueued> {
         let ids = self.enqueue_many(vec![task]).await?;
         Ok(ids[0])
     }
 
     /// Enqueues many tasks in one transaction: all of them or, on any
-    /// error, none. Returns their ids in order.
+    /// error, none. Says of each, in order, what became of it (see
+    /// [`enqueue_task`](Queue::enqueue_task)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -227,14 +254,14 @@ impl Queue {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+    pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         tasks.iter().try_for_each(NewTask::validate)?;
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
         let due = due_actions(&tasks);
         if let [task] = tasks.as_slice() {
-            if task.options.not_before.is_none() {
+            if task.options.not_before.is_none() && task.options.unique.is_none() {
                 if let Some(offer) = self.inner.hand_offs.take_offer(&task.action) {
                     return self.hand_off(tasks, offer).await;
                 }
@@ -249,14 +276,13 @@ impl Queue {
     /// its action: inserted already claimed when it is the oldest ready
     /// task of the action, and handed to that worker, which starts it
     /// without a claim of its own; otherwise queued as usual.
-    async fn hand_off(
-        &self,
-        mut tasks: Vec<NewTask>,
-        offer: tokio::sync::oneshot::Sender<Lease>,
-    ) -> Result<Vec<TaskId>> {
+    async fn hand_off(&self, mut tasks: Vec<NewTask>, offer: Offer) -> Result<Vec<Enqueued>> {
         let task = tasks.remove(0);
         let action = task.action.clone();
-        let inserted = self.backend().task_insert_claimed(task).await;
+        let inserted = self
+            .backend()
+            .task_insert_claimed(task, &offer.worker)
+            .await;
         let (id, claimed) = match inserted {
             Ok(inserted) => inserted,
             Err(error) => {
@@ -267,7 +293,7 @@ impl Queue {
         match claimed {
             Some(task) => {
                 crate::failpoint::hit("handed-over");
-                if let Err(lease) = offer.send(Lease::new(task, self.clone())) {
+                if let Err(lease) = offer.sender.send(Lease::new(task, self.clone())) {
                     // The worker stopped waiting meanwhile: give it back.
                     if let Err(error) = lease.release().await {
                         tracing::warn!(%error, "could not give back a task no worker took; it runs after its lease expires");
@@ -282,16 +308,29 @@ impl Queue {
         Ok(vec![id])
     }
 
-    /// Claims the oldest ready task of `action` with an exclusive lease, or
-    /// returns `None` when none is ready. A task whose lease expired is
+    /// Claims the first ready task of `action` (by priority, then
+    /// not-before time, then id) with an exclusive lease, or returns `None`
+    /// when none is ready or the action is [paused](Queue::pause). A task whose lease expired is
     /// ready again; one whose lease expired on its last try fails instead.
     pub async fn claim(&self, action: &str) -> Result<Option<Lease>> {
         Ok(self.claim_many(action, 1).await?.pop())
     }
 
-    /// Claims up to `limit` ready tasks of `action` at once, oldest first.
-    /// Their leases run from now, so claim only what will start soon.
+    /// Claims up to `limit` ready tasks of `action` at once, first by
+    /// priority, then not-before time, then id. Their leases run from now,
+    /// so claim only what will start soon.
     pub async fn claim_many(&self, action: &str, limit: u32) -> Result<Vec<Lease>> {
+        self.claim_many_as(action, limit, &self.inner.claimer).await
+    }
+
+    /// [`claim_many`](Queue::claim_many), recording `worker` as the
+    /// holder.
+    pub(crate) async fn claim_many_as(
+        &self,
+        action: &str,
+        limit: u32,
+        worker: &WorkerId,
+    ) -> Result<Vec<Lease>> {
         validate_action(action)?;
         if limit == 0 || limit > MAX_CLAIM_BATCH {
             return Err(Error::invalid(
@@ -300,7 +339,10 @@ impl Queue {
             ));
         }
         let expiry = ExpiryBackoff::from_backoff(&self.inner.config.backoff);
-        let tasks = self.backend().task_claim(action, limit, expiry).await?;
+        let tasks = self
+            .backend()
+            .task_claim(action, limit, expiry, worker)
+            .await?;
         Ok(tasks
             .into_iter()
             .map(|task| Lease::new(task, self.clone()))
@@ -350,7 +392,8 @@ impl Queue {
     }
 
     /// How many tasks of `action` a claim could take now (queued and due,
-    /// or with an expired lease). A plain read: it takes no write lock.
+    /// or with an expired lease; none while the action is
+    /// [paused](Queue::pause)). A plain read: it takes no write lock.
     pub async fn len(&self, action: &str) -> Result<u64> {
         validate_action(action)?;
         self.backend().task_count_ready(action).await
@@ -361,7 +404,8 @@ impl Queue {
         Ok(self.len(action).await? == 0)
     }
 
-    /// Task counts per action and state, sorted by action.
+    /// Task counts per action and state, sorted by action, with the paused
+    /// actions marked (a paused action without tasks has a row too).
     pub async fn stats(&self) -> Result<Vec<ActionStats>> {
         self.backend().task_stats().await
     }
@@ -403,7 +447,10 @@ impl Queue {
         self.backend().task_list(options).await
     }
 
-    /// Queues a failed task again, with its tries reset, to run now.
+    /// Queues a failed or cancelled task again, with its tries reset, to
+    /// run now. It keeps its unique key: if another task holds that key
+    /// now, the retry fails with [`Error::Duplicate`] (see
+    /// [`retry_with`](Queue::retry_with) to replace or clear it).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -422,7 +469,7 @@ impl Queue {
     /// # }
     /// ```
     pub async fn retry(&self, id: TaskId) -> Result<()> {
-        self.backend().task_retry(id).await
+        self.retry_with(id, RetryKey::Keep).await
     }
 
     /// Deletes a task in any state. A worker holding it then gets
@@ -431,14 +478,16 @@ impl Queue {
         self.backend().task_delete(id).await
     }
 
-    /// Deletes the tasks in `state` ([`State::Failed`] or
-    /// [`State::Succeeded`]) that finished at least `older_than` ago, and
-    /// returns how many.
+    /// Deletes the tasks in a finished `state` ([`State::Failed`],
+    /// [`State::Succeeded`] or [`State::Cancelled`]) that finished at least
+    /// `older_than` ago, and returns how many.
     pub async fn purge(&self, state: State, older_than: Duration) -> Result<u64> {
         if !state.is_finished() {
             return Err(Error::invalid(
                 "state",
-                format!("only failed or succeeded tasks can be purged, not {state} ones"),
+                format!(
+                    "only failed, succeeded or cancelled tasks can be purged, not {state} ones"
+                ),
             ));
         }
         validate_duration("older_than", older_than, true)?;

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// Where a task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// Waiting to run. Enqueue, a failure with tries left, a release, an
     /// expired lease or a manual retry put it here; a claim takes it out
@@ -20,19 +21,27 @@ pub enum State {
     /// deleted or purged.
     Failed,
     /// Completed, kept only when the queue is configured to retain
-    /// completed tasks (otherwise completion deletes the row). Purge
-    /// removes it.
+    /// completed tasks, or its unique key must be remembered (otherwise
+    /// completion deletes the row). Purge removes it.
     Succeeded,
+    /// Cancelled: before it ran, or while it ran and its handler did not
+    /// complete it. Kept, with the reason in its last error, until it is
+    /// retried, deleted or purged. It never runs again unless retried.
+    Cancelled,
 }
 
 impl State {
     /// Every state, in lifecycle order.
-    pub const ALL: [State; 4] = [
+    pub const ALL: [State; 5] = [
         State::Queued,
         State::Running,
         State::Failed,
         State::Succeeded,
+        State::Cancelled,
     ];
+
+    /// The states a task has finished in.
+    pub const FINISHED: [State; 3] = [State::Failed, State::Succeeded, State::Cancelled];
 
     /// The lower-case name stored in the database and shown to people.
     pub fn as_str(self) -> &'static str {
@@ -41,14 +50,41 @@ impl State {
             State::Running => "running",
             State::Failed => "failed",
             State::Succeeded => "succeeded",
+            State::Cancelled => "cancelled",
         }
     }
 
-    /// Whether the task has finished (failed or succeeded) and will not run
-    /// again unless retried.
+    /// Whether the task has finished (failed, succeeded or cancelled) and
+    /// will not run again unless retried.
     pub fn is_finished(self) -> bool {
-        matches!(self, State::Failed | State::Succeeded)
+        matches!(self, State::Failed | State::Succeeded | State::Cancelled)
     }
+
+    /// The state's bit in a unique key's set of states (see
+    /// [`Unique`](crate::Unique)), as the database stores it; 1 is kept
+    /// for tasks waiting for others.
+    pub(crate) fn bit(self) -> i16 {
+        match self {
+            State::Queued => 2,
+            State::Running => 4,
+            State::Succeeded => 8,
+            State::Failed => 16,
+            State::Cancelled => 32,
+        }
+    }
+}
+
+/// What a cancellation did to one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// It had not started: it is [`State::Cancelled`] now.
+    Cancelled,
+    /// It is running: its cancellation was asked for. Its handler hears
+    /// it; the task ends cancelled unless the handler completes it.
+    Requested,
+    /// It had already finished, in this state; nothing changed.
+    AlreadyFinished(State),
 }
 
 impl fmt::Display for State {
@@ -67,7 +103,7 @@ impl FromStr for State {
             .ok_or_else(|| {
                 Error::invalid(
                     "state",
-                    format!("{s:?} is not one of queued, running, failed, succeeded"),
+                    format!("{s:?} is not one of queued, running, failed, succeeded, cancelled"),
                 )
             })
     }

@@ -5,10 +5,12 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::attempt::{Attempt, WorkerId};
 use crate::error::{Error, Result};
 use crate::names::{validate_action, TaskId};
 use crate::options::{EnqueueOptions, NotBefore, FOREVER};
 use crate::state::State;
+use crate::unique::Unique;
 
 /// The largest payload, in bytes (16 MiB). Larger data belongs in the
 /// application's own tables, with its key in the payload.
@@ -68,6 +70,25 @@ pub struct Task {
     pub finished_at: Option<SystemTime>,
     /// The fencing token of the newest claim (0 if never claimed).
     pub lease_token: i64,
+    /// Lower runs first; default 0.
+    pub priority: i16,
+    /// Its unique key, if it has one (see [`Unique`](crate::Unique)).
+    pub unique_key: Option<String>,
+    /// The states its unique key counts among; empty without a key.
+    pub unique_states: Vec<State>,
+    /// The start of the period window its unique key holds in, for a key
+    /// with a period.
+    pub unique_window: Option<SystemTime>,
+    /// When a cancellation was asked for while it ran (see
+    /// [`Queue::cancel`](crate::Queue::cancel)).
+    pub cancel_requested: Option<SystemTime>,
+    /// When its newest try was claimed.
+    pub started_at: Option<SystemTime>,
+    /// Who claimed its newest try: while it runs, who holds it.
+    pub worker: Option<WorkerId>,
+    /// Its finished tries, oldest first: the newest
+    /// [`KEPT_ATTEMPTS`](crate::KEPT_ATTEMPTS).
+    pub attempts: Vec<Attempt>,
 }
 
 impl Task {
@@ -82,6 +103,13 @@ impl Task {
     /// Whether a failure of the current try would be the last one.
     pub fn is_last_try(&self) -> bool {
         self.max_tries != FOREVER && self.tries >= self.max_tries
+    }
+
+    /// Whether completing it must keep it as succeeded for its unique key
+    /// to see (a key with a period, or one that counts succeeded tasks).
+    pub(crate) fn key_keeps_completed(&self) -> bool {
+        self.unique_key.is_some()
+            && (self.unique_window.is_some() || self.unique_states.contains(&State::Succeeded))
     }
 }
 
@@ -100,6 +128,11 @@ pub struct ActionStats {
     pub failed: u64,
     /// Completed and retained.
     pub succeeded: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+    /// Whether the action is paused: nothing of it is claimed until it is
+    /// resumed.
+    pub paused: bool,
 }
 
 impl ActionStats {
@@ -118,6 +151,7 @@ impl ActionStats {
             State::Running => self.running += count,
             State::Failed => self.failed += count,
             State::Succeeded => self.succeeded += count,
+            State::Cancelled => self.cancelled += count,
         }
     }
 
@@ -128,12 +162,13 @@ impl ActionStats {
             State::Running => self.running,
             State::Failed => self.failed,
             State::Succeeded => self.succeeded,
+            State::Cancelled => self.cancelled,
         }
     }
 
     /// All tasks of the action.
     pub fn total(&self) -> u64 {
-        self.queued + self.running + self.failed + self.succeeded
+        self.queued + self.running + self.failed + self.succeeded + self.cancelled
     }
 
     /// One row per action from `(action, state, count)` rows sorted by
@@ -151,6 +186,21 @@ impl ActionStats {
             }
         }
         stats
+    }
+
+    /// Marks the paused actions of `paused` (sorted) in `stats` (sorted by
+    /// action), adding an empty row for a paused action without tasks.
+    pub(crate) fn mark_paused(stats: &mut Vec<ActionStats>, paused: &[String]) {
+        for action in paused {
+            match stats.binary_search_by(|row| row.action.as_str().cmp(action)) {
+                Ok(at) => stats[at].paused = true,
+                Err(at) => {
+                    let mut row = ActionStats::new(action.clone());
+                    row.paused = true;
+                    stats.insert(at, row);
+                }
+            }
+        }
     }
 }
 
@@ -246,6 +296,27 @@ impl NewTask {
     /// Records the task that spawned this one.
     pub fn parent(mut self, parent: TaskId) -> Self {
         self.options.parent = Some(parent);
+        self
+    }
+
+    /// Sets the priority: lower runs first, default 0. Claims take the
+    /// ready tasks of an action by priority, then not-before time, then id.
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.options.priority = priority;
+        self
+    }
+
+    /// Gives the task a unique key among the queued and running tasks of
+    /// its action: enqueueing it while another holds the key returns that
+    /// one, [marked as a duplicate](crate::Enqueued::duplicate).
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.options.unique = Some(Unique::key(key));
+        self
+    }
+
+    /// Gives the task a unique key with the states and period of `unique`.
+    pub fn unique(mut self, unique: Unique) -> Self {
+        self.options.unique = Some(unique);
         self
     }
 
@@ -388,6 +459,14 @@ mod tests {
             created_at: SystemTime::UNIX_EPOCH,
             finished_at: None,
             lease_token: 0,
+            priority: 0,
+            unique_key: None,
+            unique_states: Vec::new(),
+            unique_window: None,
+            cancel_requested: None,
+            started_at: None,
+            worker: None,
+            attempts: Vec::new(),
         };
         let err = stored.payload_json::<Vec<i32>>().unwrap_err();
         assert!(matches!(err, Error::PayloadDecode { id: TaskId(7), .. }));

@@ -5,12 +5,13 @@
 //! always ends after the poll interval and the claim is the truth.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::backend::Waiters;
+use crate::names::TaskId;
 
 /// Per-action signals that tasks may be ready.
 ///
@@ -20,6 +21,42 @@ use crate::backend::Waiters;
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
     actions: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// The tasks this process's handlers run, told when their
+    /// cancellation is asked for.
+    running: Mutex<HashMap<TaskId, Arc<Notify>>>,
+}
+
+/// A running task's watch for its cancellation request; stops watching
+/// when dropped.
+#[derive(Debug)]
+pub(crate) struct CancelWatch {
+    wakeups: Arc<Wakeups>,
+    id: TaskId,
+    notify: Arc<Notify>,
+}
+
+impl CancelWatch {
+    /// Resolves once the task's cancellation was asked for (a request
+    /// made before the wait counts).
+    pub(crate) async fn requested(&self) {
+        self.notify.notified().await
+    }
+}
+
+impl Drop for CancelWatch {
+    fn drop(&mut self) {
+        let mut running = self
+            .wakeups
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if running
+            .get(&self.id)
+            .is_some_and(|notify| Arc::ptr_eq(notify, &self.notify))
+        {
+            running.remove(&self.id);
+        }
+    }
 }
 
 /// A subscription to one action's wake-ups, taken *before* looking for
@@ -57,6 +94,27 @@ impl Wakeups {
             .collect()
     }
 
+    /// Watches for the cancellation request of the running task `id`.
+    pub(crate) fn watch_cancel(self: &Arc<Self>, id: TaskId) -> CancelWatch {
+        let notify = Arc::new(Notify::new());
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(id, Arc::clone(&notify));
+        CancelWatch {
+            wakeups: Arc::clone(self),
+            id,
+            notify,
+        }
+    }
+
+    /// Tells the handler running task `id` in this process, if any, that
+    /// its cancellation was asked for.
+    pub(crate) fn cancel_requested(&self, id: TaskId) {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(notify) = running.get(&id) {
+            notify.notify_one();
+        }
+    }
+
     /// Subscribes to the wake-ups of `action`.
     pub(crate) fn subscribe(&self, action: &str) -> WakeupSubscription {
         let mut actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
@@ -80,6 +138,10 @@ impl Waiters for Wakeups {
 
     fn wake_all(&self) {
         Wakeups::wake_all(self);
+    }
+
+    fn cancel_requested(&self, id: TaskId) {
+        Wakeups::cancel_requested(self, id);
     }
 }
 

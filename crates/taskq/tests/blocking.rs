@@ -53,7 +53,10 @@ fn every_blocking_call_works_on_both_backends() {
                 NewTask::json("b", &1).unwrap(),
                 NewTask::json("b", &2).unwrap(),
             ])
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>();
         assert_eq!(queue.len("b").unwrap(), 2);
         let leases = queue.claim_many("b", 2).unwrap();
         let mut leases = leases.into_iter();
@@ -62,7 +65,7 @@ fn every_blocking_call_works_on_both_backends() {
             .complete_with(vec![NewTask::json("c", &"next").unwrap()])
             .unwrap();
         assert_eq!(
-            queue.get(follow_ups[0]).unwrap().unwrap().parent,
+            queue.get(follow_ups[0].id).unwrap().unwrap().parent,
             Some(ids[0])
         );
         leases.next().unwrap().complete().unwrap();
@@ -99,7 +102,8 @@ fn the_blocking_worker_runs_sync_handlers_and_survives_their_panics() {
         let queue = Queue::connect(&url).unwrap();
         let boom = queue
             .enqueue_task(NewTask::json("sync", &"boom").unwrap().max_tries(1))
-            .unwrap();
+            .unwrap()
+            .id;
         let fine = queue.enqueue("sync", &"fine").unwrap();
         let mut worker = Worker::new(&queue, WorkerConfig::default());
         worker

@@ -204,10 +204,10 @@ async fn transactional_enqueue_commits_and_rolls_back_with_the_caller() {
         .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
         .unwrap();
     assert_eq!(orders, 1);
-    assert!(queue.get(kept).await.unwrap().is_some());
+    assert!(queue.get(kept.id).await.unwrap().is_some());
     for id in gone {
         assert!(
-            queue.get(id).await.unwrap().is_none(),
+            queue.get(id.id).await.unwrap().is_none(),
             "rolled back with the caller"
         );
     }
@@ -253,7 +253,7 @@ async fn transactional_completion_commits_with_the_callers_writes() {
     tx.commit().unwrap();
     assert!(queue.get(id).await.unwrap().is_none());
     assert_eq!(
-        queue.get(follow[0]).await.unwrap().unwrap().parent,
+        queue.get(follow[0].id).await.unwrap().unwrap().parent,
         Some(id)
     );
 

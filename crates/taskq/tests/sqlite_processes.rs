@@ -99,6 +99,14 @@ fn child_process() {
                 println!("ACKED {batch}");
             }
         }
+        // Enqueue 125 tasks with one unique key, printing each answer.
+        "unique" => {
+            for n in 0..125 {
+                let task = NewTask::json("keyed", &n).unwrap().unique_key("the-key");
+                let enqueued = queue.enqueue_task(task).unwrap();
+                println!("ENQUEUED {} {}", enqueued.id, enqueued.duplicate);
+            }
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -117,6 +125,7 @@ fn processes_and_threads_on_one_file_complete_each_task_once() {
         )
         .unwrap()
         .into_iter()
+        .map(|e| e.id)
         .collect();
 
     let children: Vec<Child> = (0..3).map(|_| spawn_child("drain", &path)).collect();
@@ -166,7 +175,8 @@ fn a_worker_killed_while_holding_a_lease_loses_nothing() {
     let lease = Duration::from_millis(700);
     let id = queue
         .enqueue_task(NewTask::json("held", &"precious").unwrap().timeout(lease))
-        .unwrap();
+        .unwrap()
+        .id;
 
     let mut child = spawn_child("hold", &path);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -234,4 +244,45 @@ fn a_producer_killed_mid_batch_leaves_whole_batches_only() {
             "acknowledged batch {batch} is there"
         );
     }
+}
+
+#[test]
+fn processes_enqueueing_one_unique_key_make_one_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
+    let children: Vec<Child> = (0..8).map(|_| spawn_child("unique", &path)).collect();
+    let answers: Vec<String> = children
+        .into_iter()
+        .flat_map(|child| lines_with(child, "ENQUEUED "))
+        .collect();
+    assert_eq!(answers.len(), 1000);
+    let ids: HashSet<&str> = answers
+        .iter()
+        .map(|a| a.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "one task for all 1,000 enqueues: {ids:?}");
+    let added = answers.iter().filter(|a| a.ends_with(" false")).count();
+    assert_eq!(added, 1);
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.len(), stats[0].queued), (1, 1));
+}
+
+#[test]
+fn a_pause_holds_workers_of_other_processes_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
+    let tasks = (0..20)
+        .map(|i| NewTask::json("work", &i).unwrap())
+        .collect();
+    queue.enqueue_many(tasks).unwrap();
+    queue.pause("work").unwrap();
+    let done = lines_with(spawn_child("drain", &path), "DONE ");
+    assert!(done.is_empty(), "a paused action gave tasks: {done:?}");
+    assert_eq!(queue.stats().unwrap()[0].queued, 20);
+    queue.resume("work").unwrap();
+    let done = lines_with(spawn_child("drain", &path), "DONE ");
+    assert_eq!(done.len(), 20);
+    assert!(queue.stats().unwrap().is_empty());
 }

@@ -289,7 +289,7 @@ impl Harness {
             .max_tries(max_tries)
             .delay(Duration::from_millis(delay_ms))
             .timeout(Duration::from_millis(timeout_ms));
-        let id = self.queue.enqueue_task(task).unwrap();
+        let id = self.queue.enqueue_task(task).unwrap().id;
         assert!(
             self.model.ever.last().is_none_or(|last| *last < id),
             "ids grow"
@@ -486,7 +486,7 @@ fn run(ops: Vec<Op>) {
 
 /// A completion with an old lease token, made straight on the backend as
 /// a stale worker in another process would.
-fn complete_stale(queue: &Queue, old: LeaseRef) -> Result<Vec<TaskId>, Error> {
+fn complete_stale(queue: &Queue, old: LeaseRef) -> Result<Vec<taskq::Enqueued>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use taskq::{NewTask, Queue, TaskId};
+use taskq::{NewTask, Queue, State, TaskId, Unique};
 
-use super::{parse_duration, parse_id, parse_time};
+use super::{parse_duration, parse_id, parse_state, parse_time};
 use crate::failure::Failure;
 use crate::output::Output;
 
@@ -18,7 +18,7 @@ use crate::output::Output;
 /// none, it is `null`. --raw stores the bytes as they are, unchecked.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  taskq enqueue email '{\"to\": \"ada@example.com\"}'\n  taskq enqueue report --delay 10m --max-tries 3 < report.json\n  taskq enqueue cleanup --run-at 2026-12-01T03:00:00Z"
+    after_help = "Examples:\n  taskq enqueue email '{\"to\": \"ada@example.com\"}'\n  taskq enqueue report --delay 10m --max-tries 3 < report.json\n  taskq enqueue cleanup --run-at 2026-12-01T03:00:00Z\n  taskq enqueue sync 42 --unique-key customer:42 --priority -1"
 )]
 pub struct Args {
     /// The action (queue name) of the task.
@@ -53,6 +53,22 @@ pub struct TaskOptions {
     /// The id of the task that spawned this one.
     #[arg(long, value_parser = parse_id)]
     pub parent: Option<TaskId>,
+    /// Priority: lower runs first (-32768 to 32767).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i16,
+    /// A key unique among the queued and running tasks of the action: if
+    /// another task holds it, nothing is added and that task's id is
+    /// printed.
+    #[arg(long)]
+    pub unique_key: Option<String>,
+    /// Also count finished tasks in this state (failed, succeeded or
+    /// cancelled) for the unique key; repeat for more.
+    #[arg(long, value_parser = parse_state, requires = "unique_key")]
+    pub unique_including: Vec<State>,
+    /// The unique key also holds among all tasks of one window this long
+    /// (counted from the Unix epoch), finished ones included, like 1h.
+    #[arg(long, value_parser = parse_duration, requires = "unique_key", allow_hyphen_values = true)]
+    pub unique_per: Option<Duration>,
 }
 
 impl TaskOptions {
@@ -68,7 +84,17 @@ impl TaskOptions {
         if let Some(parent) = self.parent {
             task = task.parent(parent);
         }
-        task
+        if let Some(key) = &self.unique_key {
+            let mut unique = Unique::key(key.clone());
+            for state in &self.unique_including {
+                unique = unique.including(*state);
+            }
+            if let Some(period) = self.unique_per {
+                unique = unique.per(period);
+            }
+            task = task.unique(unique);
+        }
+        task.priority(self.priority)
     }
 }
 
@@ -122,10 +148,15 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     }
     let task = new_task(&args.action, payload, args.raw, "the payload")?;
     let task = args.options.apply(task);
-    let id = queue.enqueue_task(task).await?;
+    let enqueued = queue.enqueue_task(task).await?;
     if out.json {
-        out.json(&json!({"id": id.0}))
+        out.json(&json!({"id": enqueued.id.0, "duplicate": enqueued.duplicate}))
+    } else if enqueued.duplicate {
+        out.line(format_args!(
+            "{} (a duplicate: that task already holds the unique key; nothing was added)",
+            enqueued.id
+        ))
     } else {
-        out.line(id)
+        out.line(enqueued.id)
     }
 }

@@ -18,7 +18,8 @@ pub struct Args {
     /// Only tasks of this action.
     #[arg(long)]
     pub action: Option<String>,
-    /// Only tasks in this state: queued, running, failed or succeeded.
+    /// Only tasks in this state: queued, running, failed, succeeded or
+    /// cancelled.
     #[arg(long, value_parser = parse_state)]
     pub state: Option<State>,
     /// Newest first (default: oldest first).
@@ -68,6 +69,7 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
                 task.id.to_string(),
                 task.action.clone(),
                 task.state.to_string(),
+                task.priority.to_string(),
                 tries,
                 output::time(task.not_before),
                 error,
@@ -75,7 +77,15 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
         })
         .collect();
     out.table(
-        &["ID", "ACTION", "STATE", "TRIES", "NOT BEFORE", "LAST ERROR"],
+        &[
+            "ID",
+            "ACTION",
+            "STATE",
+            "PRIO",
+            "TRIES",
+            "NOT BEFORE",
+            "LAST ERROR",
+        ],
         &rows,
         "no tasks",
     )

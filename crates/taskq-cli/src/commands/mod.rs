@@ -2,13 +2,16 @@
 //! on the library's public API. Argument parsers they share live here.
 
 pub mod bulk;
+pub mod cancel;
 pub mod delete;
 pub mod enqueue;
 pub mod len;
 pub mod list;
 pub mod migrate;
+pub mod pause;
 pub mod purge;
 pub mod requeue_expired;
+pub mod resume;
 pub mod retry;
 pub mod show;
 pub mod stats;
@@ -36,7 +39,7 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("{e} (write it like 2026-11-27T10:00:00Z)"))
 }
 
-/// `queued`, `running`, `failed` or `succeeded`.
+/// `queued`, `running`, `failed`, `succeeded` or `cancelled`.
 pub fn parse_state(text: &str) -> Result<State, String> {
     text.parse().map_err(|e: taskq::Error| e.to_string())
 }

@@ -1,12 +1,15 @@
 //! `taskq show`
 
-use taskq::{Queue, TaskId};
+use std::time::SystemTime;
+
+use taskq::{Queue, Task, TaskId};
 
 use super::parse_id;
 use crate::failure::{Failure, NOT_FOUND};
 use crate::output::{self, Output};
 
-/// Print everything about one task, its payload pretty-printed when JSON.
+/// Print everything about one task: its options, who holds it, its
+/// payload (pretty-printed when JSON) and its attempts.
 ///
 /// Example: taskq show 42
 #[derive(Debug, clap::Args)]
@@ -29,33 +32,7 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     if out.json {
         return out.json(&output::task_json(&task));
     }
-    let optional_time =
-        |t: Option<std::time::SystemTime>| t.map(output::time).unwrap_or_else(|| "-".into());
-    let max = if task.max_tries < 0 {
-        "forever".to_string()
-    } else {
-        task.max_tries.to_string()
-    };
-    let fields = [
-        ("id", task.id.to_string()),
-        ("action", task.action.clone()),
-        ("state", task.state.to_string()),
-        ("tries", format!("{} of {max}", task.tries)),
-        ("timeout", output::duration(task.timeout)),
-        ("not before", output::time(task.not_before)),
-        ("lease ends", optional_time(task.expires)),
-        (
-            "parent",
-            task.parent.map_or_else(|| "-".into(), |p| p.to_string()),
-        ),
-        ("created", output::time(task.created_at)),
-        ("finished", optional_time(task.finished_at)),
-        (
-            "last error",
-            task.last_error.clone().unwrap_or_else(|| "-".into()),
-        ),
-    ];
-    for (name, value) in fields {
+    for (name, value) in fields(&task) {
         out.line(format!("{name:<12} {value}"))?;
     }
     let (kind, payload) = output::payload(&task.payload);
@@ -70,5 +47,81 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     for line in text.lines() {
         out.line(format!("  {line}"))?;
     }
-    Ok(())
+    attempts(&task, out)
+}
+
+/// The task's fields, named, as shown.
+fn fields(task: &Task) -> Vec<(&'static str, String)> {
+    let optional_time = |t: Option<SystemTime>| t.map(output::time).unwrap_or_else(|| "-".into());
+    let max = if task.max_tries < 0 {
+        "forever".to_string()
+    } else {
+        task.max_tries.to_string()
+    };
+    let unique = match (&task.unique_key, task.unique_window) {
+        (None, _) => "-".to_string(),
+        (Some(key), window) => {
+            let states: Vec<&str> = task.unique_states.iter().map(|s| s.as_str()).collect();
+            let window = window.map_or(String::new(), |at| {
+                format!(", and in the window from {}", output::time(at))
+            });
+            format!("{key} (among {}{window})", states.join(", "))
+        }
+    };
+    let holder = match (&task.worker, task.state) {
+        (Some(worker), taskq::State::Running) => format!("{worker} (holds it now)"),
+        (Some(worker), _) => format!("{worker} (ran the last try)"),
+        (None, _) => "-".to_string(),
+    };
+    vec![
+        ("id", task.id.to_string()),
+        ("action", task.action.clone()),
+        ("state", task.state.to_string()),
+        ("priority", task.priority.to_string()),
+        ("unique key", unique),
+        ("tries", format!("{} of {max}", task.tries)),
+        ("timeout", output::duration(task.timeout)),
+        ("not before", output::time(task.not_before)),
+        ("started", optional_time(task.started_at)),
+        ("lease ends", optional_time(task.expires)),
+        ("worker", holder),
+        ("cancel asked", optional_time(task.cancel_requested)),
+        (
+            "parent",
+            task.parent.map_or_else(|| "-".into(), |p| p.to_string()),
+        ),
+        ("created", output::time(task.created_at)),
+        ("finished", optional_time(task.finished_at)),
+        (
+            "last error",
+            task.last_error.clone().unwrap_or_else(|| "-".into()),
+        ),
+    ]
+}
+
+/// The task's attempts, as a table.
+fn attempts(task: &Task, out: &Output) -> Result<(), Failure> {
+    out.line("attempts")?;
+    let rows: Vec<Vec<String>> = task
+        .attempts
+        .iter()
+        .map(|attempt| {
+            vec![
+                attempt.number.to_string(),
+                attempt.started_at.map_or_else(|| "-".into(), output::time),
+                output::time(attempt.ended_at),
+                attempt.outcome.to_string(),
+                attempt
+                    .worker
+                    .as_ref()
+                    .map_or_else(|| "-".into(), ToString::to_string),
+                attempt.error.clone().unwrap_or_default().replace('\n', " "),
+            ]
+        })
+        .collect();
+    out.table(
+        &["TRY", "STARTED", "ENDED", "OUTCOME", "WORKER", "ERROR"],
+        &rows,
+        "  none recorded yet (a try is recorded when it ends)",
+    )
 }

@@ -5,7 +5,7 @@ use taskq::Queue;
 use crate::failure::Failure;
 use crate::output::Output;
 
-/// Print task counts per action and state.
+/// Print task counts per action and state, and which actions are paused.
 ///
 /// Example: taskq stats --json
 #[derive(Debug, clap::Args)]
@@ -26,7 +26,9 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
                 row.running.to_string(),
                 row.failed.to_string(),
                 row.succeeded.to_string(),
+                row.cancelled.to_string(),
                 row.total().to_string(),
+                if row.paused { "paused" } else { "" }.to_string(),
             ]
         })
         .collect();
@@ -37,7 +39,9 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
             "RUNNING",
             "FAILED",
             "SUCCEEDED",
+            "CANCELLED",
             "TOTAL",
+            "PAUSED",
         ],
         &rows,
         "no tasks",

@@ -19,11 +19,14 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
+use crate::attempt::WorkerId;
 use crate::error::Result;
 use crate::names::TaskId;
 use crate::options::{Backoff, ListOptions};
+use crate::state::CancelOutcome;
 use crate::state::State;
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::unique::{Enqueued, RetryKey};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migration;
@@ -35,7 +38,7 @@ pub mod postgres;
 pub mod sqlite;
 
 /// The partial index that holds every task in one state (both backends
-/// create the same ones, migration 0001) and the condition a statement
+/// create the same ones, migrations 0001 and 0004) and the condition a statement
 /// repeats for the database to read through it.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,9 +56,10 @@ impl StateIndex {
         let (name, holds) = match state {
             State::Queued => ("taskq_tasks_ready", "state = 'queued'"),
             State::Running => ("taskq_tasks_leased", "state = 'running'"),
-            State::Failed | State::Succeeded => {
-                ("taskq_tasks_finished", "state IN ('failed', 'succeeded')")
-            }
+            State::Failed | State::Succeeded | State::Cancelled => (
+                "taskq_tasks_finished",
+                "state IN ('failed', 'succeeded', 'cancelled')",
+            ),
         };
         StateIndex { name, holds }
     }
@@ -130,6 +134,47 @@ impl ExpiryBackoff {
     }
 }
 
+/// How a failed try ends (see [`Backend::task_fail`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailTo {
+    /// Queued again, to run this long from now.
+    Retry(Duration),
+    /// Failed for good.
+    Fail,
+    /// Cancelled.
+    Cancel,
+}
+
+/// What a heartbeat found (see [`Backend::task_extend`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extended {
+    /// The new lease end.
+    pub expires: SystemTime,
+    /// Whether the task's cancellation was asked for.
+    pub cancel_requested: bool,
+}
+
+/// Which tasks [`Backend::task_cancel`] cancels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelTarget {
+    /// One task.
+    Id(TaskId),
+    /// The task of the action that holds the unique key and may still run.
+    Key {
+        /// The action.
+        action: String,
+        /// The key.
+        key: String,
+    },
+    /// Every task of the action in the state (queued or running).
+    State {
+        /// The action.
+        action: String,
+        /// The state.
+        state: State,
+    },
+}
+
 /// Where a backend delivers what it hears of other processes' enqueues:
 /// the waiting workers of a queue. Wake-ups are hints: a waiter looks for
 /// itself when woken, and polls anyway.
@@ -141,6 +186,12 @@ pub trait Waiters: Send + Sync + 'static {
     /// Tasks of any action may be ready (hints may have been missed, say
     /// while a listening connection was down).
     fn wake_all(&self);
+    /// The cancellation of the running task `id` was asked for. The
+    /// default ignores it: a running handler hears it at its next
+    /// heartbeat.
+    fn cancel_requested(&self, id: TaskId) {
+        let _ = id;
+    }
 }
 
 /// Storage for tasks. Every method is one transaction; every method that
@@ -154,25 +205,34 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
 
     /// Inserts validated tasks in one transaction, all or none, and returns
-    /// their ids in order once committed.
-    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>>;
+    /// what became of each, in order, once committed: a task whose unique
+    /// key another task holds (an earlier one of the batch included) is
+    /// not inserted, and its entry names the holder.
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>>;
 
-    /// Inserts one validated task that is due at once and, in the same
-    /// transaction, claims it as [`task_claim`](Self::task_claim) would
-    /// (tries 1, a new lease token, a lease ending its timeout from now)
-    /// when no other task of its action is ready, that is queued and due
-    /// or running under an expired lease: then it is the oldest ready
-    /// task. Returns its id, and the claimed task when it was claimed.
-    /// A queue uses it to hand a new task straight to a worker of its own
-    /// that waits for the action. The default only inserts.
-    async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
+    /// Inserts one validated task without a unique key that is due at
+    /// once and, in the same transaction, claims it for `worker` as
+    /// [`task_claim`](Self::task_claim) would (tries 1, a new lease
+    /// token, a lease ending its timeout from now) when no other task of
+    /// its action is ready, that is queued and due or running under an
+    /// expired lease, and the action is not paused: then it is the first
+    /// ready task. Returns what was enqueued, and the claimed task when it
+    /// was claimed. A queue uses it to hand a new task straight to a worker
+    /// of its own that waits for the action. The default only inserts.
+    async fn task_insert_claimed(
+        &self,
+        task: NewTask,
+        worker: &WorkerId,
+    ) -> Result<(Enqueued, Option<Task>)> {
+        let _ = worker;
         let ids = self.task_insert_many(vec![task]).await?;
         Ok((ids[0], None))
     }
 
-    /// Claims up to `limit` ready tasks of `action`, oldest first (by
-    /// not-before, then id): each gets `tries + 1`, a new lease token and a
-    /// lease ending `timeout` from now. Expired leases of the action are
+    /// Claims up to `limit` ready tasks of `action`, none while it is
+    /// paused, first by priority, then not-before, then id: each gets
+    /// `tries + 1`, a new lease token, a lease ending `timeout` from now
+    /// and `worker` as its holder. Expired leases of the action are
     /// requeued first, as [`task_requeue_expired`](Self::task_requeue_expired)
     /// does.
     async fn task_claim(
@@ -180,33 +240,33 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
         action: &str,
         limit: u32,
         expiry: ExpiryBackoff,
+        worker: &WorkerId,
     ) -> Result<Vec<Task>>;
 
     /// Completes the leased task (deleting it, or marking it succeeded when
     /// `retain` is set) and inserts `follow_ups` with their parent set, all
-    /// in one transaction. Returns the follow-ups' ids.
+    /// in one transaction. Says what became of each follow-up.
     async fn task_complete(
         &self,
         lease: LeaseRef,
         follow_ups: Vec<NewTask>,
         retain: bool,
-    ) -> Result<Vec<TaskId>>;
+    ) -> Result<Vec<Enqueued>>;
 
-    /// Records a failed try: with `retry_after` set, the task is queued
-    /// again to run that long from now; without, it fails for good.
-    async fn task_fail(
-        &self,
-        lease: LeaseRef,
-        error: &str,
-        retry_after: Option<Duration>,
-    ) -> Result<()>;
+    /// Records a failed try, with `error` as the task's last error, and
+    /// ends it as `to` says, or cancelled if its cancellation was asked
+    /// for. Returns the state it is in now.
+    async fn task_fail(&self, lease: LeaseRef, error: &str, to: FailTo) -> Result<State>;
 
-    /// Moves the lease end to `by` from now and returns the new end.
-    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime>;
+    /// Moves the lease end to `by` from now; says whether the task's
+    /// cancellation was asked for.
+    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<Extended>;
 
     /// Gives the task back without counting the try; it may run again
-    /// after `delay` (at once, keeping its place in line, when zero).
-    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()>;
+    /// after `delay` (at once, keeping its place in line, when zero). A
+    /// task whose cancellation was asked for ends cancelled instead.
+    /// Returns the state it is in now.
+    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State>;
 
     /// Requeues (or fails, when their tries are used up) every running
     /// task whose lease has expired; returns how many it moved. A task
@@ -215,11 +275,11 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// does not loop hot.
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64>;
 
-    /// Counts the tasks of `action` that a claim could take now, without
-    /// taking a write lock.
+    /// Counts the tasks of `action` that a claim could take now (none
+    /// while it is paused), without taking a write lock.
     async fn task_count_ready(&self, action: &str) -> Result<u64>;
 
-    /// Counts tasks per action and state.
+    /// Counts tasks per action and state, and marks the paused actions.
     async fn task_stats(&self) -> Result<Vec<ActionStats>>;
 
     /// One task by id.
@@ -228,10 +288,29 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// A page of tasks matching validated options.
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>>;
 
-    /// Queues a failed task again with its tries reset, to run now.
-    /// [`Error::TaskNotFound`](crate::Error::TaskNotFound) or
-    /// [`Error::WrongState`](crate::Error::WrongState) otherwise.
-    async fn task_retry(&self, id: TaskId) -> Result<()>;
+    /// Queues a failed or cancelled task again with its tries reset, to
+    /// run now, doing with its unique key what `key` says.
+    /// [`Error::TaskNotFound`](crate::Error::TaskNotFound),
+    /// [`Error::WrongState`](crate::Error::WrongState) or, when another
+    /// task holds the key, [`Error::Duplicate`](crate::Error::Duplicate)
+    /// otherwise.
+    async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()>;
+
+    /// Cancels the tasks of `target` that may still run: one that has not
+    /// started ends cancelled; a running one gets its cancellation asked
+    /// for (and its worker is told, where the backend can). Returns each
+    /// one's id and what was done.
+    async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>>;
+
+    /// Pauses `action` for every worker; false if it already was.
+    async fn task_pause(&self, action: &str) -> Result<bool>;
+
+    /// Resumes a paused `action` and wakes its waiters; false if it was
+    /// not paused.
+    async fn task_resume(&self, action: &str) -> Result<bool>;
+
+    /// The paused actions, sorted.
+    async fn task_paused(&self) -> Result<Vec<String>>;
 
     /// Deletes a task in any state.
     /// [`Error::TaskNotFound`](crate::Error::TaskNotFound) if there is none.

@@ -100,7 +100,7 @@ async fn wait_idle(
     let poll = tokio::time::sleep(shared.queue.config().poll_interval);
     tokio::pin!(poll);
     loop {
-        let mut offer = shared.queue.hand_offs().offer(action);
+        let mut offer = shared.queue.hand_offs().offer(action, &shared.worker);
         let idle = tokio::select! {
             handed = offer.receive() => Idle::Handed(handed),
             () = wakeup.woken() => Idle::Look,
@@ -169,7 +169,10 @@ pub(super) async fn dispatch(shared: Arc<Shared>, registration: Registration) {
         let want = claim_size(&shared, slots.len(), capacity, round_trip);
         let mut wakeup = shared.queue.wakeups().subscribe(&action);
         let sent = Instant::now();
-        let claimed = shared.queue.claim_many(&action, want as u32).await;
+        let claimed = shared
+            .queue
+            .claim_many_as(&action, want as u32, &shared.worker)
+            .await;
         round_trip = (round_trip * 7 + sent.elapsed()) / 8;
         let leases = match claimed {
             Ok(leases) => leases,

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
@@ -34,6 +34,11 @@ pub enum Outcome {
     },
     /// Fail for good now, whatever tries are left: no retry can help.
     Fail {
+        /// Stored as the task's last error.
+        reason: String,
+    },
+    /// End the task cancelled: it does not run again unless retried.
+    Cancel {
         /// Stored as the task's last error.
         reason: String,
     },
@@ -70,6 +75,14 @@ impl Outcome {
             reason: reason.to_string(),
         }
     }
+
+    /// End cancelled (for a handler that heard its cancellation was asked
+    /// for, or decides the work is no longer wanted).
+    pub fn cancel(reason: impl std::fmt::Display) -> Self {
+        Outcome::Cancel {
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl From<()> for Outcome {
@@ -78,17 +91,64 @@ impl From<()> for Outcome {
     }
 }
 
+/// Why a handler was told to stop (see [`TaskContext::stop_reason`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    /// The task's cancellation was asked for
+    /// ([`Queue::cancel`](crate::Queue::cancel)): return soon. Returning
+    /// anything but a completion ends the task cancelled; a completion
+    /// still stands.
+    Cancelled,
+    /// The lease was lost: another worker may run the task now, and this
+    /// run's result will be discarded.
+    LeaseLost,
+    /// The worker is shutting down and its grace period is over: the task
+    /// is given back to run again.
+    Shutdown,
+}
+
+/// The token that tells a handler to stop, and why.
+#[derive(Clone, Debug)]
+pub(crate) struct Stop {
+    token: CancellationToken,
+    reason: Arc<OnceLock<StopReason>>,
+}
+
+impl Stop {
+    pub(crate) fn new(token: CancellationToken) -> Self {
+        Stop {
+            token,
+            reason: Arc::default(),
+        }
+    }
+
+    /// Tells the handler to stop for `reason` (the first reason given
+    /// stays).
+    pub(crate) fn stop(&self, reason: StopReason) {
+        let _ = self.reason.set(reason);
+        self.token.cancel();
+    }
+
+    /// Why the handler was told to stop, once it was.
+    pub(crate) fn reason(&self) -> Option<StopReason> {
+        if !self.token.is_cancelled() {
+            return None;
+        }
+        Some(self.reason.get().copied().unwrap_or(StopReason::Shutdown))
+    }
+}
+
 /// Everything about the running task except its payload, and the token
 /// that tells the handler to stop.
 #[derive(Clone, Debug)]
 pub struct TaskContext {
     task: Arc<Task>,
-    cancel: CancellationToken,
+    stop: Stop,
 }
 
 impl TaskContext {
-    pub(crate) fn new(task: Arc<Task>, cancel: CancellationToken) -> Self {
-        TaskContext { task, cancel }
+    pub(crate) fn new(task: Arc<Task>, stop: Stop) -> Self {
+        TaskContext { task, stop }
     }
 
     /// The task's id.
@@ -131,21 +191,42 @@ impl TaskContext {
         &self.task
     }
 
-    /// Cancelled when the handler should stop: the lease was lost (another
-    /// worker may now run the task, and this result will be discarded) or
-    /// the worker is shutting down past its grace period.
+    /// Cancelled when the handler should stop: the task's cancellation
+    /// was asked for, the lease was lost (another worker may now run the
+    /// task, and this result will be discarded) or the worker is shutting
+    /// down past its grace period. [`stop_reason`](Self::stop_reason)
+    /// tells which.
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.cancel
+        &self.stop.token
     }
 
     /// Whether the handler has been told to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.stop.token.is_cancelled()
     }
 
     /// Resolves when the handler is told to stop.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.stop.token.cancelled().await
+    }
+
+    /// Why the handler was told to stop; `None` while it was not.
+    ///
+    /// ```
+    /// use taskq::worker::{Outcome, StopReason, TaskContext};
+    ///
+    /// async fn export(rows: Vec<u64>, ctx: TaskContext) -> Result<Outcome, String> {
+    ///     for row in rows {
+    ///         if ctx.stop_reason() == Some(StopReason::Cancelled) {
+    ///             return Ok(Outcome::cancel("stopped on request"));
+    ///         }
+    ///         println!("exporting {row}");
+    ///     }
+    ///     Ok(Outcome::complete())
+    /// }
+    /// ```
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stop.reason()
     }
 }
 

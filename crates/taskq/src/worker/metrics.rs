@@ -11,6 +11,7 @@ pub struct WorkerMetrics {
     retried: AtomicU64,
     failed: AtomicU64,
     snoozed: AtomicU64,
+    cancelled: AtomicU64,
     panicked: AtomicU64,
     lease_lost: AtomicU64,
     refused: AtomicU64,
@@ -39,6 +40,11 @@ pub struct MetricsSnapshot {
     pub failed: u64,
     /// Tasks snoozed.
     pub snoozed: u64,
+    /// Tasks that ended cancelled: by their handler's
+    /// [`Outcome::Cancel`](super::Outcome::Cancel), or because their
+    /// cancellation was asked for while they ran and they did not
+    /// complete.
+    pub cancelled: u64,
     /// Handler panics (each also counted as retried or failed).
     pub panicked: u64,
     /// Tries whose lease was lost while running; their results were
@@ -87,6 +93,7 @@ impl WorkerMetrics {
             retried: get(&self.retried),
             failed: get(&self.failed),
             snoozed: get(&self.snoozed),
+            cancelled: get(&self.cancelled),
             panicked: get(&self.panicked),
             lease_lost: get(&self.lease_lost),
             refused: get(&self.refused),
@@ -125,6 +132,7 @@ impl WorkerMetrics {
             Event::Retried => &self.retried,
             Event::Failed => &self.failed,
             Event::Snoozed => &self.snoozed,
+            Event::Cancelled => &self.cancelled,
             Event::Panicked => &self.panicked,
             Event::LeaseLost => &self.lease_lost,
             Event::Refused => {
@@ -147,6 +155,7 @@ pub(crate) enum Event {
     Retried,
     Failed,
     Snoozed,
+    Cancelled,
     Panicked,
     LeaseLost,
     /// A result refused by the database's fencing (also a lost lease).

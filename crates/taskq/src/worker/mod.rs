@@ -48,12 +48,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
+use crate::attempt::WorkerId;
 use crate::error::{Error, Result};
 use crate::names::validate_action;
 use crate::options::validate_duration;
 use crate::queue::{Queue, MAX_CLAIM_BATCH};
 
-pub use handler::{Outcome, TaskContext};
+pub use handler::{Outcome, StopReason, TaskContext};
 pub use metrics::{MetricsSnapshot, WorkerMetrics};
 /// The token type of [`TaskContext::cancellation`] and
 /// [`blocking::Worker::run_until`](crate::blocking::Worker::run_until).
@@ -85,6 +86,10 @@ pub struct WorkerConfig {
     /// [cancellation](TaskContext::cancelled) and return before it is
     /// aborted. Its result is discarded either way. Default: 5 seconds.
     pub cancel_grace: Duration,
+    /// A name for this worker, recorded with each task it claims (with
+    /// the host name and process id) and shown by `taskq show`. Default:
+    /// none.
+    pub name: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -95,6 +100,7 @@ impl Default for WorkerConfig {
             shutdown_timeout: Duration::from_secs(30),
             error_backoff: Duration::from_millis(100),
             cancel_grace: Duration::from_secs(5),
+            name: None,
         }
     }
 }
@@ -113,6 +119,14 @@ impl WorkerConfig {
         }
         validate_duration("shutdown_timeout", self.shutdown_timeout, true)?;
         validate_duration("cancel_grace", self.cancel_grace, true)?;
+        if let Some(name) = &self.name {
+            if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    "name",
+                    "must be 1 to 255 bytes without control characters",
+                ));
+            }
+        }
         validate_duration("error_backoff", self.error_backoff, false)
     }
 }
@@ -157,6 +171,8 @@ impl std::fmt::Debug for Worker {
 /// What the dispatchers and runners of one run share.
 struct Shared {
     queue: Queue,
+    /// Who claims: this process and the worker's name.
+    worker: Arc<WorkerId>,
     config: WorkerConfig,
     metrics: Arc<WorkerMetrics>,
     slots: Arc<Semaphore>,
@@ -336,6 +352,7 @@ impl Worker {
                 self.config.concurrency + self.config.claim_batch as usize,
             )),
             queue: self.queue,
+            worker: Arc::new(WorkerId::this_process(self.config.name.clone())),
             config: self.config,
             metrics: self.metrics,
             stop_claiming: CancellationToken::new(),

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::task::{JoinError, JoinHandle};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::handler::{ErasedHandler, HandlerResult, Outcome, TaskContext};
+use super::handler::{ErasedHandler, HandlerResult, Outcome, Stop, StopReason, TaskContext};
 use super::metrics::Event;
 use super::{Shared, Slot};
 use crate::error::Error;
@@ -41,26 +40,37 @@ fn panic_message(error: JoinError) -> String {
 }
 
 /// Waits for the handler's run, extending the lease every third of its
-/// timeout; cancels the handler (`cancel`) when the lease is lost or the
-/// shutdown grace period ends.
+/// timeout; tells the handler to stop (`stop`) when its cancellation is
+/// asked for (it may still finish as it likes), and stops it when the
+/// lease is lost or the shutdown grace period ends.
 async fn watch(
     shared: &Shared,
     lease: &Lease,
     mut handle: JoinHandle<HandlerResult>,
-    cancel: CancellationToken,
+    stop: &Stop,
 ) -> End {
     let timeout = lease.task().timeout;
     let beat = heartbeat_interval(timeout);
     let mut next_beat = tokio::time::Instant::now() + beat;
+    let cancel_watch = shared.queue.wakeups().watch_cancel(lease.id());
     loop {
         tokio::select! {
             result = &mut handle => return End::Finished(result),
+            () = cancel_watch.requested(), if stop.reason().is_none() => {
+                tracing::info!("the task's cancellation was asked for; telling its handler");
+                stop.stop(StopReason::Cancelled);
+            }
             _ = tokio::time::sleep_until(next_beat) => {
                 next_beat += beat;
                 match lease.heartbeat(timeout).await {
-                    Ok(_) => {}
+                    Ok(extended) => {
+                        if extended.cancel_requested && stop.reason().is_none() {
+                            tracing::info!("the task's cancellation was asked for; telling its handler");
+                            stop.stop(StopReason::Cancelled);
+                        }
+                    }
                     Err(Error::LeaseLost { .. }) => {
-                        cancel.cancel();
+                        stop.stop(StopReason::LeaseLost);
                         let grace = shared.config.cancel_grace;
                         if tokio::time::timeout(grace, &mut handle).await.is_err() {
                             handle.abort();
@@ -71,7 +81,7 @@ async fn watch(
                 }
             }
             _ = shared.hard_stop.cancelled() => {
-                cancel.cancel();
+                stop.stop(StopReason::Shutdown);
                 handle.abort();
                 return End::Stopped;
             }
@@ -95,8 +105,18 @@ pub(super) async fn run(
             .unwrap_or_default();
         shared.metrics.start(waited);
         let started = Instant::now();
-        let cancel = shared.hard_stop.child_token();
-        let context = TaskContext::new(Arc::clone(&task), cancel.clone());
+        let stop = Stop::new(shared.hard_stop.child_token());
+        let context = TaskContext::new(Arc::clone(&task), stop.clone());
+        if task.cancel_requested.is_some() {
+            // Queued again by an older taskq after its cancellation was
+            // asked for: it ends cancelled without running.
+            let ended = lease
+                .cancel("cancelled: its cancellation was asked for while an earlier try ran")
+                .await;
+            shared.metrics.finish(started.elapsed());
+            record(&shared, Event::Cancelled, ended);
+            return;
+        }
 
         // A prefetched lease may have waited: make sure it has most of its
         // time left before starting, and skip it if it was taken over.
@@ -119,13 +139,8 @@ pub(super) async fn run(
         let end = match handler.call(lease.payload(), context) {
             Err(reason) => End::Finished(Ok(Ok(Outcome::fail(reason)))),
             Ok(future) => {
-                watch(
-                    &shared,
-                    &lease,
-                    tokio::spawn(future.in_current_span()),
-                    cancel,
-                )
-                .await
+                let handle = tokio::spawn(future.in_current_span());
+                watch(&shared, &lease, handle, &stop).await
             }
         };
         // A handler that gave up because the shutdown grace period ran out
@@ -147,32 +162,49 @@ pub(super) async fn run(
         // but only so many results may be waiting at once.
         let recording = Arc::clone(&shared.recording).acquire_owned().await;
         drop(slot);
-        finish(&shared, lease, end).await;
+        let cancel_asked = stop.reason() == Some(StopReason::Cancelled);
+        finish(&shared, lease, end, cancel_asked).await;
         drop(recording);
     }
     .instrument(span)
     .await
 }
 
-/// Applies the end of a run to the lease and counts it.
-async fn finish(shared: &Shared, lease: Lease, end: End) {
+/// Applies the end of a run to the lease and counts it. When the task's
+/// cancellation was asked for (`cancel_asked`), anything but a completion
+/// ends it cancelled (the database sees to that).
+async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
     let metrics = &shared.metrics;
+    let or_cancelled = |event: Event| {
+        if cancel_asked {
+            Event::Cancelled
+        } else {
+            event
+        }
+    };
     let (event, applied) = match end {
         End::LeaseLost => {
             tracing::warn!("the lease was lost while the handler ran; its result is discarded");
             metrics.count(Event::LeaseLost);
             return;
         }
-        End::Stopped => (Event::Released, lease.release().await),
+        End::Stopped => (or_cancelled(Event::Released), lease.release().await),
         End::Finished(Ok(Ok(Outcome::Complete { follow_ups }))) => {
             complete(lease, follow_ups).await
         }
         End::Finished(Ok(Ok(Outcome::Snooze { delay }))) => {
-            (Event::Snoozed, lease.snooze(delay).await)
+            (or_cancelled(Event::Snoozed), lease.snooze(delay).await)
         }
         End::Finished(Ok(Ok(Outcome::Fail { reason }))) => {
             tracing::warn!(reason, "task failed for good");
-            (Event::Failed, lease.fail_permanently(reason).await)
+            (
+                or_cancelled(Event::Failed),
+                lease.fail_permanently(reason).await,
+            )
+        }
+        End::Finished(Ok(Ok(Outcome::Cancel { reason }))) => {
+            tracing::info!(reason, "task cancelled by its handler");
+            (Event::Cancelled, lease.cancel(reason).await)
         }
         End::Finished(Ok(Ok(Outcome::Retry { reason })) | Ok(Err(reason))) => {
             fail(lease, reason).await
@@ -183,6 +215,12 @@ async fn finish(shared: &Shared, lease: Lease, end: End) {
             fail(lease, reason).await
         }
     };
+    record(shared, event, applied);
+}
+
+/// Counts what applying a run's end did.
+fn record(shared: &Shared, event: Event, applied: crate::Result<()>) {
+    let metrics = &shared.metrics;
     match applied {
         Ok(()) => metrics.count(event),
         Err(Error::LeaseLost { .. }) => {
@@ -228,6 +266,7 @@ fn failure_event(outcome: FailOutcome) -> Event {
     match outcome {
         FailOutcome::Retrying { .. } => Event::Retried,
         FailOutcome::Failed => Event::Failed,
+        FailOutcome::Cancelled => Event::Cancelled,
     }
 }
 
@@ -237,5 +276,11 @@ fn log_failure(reason: &str, outcome: FailOutcome) {
             tracing::warn!(reason, retry_in = ?after, "try failed; the task runs again after the backoff")
         }
         FailOutcome::Failed => tracing::warn!(reason, "try failed; the task failed for good"),
+        FailOutcome::Cancelled => {
+            tracing::info!(
+                reason,
+                "try failed after its cancellation was asked for; the task is cancelled"
+            )
+        }
     }
 }

@@ -77,6 +77,8 @@ pub async fn get_returns_every_field(db: &dyn TestDb) {
         timeout: Duration::from_secs(7),
         not_before: Some(taskq::NotBefore::At(at)),
         parent: Some(TaskId(12345)),
+        priority: -3,
+        unique: Some(taskq::Unique::key("every-field")),
     };
     let id = queue.enqueue_with("a", &"x", options).await.unwrap();
     let task = queue.get(id).await.unwrap().unwrap();

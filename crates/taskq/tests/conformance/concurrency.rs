@@ -19,6 +19,7 @@ pub async fn concurrent_workers_complete_each_task_once(db: &dyn TestDb) {
         .await
         .unwrap()
         .into_iter()
+        .map(|e| e.id)
         .collect();
 
     let seen = Arc::new(Mutex::new(Vec::new()));

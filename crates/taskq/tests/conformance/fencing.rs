@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use taskq::backend::FailTo;
 use taskq::{Error, NewTask, State};
 
 use super::{outlive_short_lease, TestDb, SHORT_LEASE};
@@ -23,7 +24,7 @@ fn is_lease_lost<T: std::fmt::Debug>(
 
 pub async fn expired_lease_is_claimed_again(db: &dyn TestDb) {
     let queue = db.queue().await;
-    let id = queue.enqueue_task(short("a", 5)).await.unwrap();
+    let id = queue.enqueue_task(short("a", 5)).await.unwrap().id;
     let first = queue.claim("a").await.unwrap().unwrap();
     assert!(
         queue.claim("a").await.unwrap().is_none(),
@@ -55,7 +56,7 @@ pub async fn expired_lease_is_claimed_again(db: &dyn TestDb) {
 
 pub async fn stale_worker_is_refused_everything(db: &dyn TestDb) {
     let queue = db.queue().await;
-    let id = queue.enqueue_task(short("a", 5)).await.unwrap();
+    let id = queue.enqueue_task(short("a", 5)).await.unwrap().id;
     let mut stale = queue.claim("a").await.unwrap().unwrap();
     let token = stale.token();
     outlive_short_lease().await;
@@ -70,11 +71,11 @@ pub async fn stale_worker_is_refused_everything(db: &dyn TestDb) {
     let old = stale.lease_ref();
     let backend = queue.backend();
     assert!(is_lease_lost(
-        backend.task_fail(old, "late", None).await,
+        backend.task_fail(old, "late", FailTo::Fail).await,
         id,
         token
     ));
-    let retry = Some(Duration::ZERO);
+    let retry = FailTo::Retry(Duration::ZERO);
     assert!(is_lease_lost(
         backend.task_fail(old, "late", retry).await,
         id,
@@ -112,7 +113,7 @@ pub async fn stale_worker_is_refused_everything(db: &dyn TestDb) {
 
 pub async fn stale_completion_creates_no_follow_ups(db: &dyn TestDb) {
     let queue = db.queue().await;
-    let id = queue.enqueue_task(short("a", 5)).await.unwrap();
+    let id = queue.enqueue_task(short("a", 5)).await.unwrap().id;
     let stale = queue.claim("a").await.unwrap().unwrap();
     outlive_short_lease().await;
     let fresh = queue.claim("a").await.unwrap().unwrap();
@@ -129,14 +130,14 @@ pub async fn stale_completion_creates_no_follow_ups(db: &dyn TestDb) {
         .complete_with(vec![NewTask::json("next", &1).unwrap()])
         .await
         .unwrap();
-    let next = queue.get(ids[0]).await.unwrap().unwrap();
+    let next = queue.get(ids[0].id).await.unwrap().unwrap();
     assert_eq!(next.parent, Some(id));
     assert_eq!(queue.len("next").await.unwrap(), 1, "exactly one follow-up");
 }
 
 pub async fn expiry_on_last_try_fails_the_task(db: &dyn TestDb) {
     let queue = db.queue().await;
-    let id = queue.enqueue_task(short("a", 1)).await.unwrap();
+    let id = queue.enqueue_task(short("a", 1)).await.unwrap().id;
     let _lease = queue.claim("a").await.unwrap().unwrap();
     outlive_short_lease().await;
     assert!(queue.claim("a").await.unwrap().is_none(), "no tries left");
@@ -148,8 +149,8 @@ pub async fn expiry_on_last_try_fails_the_task(db: &dyn TestDb) {
 
 pub async fn requeue_expired_counts_what_it_moved(db: &dyn TestDb) {
     let queue = db.queue().await;
-    let retry = queue.enqueue_task(short("a", 5)).await.unwrap();
-    let last = queue.enqueue_task(short("b", 1)).await.unwrap();
+    let retry = queue.enqueue_task(short("a", 5)).await.unwrap().id;
+    let last = queue.enqueue_task(short("b", 1)).await.unwrap().id;
     queue
         .enqueue_task(NewTask::json("c", &0).unwrap())
         .await
@@ -218,7 +219,8 @@ pub async fn repeated_expiry_backs_off(db: &dyn TestDb) {
     let id = queue
         .enqueue_task(short("crashy", taskq::FOREVER))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     // Its first worker dies: the task is claimable again at once.
     drop(queue.claim("crashy").await.unwrap().unwrap());
     outlive_short_lease().await;
@@ -253,12 +255,13 @@ pub async fn repeated_expiry_backs_off(db: &dyn TestDb) {
 
 pub async fn len_leaves_out_a_lease_that_expired_on_its_last_try(db: &dyn TestDb) {
     let queue = db.queue().await;
-    let last = queue.enqueue_task(short("a", 1)).await.unwrap();
-    let more = queue.enqueue_task(short("a", 2)).await.unwrap();
+    let last = queue.enqueue_task(short("a", 1)).await.unwrap().id;
+    let more = queue.enqueue_task(short("a", 2)).await.unwrap().id;
     let forever = queue
         .enqueue_task(short("a", taskq::FOREVER))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let leases = queue.claim_many("a", 3).await.unwrap();
     assert_eq!(leases.len(), 3);
     outlive_short_lease().await;

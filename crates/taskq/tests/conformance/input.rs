@@ -141,7 +141,8 @@ pub async fn undecodable_payload_is_a_typed_error(db: &dyn TestDb) {
     let id = queue
         .enqueue_task(NewTask::raw("a", b"{not json".to_vec()))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let lease = queue.claim("a").await.unwrap().unwrap();
     match lease.payload_json::<serde_json::Value>() {
         Err(Error::PayloadDecode { id: got, .. }) => assert_eq!(got, id),
@@ -194,7 +195,8 @@ pub async fn an_invalid_follow_up_fails_the_try_with_its_reason(db: &dyn TestDb)
     let id = queue
         .enqueue_task(NewTask::json("parent", &1).unwrap().max_tries(2))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let lease = queue.claim("parent").await.unwrap().unwrap();
     let error = lease
         .complete_with(vec![NewTask::raw("", Vec::new())])

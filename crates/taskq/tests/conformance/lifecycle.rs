@@ -56,7 +56,8 @@ pub async fn claims_oldest_first_by_not_before_then_id(db: &dyn TestDb) {
                 .run_at(now - Duration::from_secs(60)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let second = queue
         .enqueue_task(
             NewTask::json("a", &2)
@@ -64,7 +65,8 @@ pub async fn claims_oldest_first_by_not_before_then_id(db: &dyn TestDb) {
                 .run_at(now - Duration::from_secs(30)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let fourth = queue.enqueue("a", &4).await.unwrap();
     let mut order = Vec::new();
     while let Some(lease) = queue.claim("a").await.unwrap() {
@@ -88,7 +90,8 @@ pub async fn future_tasks_wait_for_their_time(db: &dyn TestDb) {
     let scheduled = queue
         .enqueue_task(NewTask::json("later", &2).unwrap().run_at(at))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert!(queue.claim("later").await.unwrap().is_none());
     assert_eq!(queue.len("later").await.unwrap(), 0);
     let task = queue.get(scheduled).await.unwrap().unwrap();
@@ -108,7 +111,8 @@ pub async fn future_tasks_wait_for_their_time(db: &dyn TestDb) {
                 .delay(Duration::from_millis(200)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert!(queue.claim("later").await.unwrap().is_none());
     tokio::time::sleep(Duration::from_millis(250)).await;
     let lease = queue.claim("later").await.unwrap().expect("due now");
@@ -160,9 +164,9 @@ pub async fn follow_ups_record_their_parent(db: &dyn TestDb) {
         .unwrap();
     assert_eq!(ids.len(), 2);
     let ship = queue.claim("ship").await.unwrap().unwrap();
-    assert_eq!(ship.id(), ids[0]);
+    assert_eq!(ship.id(), ids[0].id);
     assert_eq!(ship.task().parent, Some(parent));
-    let invoice = queue.get(ids[1]).await.unwrap().unwrap();
+    let invoice = queue.get(ids[1].id).await.unwrap().unwrap();
     assert_eq!((invoice.parent, invoice.max_tries), (Some(parent), 3));
 }
 
@@ -241,7 +245,8 @@ pub async fn forever_never_fails(db: &dyn TestDb) {
     let id = queue
         .enqueue_task(NewTask::json("a", &1).unwrap().max_tries(FOREVER))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     for _ in 0..25 {
         let lease = queue
             .claim("a")
@@ -312,7 +317,13 @@ pub async fn raw_payloads_round_trip(db: &dyn TestDb) {
 pub async fn claim_many_takes_oldest_up_to_limit(db: &dyn TestDb) {
     let queue = db.queue().await;
     let tasks = (0..10).map(|i| NewTask::json("a", &i).unwrap()).collect();
-    let ids = queue.enqueue_many(tasks).await.unwrap();
+    let ids = queue
+        .enqueue_many(tasks)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect::<Vec<_>>();
     let leases = queue.claim_many("a", 4).await.unwrap();
     let claimed: Vec<TaskId> = leases.iter().map(|l| l.id()).collect();
     assert_eq!(claimed, ids[..4]);
@@ -326,7 +337,10 @@ pub async fn batch_enqueue_is_all_or_nothing(db: &dyn TestDb) {
     let ids = queue
         .enqueue_many((0..100).map(|i| NewTask::json("a", &i).unwrap()).collect())
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect::<Vec<_>>();
     assert_eq!(ids.len(), 100);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow in order");
     let mut bad = (0..50)
@@ -356,12 +370,13 @@ pub async fn migrate_is_idempotent(db: &dyn TestDb) {
 pub async fn an_insert_is_claimed_at_once_only_when_nothing_older_is_ready(db: &dyn TestDb) {
     let queue = db.queue().await;
     let backend = queue.backend();
+    let worker = taskq::WorkerId::this_process(Some("conformance".into()));
     let (id, claimed) = backend
-        .task_insert_claimed(NewTask::json("direct", &1).unwrap())
+        .task_insert_claimed(NewTask::json("direct", &1).unwrap(), &worker)
         .await
         .unwrap();
     let claimed = claimed.expect("nothing else was ready: claimed");
-    assert_eq!(claimed.id, id);
+    assert_eq!(claimed.id, id.id);
     assert_eq!((claimed.state, claimed.tries), (State::Running, 1));
     let expires = claimed.expires.expect("a lease");
     assert!(
@@ -375,23 +390,23 @@ pub async fn an_insert_is_claimed_at_once_only_when_nothing_older_is_ready(db: &
     // A task ready before it: the new one is only queued, behind it.
     let older = queue.enqueue("direct", &2).await.unwrap();
     let (queued, claimed_too) = backend
-        .task_insert_claimed(NewTask::json("direct", &3).unwrap())
+        .task_insert_claimed(NewTask::json("direct", &3).unwrap(), &worker)
         .await
         .unwrap();
     assert!(claimed_too.is_none());
     assert_eq!(
-        queue.get(queued).await.unwrap().unwrap().state,
+        queue.get(queued.id).await.unwrap().unwrap().state,
         State::Queued
     );
     assert_eq!(queue.claim("direct").await.unwrap().unwrap().id(), older);
 
     // The lease is a real one: fenced like any claim's.
     let lease = LeaseRef {
-        id,
+        id: id.id,
         token: claimed.lease_token,
     };
     let stale = LeaseRef {
-        id,
+        id: id.id,
         token: claimed.lease_token + 1,
     };
     assert!(matches!(
@@ -402,7 +417,7 @@ pub async fn an_insert_is_claimed_at_once_only_when_nothing_older_is_ready(db: &
         .task_complete(lease, Vec::new(), false)
         .await
         .unwrap();
-    assert!(queue.get(id).await.unwrap().is_none());
+    assert!(queue.get(id.id).await.unwrap().is_none());
 }
 
 pub async fn claim_wait_wakes_on_enqueue(db: &dyn TestDb) {

@@ -5,10 +5,14 @@
 #![allow(dead_code, reason = "each backend's test file uses what it needs")]
 
 pub mod admin;
+pub mod attempts;
+pub mod cancel;
 pub mod concurrency;
+pub mod control;
 pub mod fencing;
 pub mod input;
 pub mod lifecycle;
+pub mod unique;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -169,6 +173,21 @@ macro_rules! conformance_tests {
             worker::undecodable_payloads_fail_for_good,
             worker::retry_and_snooze_outcomes_are_applied,
             worker::invalid_follow_ups_fail_the_try_with_the_reason,
+            unique::a_duplicate_returns_the_task_holding_its_key,
+            unique::finished_tasks_count_when_the_key_says_so,
+            unique::concurrent_enqueues_of_one_key_make_one_task,
+            unique::retry_keeps_replaces_or_clears_the_key,
+            unique::bad_unique_keys_are_refused,
+            control::priorities_order_claims_before_not_before_and_id,
+            control::many_waiting_tasks_do_not_hide_ready_ones_of_other_priorities,
+            control::a_paused_action_is_not_claimed_until_resumed,
+            cancel::tasks_that_have_not_started_end_cancelled_at_once,
+            cancel::a_running_task_ends_cancelled_unless_it_completes,
+            cancel::a_running_handler_hears_its_cancellation,
+            cancel::a_handler_in_another_queue_hears_it_within_a_heartbeat,
+            attempts::each_try_is_recorded_across_retries_and_expiries,
+            attempts::only_the_newest_attempts_are_kept,
+            attempts::a_running_task_shows_the_worker_that_holds_it,
         );
     };
     (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {

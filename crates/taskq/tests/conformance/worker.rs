@@ -14,13 +14,13 @@ use super::{no_backoff, TestDb};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A worker running in the background until stopped.
-struct Running {
+pub(super) struct Running {
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<taskq::Result<()>>,
-    metrics: Arc<WorkerMetrics>,
+    pub(super) metrics: Arc<WorkerMetrics>,
 }
 
-fn start(worker: Worker) -> Running {
+pub(super) fn start(worker: Worker) -> Running {
     let (stop, stopped) = oneshot::channel::<()>();
     let metrics = worker.metrics();
     let done = tokio::spawn(worker.run_until(async move {
@@ -34,7 +34,7 @@ fn start(worker: Worker) -> Running {
 }
 
 impl Running {
-    async fn stop(self) -> MetricsSnapshot {
+    pub(super) async fn stop(self) -> MetricsSnapshot {
         let _ = self.stop.send(());
         self.done.await.unwrap().unwrap();
         self.metrics.snapshot()
@@ -42,7 +42,7 @@ impl Running {
 }
 
 /// Receives `n` messages, failing the test if they take too long.
-async fn receive<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> Vec<T> {
+pub(super) async fn receive<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> Vec<T> {
     let mut got = Vec::new();
     while got.len() < n {
         let message = tokio::time::timeout(PATIENCE, rx.recv()).await;
@@ -52,7 +52,7 @@ async fn receive<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> Vec<T> {
 }
 
 /// Waits until `check` holds, looking every 20 ms.
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(super) async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !check().await {
         assert!(Instant::now() < deadline, "waited too long for {what}");
@@ -60,7 +60,7 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-fn config(concurrency: usize) -> WorkerConfig {
+pub(super) fn config(concurrency: usize) -> WorkerConfig {
     WorkerConfig {
         concurrency,
         ..WorkerConfig::default()
@@ -231,7 +231,7 @@ pub async fn heartbeat_keeps_a_long_task_from_running_twice(db: &dyn TestDb) {
     let task = NewTask::json("long", &1)
         .unwrap()
         .timeout(Duration::from_millis(300));
-    let id = queue.enqueue_task(task).await.unwrap();
+    let id = queue.enqueue_task(task).await.unwrap().id;
     assert_eq!(receive(&mut rx, 1).await, vec![id]);
     until("the completion", async || {
         queue.get(id).await.unwrap().is_none()
@@ -266,7 +266,7 @@ pub async fn lost_lease_cancels_the_handler(db: &dyn TestDb) {
     let task = NewTask::json("doomed", &1)
         .unwrap()
         .timeout(Duration::from_millis(300));
-    let id = queue.enqueue_task(task).await.unwrap();
+    let id = queue.enqueue_task(task).await.unwrap().id;
     assert_eq!(receive(&mut rx, 1).await, vec!["started"]);
     // Someone takes the task away: the next heartbeat notices.
     queue.delete(id).await.unwrap();
@@ -395,7 +395,8 @@ pub async fn a_panicking_handler_fails_the_try_and_the_worker_survives(db: &dyn 
     let boom = queue
         .enqueue_task(NewTask::json("fragile", &"boom").unwrap().max_tries(1))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     queue.enqueue("fragile", &"fine").await.unwrap();
     let running = start(worker);
     assert_eq!(receive(&mut rx, 1).await, vec!["fine".to_string()]);
@@ -565,7 +566,8 @@ pub async fn undecodable_payloads_fail_for_good(db: &dyn TestDb) {
     let id = queue
         .enqueue_task(NewTask::raw("typed", b"{\"not\": \"a list\"}".to_vec()))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let running = start(worker);
     until("the failure", async || {
         queue.get(id).await.unwrap().unwrap().state == State::Failed
@@ -672,7 +674,8 @@ pub async fn invalid_follow_ups_fail_the_try_with_the_reason(db: &dyn TestDb) {
     let id = queue
         .enqueue_task(NewTask::json("parent", &1).unwrap().max_tries(2))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let running = start(worker);
     until("the failure", async || {
         queue.get(id).await.unwrap().unwrap().state == State::Failed

@@ -8,6 +8,7 @@
 #[path = "../conformance/mod.rs"]
 mod conformance;
 mod connect;
+mod control;
 mod counts;
 mod migrate;
 mod notify;

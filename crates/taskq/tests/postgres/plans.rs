@@ -80,6 +80,8 @@ async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
     let schema = &db.schema;
     let one = "bigint, bigint";
     let many = "bigint[], bigint[]";
+    let cancel_one = include_str!("../../src/backend/postgres/sql/task_cancel.sql")
+        .replace("{target}", "id = $1::bigint");
     let statements = [
         (
             include_str!("../../src/backend/postgres/sql/task_complete.sql"),
@@ -98,8 +100,8 @@ async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
         ),
         (
             include_str!("../../src/backend/postgres/sql/task_fail.sql"),
-            "bigint, bigint, text, bigint",
-            "4001, 0, 'error', NULL",
+            "bigint, bigint, text, bigint, text",
+            "4001, 0, 'error', NULL, 'failed'",
         ),
         (
             include_str!("../../src/backend/postgres/sql/task_release.sql"),
@@ -118,9 +120,10 @@ async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
         ),
         (
             include_str!("../../src/backend/postgres/sql/task_retry.sql"),
-            "bigint, text",
-            "9001, 'channel'",
+            "bigint, text, integer, text",
+            "9001, 'channel', 0, NULL",
         ),
+        (&cancel_one, "bigint, text", "4001, 'channel'"),
     ];
     for statement in statements {
         for generic in [false, true] {

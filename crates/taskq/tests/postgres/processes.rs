@@ -29,6 +29,90 @@ async fn child_worker() {
     print!("\n{out}");
 }
 
+/// The test binary re-run as a producer: enqueues 125 tasks with one
+/// unique key, printing each answer.
+#[tokio::test]
+#[ignore = "run by processes_enqueueing_one_unique_key_make_one_task as a child process"]
+async fn child_unique_producer() {
+    let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
+    let config = PostgresConfig {
+        schema,
+        pool_size: 2,
+        ..PostgresConfig::default()
+    };
+    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
+    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    let mut out = String::new();
+    for n in 0..125 {
+        let task = NewTask::json("keyed", &n).unwrap().unique_key("the-key");
+        let enqueued = queue.enqueue_task(task).await.unwrap();
+        out.push_str(&format!(
+            "ENQUEUED {} {}\n",
+            enqueued.id, enqueued.duplicate
+        ));
+    }
+    print!("\n{out}");
+}
+
+/// Runs `count` child processes of the test `child` on `db`'s schema and
+/// returns the lines they printed after `prefix`.
+fn children_say(db: &PostgresDb, child: &str, count: usize, prefix: &str) -> Vec<String> {
+    let children: Vec<Child> = (0..count)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--ignored", "--exact", child, "--nocapture"])
+                .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut said = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        said.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix))
+                .map(str::to_owned),
+        );
+    }
+    said
+}
+
+#[tokio::test]
+async fn processes_enqueueing_one_unique_key_make_one_task() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let answers = children_say(&db, "processes::child_unique_producer", 8, "ENQUEUED ");
+    assert_eq!(answers.len(), 1000);
+    let ids: HashSet<&str> = answers
+        .iter()
+        .map(|a| a.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "one task for all 1,000 enqueues: {ids:?}");
+    assert_eq!(answers.iter().filter(|a| a.ends_with(" false")).count(), 1);
+    assert_eq!(queue.stats().await.unwrap()[0].queued, 1);
+}
+
+#[tokio::test]
+async fn a_pause_holds_workers_of_other_processes_until_resumed() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let tasks = (0..20)
+        .map(|i| NewTask::json("work", &i).unwrap())
+        .collect();
+    queue.enqueue_many(tasks).await.unwrap();
+    queue.pause("work").await.unwrap();
+    let done = children_say(&db, "processes::child_worker", 1, "DONE ");
+    assert!(done.is_empty(), "a paused action gave tasks: {done:?}");
+    assert_eq!(queue.stats().await.unwrap()[0].queued, 20);
+    queue.resume("work").await.unwrap();
+    let done = children_say(&db, "processes::child_worker", 1, "DONE ");
+    assert_eq!(done.len(), 20);
+}
+
 #[tokio::test]
 async fn processes_complete_each_task_exactly_once() {
     const TASKS: usize = 10_000;
@@ -41,7 +125,14 @@ async fn processes_complete_each_task_exactly_once() {
             .iter()
             .map(|i| NewTask::json("work", i).unwrap())
             .collect();
-        ids.extend(queue.enqueue_many(batch).await.unwrap());
+        ids.extend(
+            queue
+                .enqueue_many(batch)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id),
+        );
     }
     let children: Vec<Child> = (0..PROCESSES)
         .map(|_| {

@@ -30,9 +30,9 @@ async fn transactional_enqueue_and_completion_follow_the_callers_transaction() {
         .unwrap();
     tx.rollback().await.unwrap();
 
-    assert!(queue.get(kept).await.unwrap().is_some());
+    assert!(queue.get(kept.id).await.unwrap().is_some());
     assert!(
-        queue.get(gone).await.unwrap().is_none(),
+        queue.get(gone.id).await.unwrap().is_none(),
         "rolled back with the caller"
     );
 
@@ -67,7 +67,7 @@ async fn transactional_enqueue_and_completion_follow_the_callers_transaction() {
     tx.commit().await.unwrap();
     assert!(queue.get(lease.id()).await.unwrap().is_none());
     assert_eq!(
-        queue.get(follow[0]).await.unwrap().unwrap().parent,
+        queue.get(follow[0].id).await.unwrap().unwrap().parent,
         Some(lease.id())
     );
     let again = postgres::complete_in(&client, &db.schema, &lease, Vec::new()).await;

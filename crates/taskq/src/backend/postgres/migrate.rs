@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "uncounted_inserts",
         sql: include_str!("migrations/0003_uncounted_inserts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "control",
+        sql: include_str!("migrations/0004_control.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

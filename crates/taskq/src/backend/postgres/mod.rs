@@ -35,6 +35,7 @@ pub use tokio_postgres;
 
 mod completer;
 mod config;
+mod control;
 mod counts;
 mod error;
 mod migrate;
@@ -48,20 +49,24 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 
-use crate::backend::{Backend, ExpiryBackoff, PageOrder, StateIndex, Waiters};
-use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
+use crate::attempt::WorkerId;
+use crate::backend::{
+    Backend, CancelTarget, ExpiryBackoff, Extended, FailTo, PageOrder, StateIndex, Waiters,
+};
+use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::ListOptions;
-use crate::state::State;
+use crate::state::{CancelOutcome, State};
 use crate::task::{due_actions, ActionStats, LeaseRef, NewTask, Task};
+use crate::unique::{Enqueued, RetryKey};
 
 pub use config::{split_schema, validate_schema, PostgresConfig, MAX_SCHEMA_LEN};
 pub(crate) use error::db_error;
@@ -70,7 +75,7 @@ pub use transactional::{complete_in, enqueue_in, enqueue_many_in};
 use config::{channel, quote};
 use error::{lease_lost, pool_error};
 use notify::{listener, notifier};
-use rows::{ids, read_task};
+use rows::read_task;
 use statements::{InsertColumns, Sql};
 
 /// The schema version this build creates and needs.
@@ -221,40 +226,38 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
-    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         self.counts.changed();
         let columns = InsertColumns::new(&tasks);
         let due = due_actions(&tasks);
-        let rows = if tasks.len() == 1 {
-            let one: [&(dyn ToSql + Sync); 7] = [
-                &columns.actions[0],
-                &columns.payloads[0],
-                &columns.run_at[0],
-                &columns.delays[0],
-                &columns.max_tries[0],
-                &columns.timeouts[0],
-                &columns.parents[0],
-            ];
-            if let Some(inline) = self.notifier.send_with_insert(&due) {
-                return self
-                    .insert_then_notify(&self.sql.insert, &one, &due, inline)
-                    .await;
-            }
-            self.query(&self.sql.insert, &one).await?
+        let (sql, params) = if tasks.len() == 1 {
+            (&self.sql.insert, columns.params_of(0))
         } else {
-            if let Some(inline) = self.notifier.send_with_insert(&due) {
-                return self
-                    .insert_then_notify(&self.sql.insert_many, &columns.params(), &due, inline)
-                    .await;
-            }
-            self.query(&self.sql.insert_many, &columns.params()).await?
+            (&self.sql.insert_many, columns.params())
         };
-        self.notifier.notify(due);
-        ids(&rows)
+        let rows = match self.notifier.send_with_insert(&due) {
+            Some(inline) => self.insert_then_notify(sql, &params, &due, inline).await?,
+            None => {
+                let rows = self.query(sql, &params).await?;
+                self.notifier.notify(due);
+                rows
+            }
+        };
+        match control::all_inserted(&tasks, &rows)? {
+            Ok(enqueued) => Ok(enqueued),
+            Err(ids) => {
+                let client = self.client().await?;
+                control::enqueued(&**client, &self.sql, &tasks, ids).await
+            }
+        }
     }
 
-    async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
-        if task.options.not_before.is_some() {
+    async fn task_insert_claimed(
+        &self,
+        task: NewTask,
+        worker: &WorkerId,
+    ) -> Result<(Enqueued, Option<Task>)> {
+        if task.options.not_before.is_some() || task.options.unique.is_some() {
             let ids = self.task_insert_many(vec![task]).await?;
             return Ok((ids[0], None));
         }
@@ -268,22 +271,20 @@ impl Backend for PostgresBackend {
                     &task.options.max_tries,
                     &micros::from_duration(task.options.timeout),
                     &task.options.parent.map(|p| p.0),
+                    &task.options.priority,
+                    &worker.to_json(),
                 ],
             )
             .await?;
-        let row = rows.first().ok_or_else(|| {
-            Error::Database(DatabaseError::new(
-                DatabaseErrorKind::Other,
-                "an insert returned no row",
-                None,
-            ))
-        })?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::other("an insert returned no row"))?;
         let task = read_task(row)?;
         let claimed = (task.state == State::Running).then_some(task.clone());
         if claimed.is_none() {
             self.notifier.notify(vec![task.action.clone()]);
         }
-        Ok((task.id, claimed))
+        Ok((Enqueued::new(task.id), claimed))
     }
 
     async fn task_claim(
@@ -291,6 +292,7 @@ impl Backend for PostgresBackend {
         action: &str,
         limit: u32,
         expiry: ExpiryBackoff,
+        worker: &WorkerId,
     ) -> Result<Vec<Task>> {
         let client = self.client().await?;
         let claim = client
@@ -298,7 +300,8 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db_error)?;
         let limit = i64::from(limit);
-        let claim_params: [&(dyn ToSql + Sync); 2] = [&Some(action), &limit];
+        let worker = worker.to_json();
+        let claim_params: [&(dyn ToSql + Sync); 3] = [&Some(action), &limit, &worker];
         let claimed = if self.expiry_due(action) {
             let expire = client
                 .prepare_cached(&self.sql.requeue_expired)
@@ -327,7 +330,7 @@ impl Backend for PostgresBackend {
         if !tasks.is_empty() {
             self.counts.changed();
         }
-        tasks.sort_by_key(|task| (task.not_before, task.id));
+        tasks.sort_by_key(|task| (task.priority, task.not_before, task.id));
         Ok(tasks)
     }
 
@@ -336,7 +339,7 @@ impl Backend for PostgresBackend {
         lease: LeaseRef,
         follow_ups: Vec<NewTask>,
         retain: bool,
-    ) -> Result<Vec<TaskId>> {
+    ) -> Result<Vec<Enqueued>> {
         // Deleting a running task changes no tally (running tasks are
         // counted live); keeping it, or follow-ups, do.
         if retain || !follow_ups.is_empty() {
@@ -367,26 +370,40 @@ impl Backend for PostgresBackend {
             .prepare_cached(&self.sql.notify)
             .await
             .map_err(db_error)?;
-        let ids =
-            transactional::insert_and_notify(&*tx, &insert, &notify, &self.channel, &follow_ups)
-                .await?;
+        let ids = transactional::insert_and_notify(
+            &*tx,
+            &self.sql,
+            (&insert, &notify),
+            &self.channel,
+            &follow_ups,
+        )
+        .await?;
         tx.commit().await.map_err(db_error)?;
         Ok(ids)
     }
 
-    async fn task_fail(
-        &self,
-        lease: LeaseRef,
-        error: &str,
-        retry_after: Option<Duration>,
-    ) -> Result<()> {
+    async fn task_fail(&self, lease: LeaseRef, error: &str, to: FailTo) -> Result<State> {
         self.counts.changed();
-        let retry_after = retry_after.map(micros::from_duration);
-        let params: [&(dyn ToSql + Sync); 4] = [&lease.id.0, &lease.token, &error, &retry_after];
-        self.fenced(&self.sql.fail, lease, &params).await
+        let (retry_after, ends) = match to {
+            FailTo::Retry(after) => (Some(micros::from_duration(after)), State::Failed),
+            FailTo::Fail => (None, State::Failed),
+            FailTo::Cancel => (None, State::Cancelled),
+        };
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &lease.id.0,
+            &lease.token,
+            &error,
+            &retry_after,
+            &ends.as_str(),
+        ];
+        let rows = self.query(&self.sql.fail, &params).await?;
+        match rows.first() {
+            Some(row) => row.try_get::<_, String>(0).map_err(db_error)?.parse(),
+            None => Err(lease_lost(lease)),
+        }
     }
 
-    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
+    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<Extended> {
         let rows = self
             .query(
                 &self.sql.extend,
@@ -394,12 +411,15 @@ impl Backend for PostgresBackend {
             )
             .await?;
         match rows.first() {
-            Some(row) => row.try_get(0).map_err(db_error),
+            Some(row) => Ok(Extended {
+                expires: row.try_get(0).map_err(db_error)?,
+                cancel_requested: row.try_get(1).map_err(db_error)?,
+            }),
             None => Err(lease_lost(lease)),
         }
     }
 
-    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
+    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State> {
         self.counts.changed();
         let rows = self
             .query(
@@ -412,10 +432,10 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-        if rows.is_empty() {
-            return Err(lease_lost(lease));
+        match rows.first() {
+            Some(row) => row.try_get::<_, String>(0).map_err(db_error)?.parse(),
+            None => Err(lease_lost(lease)),
         }
-        Ok(())
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
@@ -446,7 +466,9 @@ impl Backend for PostgresBackend {
                     Ok((action, state, count.unsigned_abs()))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok(ActionStats::fold(rows))
+            let mut stats = ActionStats::fold(rows);
+            ActionStats::mark_paused(&mut stats, &self.paused().await?);
+            Ok(stats)
         })
         .await
     }
@@ -498,21 +520,25 @@ impl Backend for PostgresBackend {
         .await
     }
 
-    async fn task_retry(&self, id: TaskId) -> Result<()> {
+    async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
         self.counts.changed();
-        let rows = self.query(&self.sql.retry, &[&id.0, &self.channel]).await?;
-        if !rows.is_empty() {
-            return Ok(());
-        }
-        let rows = self.query(&self.sql.state, &[&id.0]).await?;
-        match rows.first() {
-            None => Err(Error::TaskNotFound { id }),
-            Some(row) => Err(Error::WrongState {
-                id,
-                actual: row.try_get::<_, String>(0).map_err(db_error)?.parse()?,
-                expected: State::Failed,
-            }),
-        }
+        self.retry(id, key).await
+    }
+
+    async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>> {
+        self.cancel(target).await
+    }
+
+    async fn task_pause(&self, action: &str) -> Result<bool> {
+        self.pause(action).await
+    }
+
+    async fn task_resume(&self, action: &str) -> Result<bool> {
+        self.resume(action).await
+    }
+
+    async fn task_paused(&self) -> Result<Vec<String>> {
+        self.read(|| self.paused()).await
     }
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {

@@ -13,13 +13,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use super::error::{db_error, lease_lost, pool_error};
+use super::error::{db_error, pool_error};
 use super::notify::notifier;
-use super::rows::ids;
 use super::{migrate, PostgresBackend};
 use crate::error::{DatabaseErrorKind, Error, Result};
-use crate::names::TaskId;
-use crate::task::LeaseRef;
 
 /// A pool of at most `size` connections to `pg_config`'s database, each
 /// made or handed out within `timeout`.
@@ -102,7 +99,7 @@ impl PostgresBackend {
         params: &[&(dyn ToSql + Sync)],
         due: &[String],
         inline: notifier::Inline,
-    ) -> Result<Vec<TaskId>> {
+    ) -> Result<Vec<Row>> {
         let client = self.client().await?;
         let insert = client.prepare_cached(insert).await.map_err(db_error)?;
         let notify_sql = match inline {
@@ -136,7 +133,7 @@ impl PostgresBackend {
             rows
         })
         .await;
-        ids(&rows.map_err(db_error)?)
+        rows.map_err(db_error)
     }
 
     pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
@@ -157,18 +154,6 @@ impl PostgresBackend {
                 op().await
             }
             other => other,
-        }
-    }
-
-    pub(super) async fn fenced(
-        &self,
-        sql: &str,
-        lease: LeaseRef,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<()> {
-        match self.execute(sql, params).await? {
-            1 => Ok(()),
-            _ => Err(lease_lost(lease)),
         }
     }
 }

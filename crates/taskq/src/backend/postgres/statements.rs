@@ -36,12 +36,21 @@ pub(super) struct Sql {
     pub(super) delete: String,
     pub(super) purge: String,
     pub(super) state: String,
+    pub(super) unique_holders: String,
+    pub(super) cancel_id: String,
+    pub(super) cancel_key: String,
+    pub(super) cancel_state: String,
+    pub(super) pause: String,
+    pub(super) resume: String,
+    pub(super) paused: String,
 }
 
 impl Sql {
     pub(super) fn for_schema(schema: &str) -> Self {
         let quoted = quote(schema);
         let fill = |sql: &str| sql.replace("{schema}", &quoted);
+        let cancel =
+            |target: &str| fill(&include_str!("sql/task_cancel.sql").replace("{target}", target));
         Sql {
             insert: fill(include_str!("sql/task_insert.sql")),
             insert_claimed: fill(include_str!("sql/task_insert_claimed.sql")),
@@ -63,9 +72,25 @@ impl Sql {
             delete: fill(include_str!("sql/task_delete.sql")),
             purge: fill(include_str!("sql/task_purge.sql")),
             state: fill(include_str!("sql/task_state.sql")),
+            unique_holders: fill(include_str!("sql/task_unique_holders.sql")),
+            cancel_id: cancel("id = $1::bigint"),
+            cancel_key: cancel(CANCEL_KEY_TARGET),
+            cancel_state: cancel("action = $1::text AND state = $3::text"),
+            pause: fill(include_str!("sql/task_pause.sql")),
+            resume: fill(include_str!("sql/task_resume.sql")),
+            paused: fill(include_str!("sql/task_paused.sql")),
         }
     }
 }
+
+/// The `{target}` of `task_cancel.sql` for the task of action `$1` that
+/// holds the unique key `$3` and may still run, found through the unique
+/// index (see migration 0004).
+const CANCEL_KEY_TARGET: &str = "id = (SELECT id FROM {schema}.taskq_tasks \
+    WHERE action = $1::text AND unique_key = $3::text AND unique_key IS NOT NULL \
+    AND (unique_states & CASE state WHEN 'waiting' THEN 1 WHEN 'queued' THEN 2 WHEN 'running' THEN 4 \
+    WHEN 'succeeded' THEN 8 WHEN 'failed' THEN 16 ELSE 32 END::smallint) <> 0 \
+    AND state IN ('waiting', 'queued', 'running') LIMIT 1)";
 
 /// The columns of a batch insert, one array per column.
 pub(super) struct InsertColumns<'a> {
@@ -76,6 +101,10 @@ pub(super) struct InsertColumns<'a> {
     pub(super) max_tries: Vec<i32>,
     pub(super) timeouts: Vec<i64>,
     pub(super) parents: Vec<Option<i64>>,
+    pub(super) priorities: Vec<i16>,
+    pub(super) keys: Vec<Option<&'a str>>,
+    pub(super) key_states: Vec<i16>,
+    pub(super) periods: Vec<Option<i64>>,
 }
 
 impl<'a> InsertColumns<'a> {
@@ -88,6 +117,10 @@ impl<'a> InsertColumns<'a> {
             max_tries: Vec::with_capacity(tasks.len()),
             timeouts: Vec::with_capacity(tasks.len()),
             parents: Vec::with_capacity(tasks.len()),
+            priorities: Vec::with_capacity(tasks.len()),
+            keys: Vec::with_capacity(tasks.len()),
+            key_states: Vec::with_capacity(tasks.len()),
+            periods: Vec::with_capacity(tasks.len()),
         };
         for task in tasks {
             let options = &task.options;
@@ -105,11 +138,21 @@ impl<'a> InsertColumns<'a> {
                 .timeouts
                 .push(micros::from_duration(options.timeout));
             columns.parents.push(options.parent.map(|p| p.0));
+            columns.priorities.push(options.priority);
+            let unique = options.unique.as_ref();
+            columns.keys.push(unique.map(|u| u.key.as_str()));
+            columns
+                .key_states
+                .push(unique.map_or(0, crate::Unique::states_bits));
+            columns
+                .periods
+                .push(unique.and_then(crate::Unique::period_micros));
         }
         columns
     }
 
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+    /// The arrays, as `task_insert_many` binds them.
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 11] {
         [
             &self.actions,
             &self.payloads,
@@ -118,6 +161,27 @@ impl<'a> InsertColumns<'a> {
             &self.max_tries,
             &self.timeouts,
             &self.parents,
+            &self.priorities,
+            &self.keys,
+            &self.key_states,
+            &self.periods,
+        ]
+    }
+
+    /// The values of task `i`, as `task_insert` binds them.
+    pub(super) fn params_of(&self, i: usize) -> [&(dyn ToSql + Sync); 11] {
+        [
+            &self.actions[i],
+            &self.payloads[i],
+            &self.run_at[i],
+            &self.delays[i],
+            &self.max_tries[i],
+            &self.timeouts[i],
+            &self.parents[i],
+            &self.priorities[i],
+            &self.keys[i],
+            &self.key_states[i],
+            &self.periods[i],
         ]
     }
 }

@@ -7,24 +7,26 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, ToStatement};
 
 use super::config::{channel, validate_schema};
+use super::control;
 use super::error::{db_error, lease_lost};
-use super::rows::ids;
 use super::statements::{InsertColumns, Sql};
 use crate::error::Result;
-use crate::names::TaskId;
 use crate::task::{due_actions, follow_ups_of, CompletionRef, NewTask};
+use crate::unique::Enqueued;
 
 /// Inserts validated `tasks` and, for those due now, queues their wake-up
 /// in the same transaction (delivered if it commits), sent together
-/// (pipelined): one round trip. `insert` and `notify` are the statements
-/// `task_insert_many` and `task_notify`, as text or prepared.
+/// (pipelined): one round trip, and one more to look up the holders of
+/// duplicates' unique keys if there are any. `insert` and `notify` are
+/// the statements `task_insert_many` and `task_notify`, as text or
+/// prepared.
 pub(super) async fn insert_and_notify<I, N>(
     client: &impl GenericClient,
-    insert: &I,
-    notify: &N,
+    sql: &Sql,
+    (insert, notify): (&I, &N),
     channel: &str,
     tasks: &[NewTask],
-) -> Result<Vec<TaskId>>
+) -> Result<Vec<Enqueued>>
 where
     I: ToStatement + ?Sized + Sync + Send,
     N: ToStatement + ?Sized + Sync + Send,
@@ -43,7 +45,10 @@ where
     let (rows, notified) = tokio::join!(inserted, notified);
     let rows = rows.map_err(db_error)?;
     notified.map_err(db_error)?;
-    ids(&rows)
+    match control::all_inserted(tasks, &rows)? {
+        Ok(enqueued) => Ok(enqueued),
+        Err(ids) => control::enqueued(client, sql, tasks, ids).await,
+    }
 }
 
 /// Ends `taskq.tallied` for the rest of the caller's transaction: taskq's
@@ -58,23 +63,24 @@ async fn counted_by_triggers_again(client: &impl GenericClient) -> Result<()> {
 
 /// Enqueues one task on the caller's own connection or transaction, in the
 /// taskq tables of `schema`: inside a transaction it commits or rolls back
-/// with it.
+/// with it. A task whose unique key another task holds is not added: the
+/// result names that task, [marked as a duplicate](crate::Enqueued::duplicate).
 pub async fn enqueue_in(
     client: &impl GenericClient,
     schema: &str,
     task: &NewTask,
-) -> Result<TaskId> {
+) -> Result<Enqueued> {
     let ids = enqueue_many_in(client, schema, std::slice::from_ref(task)).await?;
     Ok(ids[0])
 }
 
 /// Enqueues many tasks on the caller's own connection or transaction, all
-/// or none; returns their ids in order.
+/// or none; says of each, in order, whether it was added or a duplicate.
 pub async fn enqueue_many_in(
     client: &impl GenericClient,
     schema: &str,
     tasks: &[NewTask],
-) -> Result<Vec<TaskId>> {
+) -> Result<Vec<Enqueued>> {
     validate_schema(schema)?;
     tasks.iter().try_for_each(NewTask::validate)?;
     if tasks.is_empty() {
@@ -84,8 +90,8 @@ pub async fn enqueue_many_in(
     let channel = channel(schema);
     let ids = insert_and_notify(
         client,
-        sql.insert_many.as_str(),
-        sql.notify.as_str(),
+        &sql,
+        (sql.insert_many.as_str(), sql.notify.as_str()),
         &channel,
         tasks,
     )
@@ -106,7 +112,7 @@ pub async fn complete_in(
     schema: &str,
     lease: impl Into<CompletionRef>,
     follow_ups: Vec<NewTask>,
-) -> Result<Vec<TaskId>> {
+) -> Result<Vec<Enqueued>> {
     validate_schema(schema)?;
     let CompletionRef { lease, retain } = lease.into();
     let follow_ups = follow_ups_of(lease.id, follow_ups)?;

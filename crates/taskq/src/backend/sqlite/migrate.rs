@@ -25,6 +25,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "count_mark",
         sql: include_str!("migrations/0003_count_mark.sql"),
     },
+    Migration {
+        version: 4,
+        name: "control",
+        sql: include_str!("migrations/0004_control.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -32,14 +32,15 @@
 //!
 //! let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
 //! tx.execute("INSERT INTO users (name) VALUES (?1)", ["ada"])?;
-//! let id = sqlite::enqueue_in(&tx, &NewTask::json("welcome-email", &"ada")?)?;
+//! let enqueued = sqlite::enqueue_in(&tx, &NewTask::json("welcome-email", &"ada")?)?;
 //! tx.commit()?; // the user and the task commit together
-//! # assert!(id.0 > 0);
+//! # assert!(enqueued.id.0 > 0 && !enqueued.duplicate);
 //! # Ok(())
 //! # }
 //! ```
 
 mod config;
+mod control;
 mod counts;
 mod error;
 mod migrate;
@@ -58,19 +59,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::TransactionBehavior;
 
-use crate::backend::{Backend, ExpiryBackoff, Waiters};
+use crate::attempt::WorkerId;
+use crate::backend::{Backend, CancelTarget, ExpiryBackoff, Extended, FailTo, Waiters};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::ListOptions;
-use crate::state::State;
+use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::unique::{Enqueued, RetryKey};
 
 pub use config::{configure_connection, Durability, SqliteConfig};
 pub use transactional::{complete_in, enqueue_in, enqueue_many_in, migrate_in};
@@ -210,7 +213,7 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>> {
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
         self.write(move |conn| {
@@ -219,11 +222,17 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn task_insert_claimed(&self, task: NewTask) -> Result<(TaskId, Option<Task>)> {
+    async fn task_insert_claimed(
+        &self,
+        task: NewTask,
+        worker: &WorkerId,
+    ) -> Result<(Enqueued, Option<Task>)> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
+        let worker = worker.clone();
         self.write(move |conn| {
-            statements::insert_claimed(conn, micros::from_time(clock.now()), &task, Some(&mark))
+            let now = micros::from_time(clock.now());
+            statements::insert_claimed(conn, now, &task, Some(&mark), &worker)
         })
         .await
     }
@@ -233,9 +242,11 @@ impl Backend for SqliteBackend {
         action: &str,
         limit: u32,
         expiry: ExpiryBackoff,
+        worker: &WorkerId,
     ) -> Result<Vec<Task>> {
         let clock = self.clock.clone();
         let action = action.to_owned();
+        let worker = worker.clone();
         let adopt = self.mark_check_due().then(|| Arc::clone(&self.mark));
         // A claim lost in a power cut only means the task runs again (and
         // an adoption with it is lost whole).
@@ -243,7 +254,8 @@ impl Backend for SqliteBackend {
             if let Some(mark) = adopt {
                 counts::adopt_behind(conn, &mark)?;
             }
-            statements::claim(conn, micros::from_time(clock.now()), &action, limit, expiry)
+            let now = micros::from_time(clock.now());
+            statements::claim(conn, now, &action, limit, expiry, &worker)
         })
         .await
     }
@@ -253,7 +265,7 @@ impl Backend for SqliteBackend {
         lease: LeaseRef,
         follow_ups: Vec<NewTask>,
         retain: bool,
-    ) -> Result<Vec<TaskId>> {
+    ) -> Result<Vec<Enqueued>> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
         self.write(move |conn| {
@@ -263,33 +275,22 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn task_fail(
-        &self,
-        lease: LeaseRef,
-        error: &str,
-        retry_after: Option<Duration>,
-    ) -> Result<()> {
+    async fn task_fail(&self, lease: LeaseRef, error: &str, to: FailTo) -> Result<State> {
         let clock = self.clock.clone();
         let error = error.to_owned();
         self.write(move |conn| {
-            statements::fail(
-                conn,
-                micros::from_time(clock.now()),
-                lease,
-                &error,
-                retry_after,
-            )
+            statements::fail(conn, micros::from_time(clock.now()), lease, &error, to)
         })
         .await
     }
 
-    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<SystemTime> {
+    async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<Extended> {
         let clock = self.clock.clone();
         self.write(move |conn| statements::extend(conn, micros::from_time(clock.now()), lease, by))
             .await
     }
 
-    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<()> {
+    async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State> {
         let clock = self.clock.clone();
         self.write(move |conn| {
             statements::release(conn, micros::from_time(clock.now()), lease, delay)
@@ -315,7 +316,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn task_stats(&self) -> Result<Vec<ActionStats>> {
-        self.read(statements::stats).await
+        self.read(|conn| {
+            let mut stats = statements::stats(conn)?;
+            ActionStats::mark_paused(&mut stats, &control::paused(conn)?);
+            Ok(stats)
+        })
+        .await
     }
 
     async fn task_get(&self, id: TaskId) -> Result<Option<Task>> {
@@ -328,10 +334,32 @@ impl Backend for SqliteBackend {
             .await
     }
 
-    async fn task_retry(&self, id: TaskId) -> Result<()> {
+    async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
         let clock = self.clock.clone();
-        self.write(move |conn| statements::retry(conn, micros::from_time(clock.now()), id))
+        self.write(move |conn| control::retry(conn, micros::from_time(clock.now()), id, &key))
             .await
+    }
+
+    async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>> {
+        let clock = self.clock.clone();
+        self.write(move |conn| control::cancel(conn, micros::from_time(clock.now()), &target))
+            .await
+    }
+
+    async fn task_pause(&self, action: &str) -> Result<bool> {
+        let clock = self.clock.clone();
+        let action = action.to_owned();
+        self.write(move |conn| control::pause(conn, micros::from_time(clock.now()), &action))
+            .await
+    }
+
+    async fn task_resume(&self, action: &str) -> Result<bool> {
+        let action = action.to_owned();
+        self.write(move |conn| control::resume(conn, &action)).await
+    }
+
+    async fn task_paused(&self) -> Result<Vec<String>> {
+        self.read(control::paused).await
     }
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {

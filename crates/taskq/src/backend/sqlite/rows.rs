@@ -2,10 +2,12 @@
 
 use rusqlite::Row;
 
+use crate::attempt::{attempts_from_json, worker_from_json};
 use crate::micros;
 use crate::names::TaskId;
 use crate::state::State;
 use crate::task::Task;
+use crate::unique::states_of_bits;
 
 /// A row of `taskq_tasks`, in the column order of the statements.
 pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
@@ -28,5 +30,18 @@ pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
         created_at: micros::to_time(row.get(11)?),
         finished_at: row.get::<_, Option<i64>>(12)?.map(micros::to_time),
         lease_token: row.get(13)?,
+        priority: row.get(14)?,
+        unique_key: row.get(15)?,
+        unique_states: unique_states(row.get::<_, Option<String>>(15)?.as_deref(), row.get(16)?),
+        unique_window: row.get::<_, Option<i64>>(17)?.map(micros::to_time),
+        cancel_requested: row.get::<_, Option<i64>>(18)?.map(micros::to_time),
+        started_at: row.get::<_, Option<i64>>(19)?.map(micros::to_time),
+        worker: worker_from_json(row.get::<_, Option<String>>(20)?.as_deref()),
+        attempts: attempts_from_json(row.get::<_, Option<String>>(21)?.as_deref()),
     })
+}
+
+/// The states a task's unique key counts among: none without a key.
+fn unique_states(key: Option<&str>, bits: i16) -> Vec<crate::State> {
+    key.map(|_| states_of_bits(bits)).unwrap_or_default()
 }

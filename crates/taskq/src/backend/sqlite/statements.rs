@@ -5,18 +5,21 @@
 //! transactional functions of [`super`] run them on the caller's own
 //! connection. Neither commits: that is the caller's business.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::backend::{ExpiryBackoff, PageOrder, StateIndex};
+use crate::attempt::WorkerId;
+use crate::backend::{ExpiryBackoff, Extended, FailTo, PageOrder, StateIndex};
 use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::{ListOptions, NotBefore};
 use crate::state::State;
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::unique::{window_start, Enqueued, Unique};
 
+use super::control;
 use super::counts::{adopt_if_due, CachedMark};
 use super::error::db_error;
 use super::rows::read_task;
@@ -50,11 +53,12 @@ pub(crate) fn insert(
     now: i64,
     tasks: &[NewTask],
     mark: CachedMark,
-) -> Result<Vec<TaskId>> {
+) -> Result<Vec<Enqueued>> {
     let mut statement = conn
         .prepare_cached(include_str!("sql/task_insert.sql"))
         .map_err(db_error)?;
-    let mut ids = Vec::with_capacity(tasks.len());
+    let mut enqueued = Vec::with_capacity(tasks.len());
+    let mut newest = None;
     for task in tasks {
         let options = &task.options;
         let not_before = match options.not_before {
@@ -62,23 +66,48 @@ pub(crate) fn insert(
             Some(NotBefore::Delay(delay)) => now.saturating_add(micros::from_duration(delay)),
             Some(NotBefore::At(at)) => micros::from_time(at),
         };
-        statement
-            .execute(params![
-                task.action,
-                task.payload,
-                not_before,
-                options.max_tries,
-                micros::from_duration(options.timeout),
-                options.parent.map(|p| p.0),
-                now,
-            ])
+        let unique = options.unique.as_ref();
+        let slot = unique
+            .and_then(Unique::period_micros)
+            .map(|period| window_start(now, period));
+        let inserted: Option<i64> = statement
+            .query_row(
+                params![
+                    task.action,
+                    task.payload,
+                    not_before,
+                    options.max_tries,
+                    micros::from_duration(options.timeout),
+                    options.parent.map(|p| p.0),
+                    now,
+                    options.priority,
+                    unique.map(|u| &u.key),
+                    unique.map_or(0, Unique::states_bits),
+                    slot,
+                ],
+                |row| row.get(0),
+            )
+            .optional()
             .map_err(db_error)?;
-        ids.push(TaskId(conn.last_insert_rowid()));
+        enqueued.push(match (inserted, unique) {
+            (Some(id), _) => {
+                newest = Some(id);
+                Enqueued::new(TaskId(id))
+            }
+            (None, Some(unique)) => {
+                Enqueued::duplicate_of(control::key_holder(conn, &task.action, &unique.key, slot)?)
+            }
+            (None, None) => {
+                return Err(Error::other(
+                    "an insert of a task without a unique key was refused",
+                ))
+            }
+        });
     }
-    if let Some(newest) = ids.last() {
-        adopt_if_due(conn, newest.0, mark)?;
+    if let Some(newest) = newest {
+        adopt_if_due(conn, newest, mark)?;
     }
-    Ok(ids)
+    Ok(enqueued)
 }
 
 /// Inserts one task due at `now`, claimed at once when no other task of
@@ -88,9 +117,12 @@ pub(crate) fn insert_claimed(
     now: i64,
     task: &NewTask,
     mark: CachedMark,
-) -> Result<(TaskId, Option<Task>)> {
-    // A delayed task, or one with an older task ready, is only queued.
+    worker: &WorkerId,
+) -> Result<(Enqueued, Option<Task>)> {
+    // A delayed task, one with a unique key, or one with an older task
+    // ready or its action paused, is only queued.
     let queue_only = task.options.not_before.is_some()
+        || task.options.unique.is_some()
         || conn
             .prepare_cached(include_str!("sql/task_any_ready.sql"))
             .and_then(|mut s| s.query_row(params![task.action, now], |row| row.get(0)))
@@ -110,13 +142,15 @@ pub(crate) fn insert_claimed(
                     task.options.max_tries,
                     micros::from_duration(task.options.timeout),
                     task.options.parent.map(|p| p.0),
+                    task.options.priority,
+                    worker.to_json(),
                 ],
                 read_task,
             )
         })
         .map_err(db_error)?;
     adopt_if_due(conn, claimed.id.0, mark)?;
-    Ok((claimed.id, Some(claimed)))
+    Ok((Enqueued::new(claimed.id), Some(claimed)))
 }
 
 pub(crate) fn requeue_expired(
@@ -145,17 +179,18 @@ pub(crate) fn claim(
     action: &str,
     limit: u32,
     expiry: ExpiryBackoff,
+    worker: &WorkerId,
 ) -> Result<Vec<Task>> {
     requeue_expired(conn, now, Some(action), expiry)?;
     let mut statement = conn
         .prepare_cached(include_str!("sql/task_claim.sql"))
         .map_err(db_error)?;
     let mut tasks = statement
-        .query_map(params![now, action, limit], read_task)
+        .query_map(params![now, action, limit, worker.to_json()], read_task)
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(db_error)?;
-    // RETURNING gives no order; hand out the oldest first.
-    tasks.sort_by_key(|task| (task.not_before, task.id));
+    // RETURNING gives no order; hand out the first first.
+    tasks.sort_by_key(|task| (task.priority, task.not_before, task.id));
     Ok(tasks)
 }
 
@@ -187,7 +222,7 @@ pub(crate) fn complete(
     follow_ups: &[NewTask],
     retain: bool,
     mark: CachedMark,
-) -> Result<Vec<TaskId>> {
+) -> Result<Vec<Enqueued>> {
     if retain {
         fenced(
             conn,
@@ -211,9 +246,14 @@ pub(crate) fn fail(
     now: i64,
     lease: LeaseRef,
     error: &str,
-    retry_after: Option<Duration>,
-) -> Result<()> {
-    fenced(
+    to: FailTo,
+) -> Result<State> {
+    let (retry_after, ends) = match to {
+        FailTo::Retry(after) => (Some(micros::from_duration(after)), State::Failed),
+        FailTo::Fail => (None, State::Failed),
+        FailTo::Cancel => (None, State::Cancelled),
+    };
+    fenced_to_state(
         conn,
         include_str!("sql/task_fail.sql"),
         lease,
@@ -222,9 +262,31 @@ pub(crate) fn fail(
             lease.token,
             now,
             error,
-            retry_after.map(micros::from_duration)
+            retry_after,
+            ends.as_str()
         ],
     )
+}
+
+/// Runs a fenced single-row write that returns the task's new state; no
+/// row means the lease is lost.
+fn fenced_to_state(
+    conn: &Connection,
+    sql: &str,
+    lease: LeaseRef,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<State> {
+    let state: Option<String> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params, |row| row.get(0)).optional())
+        .map_err(db_error)?;
+    match state {
+        Some(state) => state.parse(),
+        None => Err(Error::LeaseLost {
+            id: lease.id,
+            token: lease.token,
+        }),
+    }
 }
 
 pub(crate) fn extend(
@@ -232,19 +294,34 @@ pub(crate) fn extend(
     now: i64,
     lease: LeaseRef,
     by: Duration,
-) -> Result<SystemTime> {
+) -> Result<Extended> {
     let expires = now.saturating_add(micros::from_duration(by));
-    fenced(
-        conn,
-        include_str!("sql/task_extend.sql"),
-        lease,
-        params![lease.id.0, lease.token, expires],
-    )?;
-    Ok(micros::to_time(expires))
+    let cancel_requested: Option<bool> = conn
+        .prepare_cached(include_str!("sql/task_extend.sql"))
+        .and_then(|mut s| {
+            s.query_row(params![lease.id.0, lease.token, expires], |row| row.get(0))
+                .optional()
+        })
+        .map_err(db_error)?;
+    match cancel_requested {
+        Some(cancel_requested) => Ok(Extended {
+            expires: micros::to_time(expires),
+            cancel_requested,
+        }),
+        None => Err(Error::LeaseLost {
+            id: lease.id,
+            token: lease.token,
+        }),
+    }
 }
 
-pub(crate) fn release(conn: &Connection, now: i64, lease: LeaseRef, delay: Duration) -> Result<()> {
-    fenced(
+pub(crate) fn release(
+    conn: &Connection,
+    now: i64,
+    lease: LeaseRef,
+    delay: Duration,
+) -> Result<State> {
+    fenced_to_state(
         conn,
         include_str!("sql/task_release.sql"),
         lease,
@@ -369,7 +446,7 @@ fn list_through_index(stats: &[ActionStats], options: &ListOptions, state: State
     u128::from(read) * u128::from(matching.max(1)) <= u128::from(options.limit) * u128::from(total)
 }
 
-fn state_of(conn: &Connection, id: TaskId) -> Result<Option<State>> {
+pub(super) fn state_of(conn: &Connection, id: TaskId) -> Result<Option<State>> {
     conn.prepare_cached(include_str!("sql/task_state.sql"))
         .and_then(|mut s| {
             s.query_row(params![id.0], |row| row.get::<_, String>(0))
@@ -378,24 +455,6 @@ fn state_of(conn: &Connection, id: TaskId) -> Result<Option<State>> {
         .map_err(db_error)?
         .map(|state| state.parse())
         .transpose()
-}
-
-pub(crate) fn retry(conn: &Connection, now: i64, id: TaskId) -> Result<()> {
-    let changed = conn
-        .prepare_cached(include_str!("sql/task_retry.sql"))
-        .and_then(|mut s| s.execute(params![id.0, now]))
-        .map_err(db_error)?;
-    if changed == 1 {
-        return Ok(());
-    }
-    match state_of(conn, id)? {
-        None => Err(Error::TaskNotFound { id }),
-        Some(actual) => Err(Error::WrongState {
-            id,
-            actual,
-            expected: State::Failed,
-        }),
-    }
 }
 
 pub(crate) fn delete(conn: &Connection, id: TaskId) -> Result<()> {

@@ -8,8 +8,8 @@ use super::error::db_error;
 use super::{migrate, statements};
 use crate::error::Result;
 use crate::micros;
-use crate::names::TaskId;
 use crate::task::{follow_ups_of, CompletionRef, NewTask};
+use crate::unique::Enqueued;
 
 /// Creates or upgrades taskq's tables on the caller's connection, in the
 /// caller's transaction if one is open (otherwise in one of its own).
@@ -29,13 +29,17 @@ pub fn migrate_in(conn: &Connection) -> Result<()> {
 /// transaction if one is open: the task commits or rolls back with it.
 /// Start that transaction with `BEGIN IMMEDIATE`
 /// ([`TransactionBehavior::Immediate`](rusqlite::TransactionBehavior::Immediate)) so it takes the write lock up front.
-pub fn enqueue_in(conn: &Connection, task: &NewTask) -> Result<TaskId> {
+///
+/// A task whose unique key another task holds is not added: the result
+/// names that task, [marked as a duplicate](crate::Enqueued::duplicate).
+pub fn enqueue_in(conn: &Connection, task: &NewTask) -> Result<Enqueued> {
     task.validate()?;
     statements::insert(conn, micros::now(), std::slice::from_ref(task), None).map(|ids| ids[0])
 }
 
-/// Enqueues many tasks on the caller's connection, all or none.
-pub fn enqueue_many_in(conn: &Connection, tasks: &[NewTask]) -> Result<Vec<TaskId>> {
+/// Enqueues many tasks on the caller's connection, all or none; says of
+/// each, in order, whether it was added or a duplicate.
+pub fn enqueue_many_in(conn: &Connection, tasks: &[NewTask]) -> Result<Vec<Enqueued>> {
     tasks.iter().try_for_each(NewTask::validate)?;
     statements::in_savepoint(conn, |conn| {
         statements::insert(conn, micros::now(), tasks, None)
@@ -51,7 +55,7 @@ pub fn complete_in(
     conn: &Connection,
     lease: impl Into<CompletionRef>,
     follow_ups: Vec<NewTask>,
-) -> Result<Vec<TaskId>> {
+) -> Result<Vec<Enqueued>> {
     let CompletionRef { lease, retain } = lease.into();
     let follow_ups = follow_ups_of(lease.id, follow_ups)?;
     statements::in_savepoint(conn, |conn| {

@@ -39,7 +39,9 @@ pub(in crate::backend::postgres) fn spawn(
                     let messages = tokio::spawn(async move {
                         while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
                             match message {
-                                Ok(AsyncMessage::Notification(note)) => wake.wake(note.payload()),
+                                Ok(AsyncMessage::Notification(note)) => {
+                                    deliver(&*wake, note.payload())
+                                }
                                 Ok(_) => {}
                                 Err(_) => break,
                             }
@@ -69,4 +71,21 @@ pub(in crate::backend::postgres) fn spawn(
             retry_in = (retry_in * 2).min(Duration::from_secs(5));
         }
     })
+}
+
+/// What `task_cancel.sql` sends for a running task: a control character
+/// no action name has, then `cancel` and the task's id.
+const CANCEL_PREFIX: &str = "\u{1}cancel ";
+
+/// Hands one notification's payload to `waiters`: an action whose tasks
+/// may be ready, or a running task whose cancellation was asked for.
+fn deliver(waiters: &dyn Waiters, payload: &str) {
+    match payload.strip_prefix(CANCEL_PREFIX) {
+        Some(id) => {
+            if let Ok(id) = id.parse::<i64>() {
+                waiters.cancel_requested(crate::names::TaskId(id));
+            }
+        }
+        None => waiters.wake(payload),
+    }
 }

@@ -7,7 +7,7 @@
 -- tasks, which `state = $1` alone (a parameter) would not.
 WITH purged AS (
     DELETE FROM {schema}.taskq_tasks
-    WHERE state IN ('failed', 'succeeded') AND state = $1
+    WHERE state IN ('failed', 'succeeded', 'cancelled') AND state = $1
       AND finished_at <= now() - $2::bigint * interval '1 microsecond'
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, state, counted

@@ -1,22 +1,33 @@
--- $1 id, $2 the notification channel.
--- A task has failed exactly when it is finished and has not succeeded (a
--- CHECK of the table); saying `state = 'failed'` instead would let the
--- planner read every failed task through the index of finished ones in
--- place of looking up the id.
+-- $1 id, $2 the notification channel, $3 what to do with its unique key
+-- (0 keep, 1 replace with $4, 2 clear). A failed or cancelled task is
+-- queued again with its tries reset. Fails with a unique violation when
+-- another task holds the key it would count in again.
+-- A task has failed or was cancelled exactly when it is finished and has
+-- not succeeded (a CHECK of the table); saying `state IN (...)` instead
+-- would let the planner read those tasks through the index of finished
+-- ones in place of looking up the id.
 -- Tallies its changes in taskq_tallies, for counted tasks that are not
 -- running (running and uncounted tasks are counted live, see migration
 -- 0003); `taskq.tallied` tells the counting triggers (meant for writers
 -- other than taskq) that it does.
-WITH retried AS (
-    UPDATE {schema}.taskq_tasks
-    SET state = 'queued', tries = 0, not_before = now(), finished_at = NULL
+WITH old AS (
+    SELECT id, state FROM {schema}.taskq_tasks
     WHERE id = $1 AND finished_at IS NOT NULL AND state <> 'succeeded'
+    FOR UPDATE
+), retried AS (
+    UPDATE {schema}.taskq_tasks AS t
+    SET state = 'queued', tries = 0, not_before = now(), finished_at = NULL, cancel_requested = NULL,
+        unique_key = CASE $3::integer WHEN 0 THEN t.unique_key WHEN 1 THEN $4::text END,
+        unique_states = CASE WHEN $3::integer = 1 AND t.unique_key IS NULL THEN 7::smallint ELSE t.unique_states END,
+        unique_slot = CASE WHEN $3::integer = 2 THEN NULL ELSE t.unique_slot END
+    FROM old
+    WHERE t.id = old.id
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
-    RETURNING action, counted
+    RETURNING t.action, t.unique_key, old.state AS was, t.counted
 ), counted AS (
     INSERT INTO {schema}.taskq_tallies (action, state, n)
-    SELECT action, 'failed', -count(*) FROM retried WHERE counted GROUP BY action
+    SELECT action, was, -count(*) FROM retried WHERE counted GROUP BY action, was
     UNION ALL
     SELECT action, 'queued', count(*) FROM retried WHERE counted GROUP BY action
 )
-SELECT pg_notify($2, action) FROM retried
+SELECT action, unique_key, pg_notify($2, action) FROM retried

@@ -5,7 +5,7 @@
 -- state through that state's partial index, `taskq_tasks INDEXED BY ...`;
 -- {filter} the action and state conditions; {after} `>` or `<`; {order}
 -- ASC or DESC.
-SELECT id, action, payload, state, not_before, tries, max_tries, timeout_us, expires, parent, last_error, created_at, finished_at, lease_token FROM {from}
+SELECT id, action, payload, state, not_before, tries, max_tries, timeout_us, expires, parent, last_error, created_at, finished_at, lease_token, priority, unique_key, unique_states, unique_slot, cancel_requested, started_at, worker, attempts FROM {from}
 WHERE {filter} AND id {after} ?3
 ORDER BY id {order}
 LIMIT ?4

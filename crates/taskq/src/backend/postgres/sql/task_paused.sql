@@ -1,0 +1,1 @@
+SELECT action FROM {schema}.taskq_paused ORDER BY action COLLATE "C"

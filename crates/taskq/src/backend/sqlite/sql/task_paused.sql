@@ -1,0 +1,1 @@
+SELECT action FROM taskq_paused ORDER BY action

@@ -1,0 +1,1 @@
+DELETE FROM taskq_paused WHERE action = ?1
