@@ -4,7 +4,12 @@
 //! after every step the two must agree: states, tries, tokens, not-before
 //! times, lease ends, `len` and `stats`. Time moving is what brings lease
 //! expiry (lazy in claims, eager in `requeue_expired`), delayed tasks and
-//! backoffs into the test without waiting.
+//! backoffs into the test without waiting. Priorities, a unique key,
+//! cancellations and paused actions are among the operations: no task ever
+//! reaches a state the lifecycle does not allow, and none cancelled before
+//! it ran is ever claimed.
+
+mod model;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,8 +19,11 @@ use taskq::backend::ExpiryBackoff;
 use taskq::blocking::{Lease, Queue};
 use taskq::sqlite::{SqliteBackend, SqliteConfig};
 use taskq::{
-    Backoff, Clock, Error, FailOutcome, LeaseRef, ManualClock, NewTask, QueueConfig, State, TaskId,
+    Backoff, CancelOutcome, Clock, Error, FailOutcome, LeaseRef, ManualClock, NewTask, QueueConfig,
+    State,
 };
+
+use model::{Model, ModelTask};
 
 const ACTIONS: [&str; 2] = ["a", "b"];
 
@@ -26,6 +34,17 @@ enum Op {
         max_tries: i32,
         delay_ms: u64,
         timeout_ms: u64,
+        priority: i16,
+        keyed: bool,
+    },
+    Cancel {
+        task: usize,
+    },
+    Pause {
+        action: usize,
+    },
+    Resume {
+        action: usize,
     },
     Claim {
         action: usize,
@@ -69,13 +88,20 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![Just(-1), 1..4i32],
             prop_oneof![Just(0), Just(0), Just(500), Just(2500)],
             prop_oneof![Just(1000), Just(3000)],
+            prop_oneof![Just(0), Just(0), Just(-1), Just(2)],
+            prop_oneof![Just(false), Just(false), Just(true)],
         )
-            .prop_map(|(action, max_tries, delay_ms, timeout_ms)| Op::Enqueue {
+            .prop_map(|(action, max_tries, delay_ms, timeout_ms, priority, keyed)| Op::Enqueue {
                 action,
                 max_tries,
                 delay_ms,
-                timeout_ms
+                timeout_ms,
+                priority,
+                keyed,
             }),
+        3 => any::<usize>().prop_map(|task| Op::Cancel { task }),
+        1 => (0..2usize).prop_map(|action| Op::Pause { action }),
+        1 => (0..2usize).prop_map(|action| Op::Resume { action }),
         5 => (0..2usize).prop_map(|action| Op::Claim { action }),
         2 => any::<usize>().prop_map(|lease| Op::Complete { lease }),
         2 => any::<usize>().prop_map(|lease| Op::Fail { lease }),
@@ -100,86 +126,6 @@ fn micros(time: SystemTime) -> i64 {
 
 fn ms(ms: u64) -> i64 {
     ms as i64 * 1000
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct ModelTask {
-    action: usize,
-    state: State,
-    tries: i32,
-    max_tries: i32,
-    token: i64,
-    not_before: i64,
-    expires: Option<i64>,
-    timeout: i64,
-}
-
-struct Model {
-    now: i64,
-    backoff: Backoff,
-    expiry: ExpiryBackoff,
-    tasks: BTreeMap<TaskId, ModelTask>,
-    ever: Vec<TaskId>,
-}
-
-impl Model {
-    fn holds(&self, lease: LeaseRef) -> bool {
-        self.tasks
-            .get(&lease.id)
-            .is_some_and(|t| t.state == State::Running && t.token == lease.token)
-    }
-
-    /// Requeues (or fails) the expired leases of one action, or of all;
-    /// returns how many.
-    fn expire(&mut self, action: Option<usize>) -> u64 {
-        let now = self.now;
-        let mut count = 0;
-        for task in self.tasks.values_mut() {
-            let expired = task.state == State::Running && task.expires.is_some_and(|e| e <= now);
-            if !expired || action.is_some_and(|a| a != task.action) {
-                continue;
-            }
-            count += 1;
-            task.expires = None;
-            if task.max_tries >= 0 && task.tries >= task.max_tries {
-                task.state = State::Failed;
-            } else {
-                task.state = State::Queued;
-                if task.tries > 1 {
-                    task.not_before = now + self.expiry.delay(task.tries).as_micros() as i64;
-                }
-            }
-        }
-        count
-    }
-
-    fn next_claim(&self, action: usize) -> Option<TaskId> {
-        self.tasks
-            .iter()
-            .filter(|(_, t)| {
-                t.action == action && t.state == State::Queued && t.not_before <= self.now
-            })
-            .min_by_key(|(id, t)| (t.not_before, **id))
-            .map(|(id, _)| *id)
-    }
-
-    fn ready(&self, action: usize) -> u64 {
-        let now = self.now;
-        self.tasks
-            .values()
-            .filter(|t| t.action == action)
-            .filter(|t| match t.state {
-                State::Queued => t.not_before <= now,
-                // A lease that expired on the last try is not claimable:
-                // the next claim fails the task instead.
-                State::Running => {
-                    t.expires.is_some_and(|e| e <= now)
-                        && (t.max_tries == taskq::FOREVER || t.tries < t.max_tries)
-                }
-                _ => false,
-            })
-            .count() as u64
-    }
 }
 
 fn expect_lease_lost<T: std::fmt::Debug>(result: Result<T, Error>) {
@@ -225,6 +171,7 @@ impl Harness {
             expiry: ExpiryBackoff::from_backoff(&backoff),
             tasks: BTreeMap::new(),
             ever: Vec::new(),
+            paused: [false; 2],
         };
         Harness {
             queue,
@@ -260,7 +207,19 @@ impl Harness {
             Op::FailPermanently { .. } => self.fail_permanently(op),
             Op::Release { .. } | Op::Snooze { .. } => self.give_back(now, op),
             Op::Extend { .. } => self.extend(now, op),
-            Op::Retry { .. } | Op::Delete { .. } if self.model.ever.is_empty() => {}
+            Op::Retry { .. } | Op::Delete { .. } | Op::Cancel { .. }
+                if self.model.ever.is_empty() => {}
+            Op::Cancel { .. } => self.cancel(now, op),
+            Op::Pause { action } => {
+                let changed = self.queue.pause(ACTIONS[action]).unwrap();
+                assert_eq!(changed, !self.model.paused[action], "pause");
+                self.model.paused[action] = true;
+            }
+            Op::Resume { action } => {
+                let changed = self.queue.resume(ACTIONS[action]).unwrap();
+                assert_eq!(changed, self.model.paused[action], "resume");
+                self.model.paused[action] = false;
+            }
             Op::Retry { .. } => self.retry(now, op),
             Op::Delete { .. } => self.delete(op),
             Op::Advance { ms: by } => {
@@ -280,16 +239,29 @@ impl Harness {
             max_tries,
             delay_ms,
             timeout_ms,
+            priority,
+            keyed,
         } = op
         else {
             unreachable!()
         };
-        let task = NewTask::json(ACTIONS[action], &now)
+        let mut task = NewTask::json(ACTIONS[action], &now)
             .unwrap()
             .max_tries(max_tries)
             .delay(Duration::from_millis(delay_ms))
-            .timeout(Duration::from_millis(timeout_ms));
-        let id = self.queue.enqueue_task(task).unwrap().id;
+            .timeout(Duration::from_millis(timeout_ms))
+            .priority(priority);
+        if keyed {
+            task = task.unique_key("k");
+        }
+        let enqueued = self.queue.enqueue_task(task).unwrap();
+        let holder = keyed.then(|| self.model.key_holder(action)).flatten();
+        assert_eq!(enqueued.duplicate, holder.is_some(), "duplicate");
+        if let Some(holder) = holder {
+            assert_eq!(enqueued.id, holder, "the holder of the key");
+            return;
+        }
+        let id = enqueued.id;
         assert!(
             self.model.ever.last().is_none_or(|last| *last < id),
             "ids grow"
@@ -304,6 +276,9 @@ impl Harness {
             not_before: now + ms(delay_ms),
             expires: None,
             timeout: ms(timeout_ms),
+            priority,
+            keyed,
+            cancel_requested: false,
         };
         self.model.tasks.insert(id, task);
     }
@@ -355,7 +330,10 @@ impl Harness {
         if self.model.holds(r) {
             let task = self.model.tasks.get_mut(&r.id).unwrap();
             task.expires = None;
-            if task.max_tries != -1 && task.tries >= task.max_tries {
+            if task.cancel_requested {
+                assert_eq!(result.unwrap(), FailOutcome::Cancelled);
+                task.state = State::Cancelled;
+            } else if task.max_tries != -1 && task.tries >= task.max_tries {
                 assert_eq!(result.unwrap(), FailOutcome::Failed);
                 task.state = State::Failed;
             } else {
@@ -380,7 +358,11 @@ impl Harness {
         if self.model.holds(r) {
             result.unwrap();
             let task = self.model.tasks.get_mut(&r.id).unwrap();
-            task.state = State::Failed;
+            task.state = if task.cancel_requested {
+                State::Cancelled
+            } else {
+                State::Failed
+            };
             task.expires = None;
         } else {
             expect_lease_lost(result);
@@ -406,11 +388,15 @@ impl Harness {
         if self.model.holds(r) {
             result.unwrap();
             let task = self.model.tasks.get_mut(&r.id).unwrap();
-            task.state = State::Queued;
-            task.tries -= 1;
             task.expires = None;
-            if delay_ms > 0 {
-                task.not_before = now + ms(delay_ms);
+            if task.cancel_requested {
+                task.state = State::Cancelled;
+            } else {
+                task.state = State::Queued;
+                task.tries -= 1;
+                if delay_ms > 0 {
+                    task.not_before = now + ms(delay_ms);
+                }
             }
         } else {
             expect_lease_lost(result);
@@ -445,16 +431,55 @@ impl Harness {
                 matches!(result, Err(Error::TaskNotFound { .. })),
                 "{result:?}"
             ),
-            Some(t) if t.state == State::Failed => {
+            Some(t) if matches!(t.state, State::Failed | State::Cancelled) => {
+                let (action, keyed) = (t.action, t.keyed);
+                let holder = keyed.then(|| self.model.key_holder(action)).flatten();
+                let t = self.model.tasks.get_mut(&id).unwrap();
+                if let Some(holder) = holder {
+                    assert!(
+                        matches!(result, Err(Error::Duplicate { existing, .. }) if existing == holder),
+                        "{result:?}"
+                    );
+                    return;
+                }
                 result.unwrap();
                 t.state = State::Queued;
                 t.tries = 0;
                 t.not_before = now;
+                t.cancel_requested = false;
             }
             Some(t) => assert!(
                 matches!(result, Err(Error::WrongState { actual, .. }) if actual == t.state),
                 "{result:?}"
             ),
+        }
+    }
+
+    fn cancel(&mut self, now: i64, op: Op) {
+        let Op::Cancel { task } = op else {
+            unreachable!()
+        };
+        let _ = now;
+        let id = self.model.ever[task % self.model.ever.len()];
+        let result = self.queue.cancel(id);
+        match self.model.tasks.get_mut(&id) {
+            None => assert!(
+                matches!(result, Err(Error::TaskNotFound { .. })),
+                "{result:?}"
+            ),
+            Some(t) => match t.state {
+                State::Queued => {
+                    assert_eq!(result.unwrap(), CancelOutcome::Cancelled);
+                    t.state = State::Cancelled;
+                }
+                State::Running => {
+                    assert_eq!(result.unwrap(), CancelOutcome::Requested);
+                    t.cancel_requested = true;
+                }
+                finished => {
+                    assert_eq!(result.unwrap(), CancelOutcome::AlreadyFinished(finished));
+                }
+            },
         }
     }
 
@@ -509,6 +534,8 @@ fn check(queue: &Queue, model: &Model) {
                 task.lease_token,
                 micros(task.not_before),
                 task.expires.map(micros),
+                task.priority,
+                task.cancel_requested.is_some(),
             ),
             (
                 expected.state,
@@ -517,6 +544,8 @@ fn check(queue: &Queue, model: &Model) {
                 expected.token,
                 expected.not_before,
                 expected.expires,
+                expected.priority,
+                expected.cancel_requested,
             ),
             "task {id}"
         );
@@ -546,7 +575,7 @@ fn check(queue: &Queue, model: &Model) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn the_queue_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..80)) {
