@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use taskq::blocking::{Queue, Worker};
 use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
-use taskq::{ConnectOptions, Error, ListOptions, NewTask, QueueConfig, State};
+use taskq::{
+    CancelOutcome, ConnectOptions, Error, ListOptions, NewTask, QueueConfig, RetryKey, State,
+};
 
 /// A database URL per backend, each test with a fresh file or schema.
 fn urls() -> Vec<(String, Option<tempfile::TempDir>)> {
@@ -34,6 +36,40 @@ fn is_runtime_refusal<T: std::fmt::Debug>(result: taskq::Result<T>) -> bool {
             ..
         })
     )
+}
+
+#[test]
+fn every_control_call_works_on_both_backends() {
+    for (url, _dir) in urls() {
+        let queue = Queue::connect(&url).unwrap();
+        let keyed = |n: u32| {
+            NewTask::json("k", &n)
+                .unwrap()
+                .unique_key("key")
+                .priority(2)
+        };
+        let first = queue.enqueue_task(keyed(1)).unwrap();
+        assert!(queue.enqueue_task(keyed(2)).unwrap().duplicate, "{url}");
+        assert_eq!(
+            queue.cancel_key("k", "key").unwrap(),
+            Some((first.id, CancelOutcome::Cancelled))
+        );
+        queue.retry_with(first.id, RetryKey::Clear).unwrap();
+        assert!(queue.pause("k").unwrap());
+        assert_eq!(queue.paused().unwrap(), ["k"]);
+        assert!(queue.claim("k").unwrap().is_none(), "{url}");
+        assert!(queue.resume("k").unwrap());
+        let lease = queue.claim("k").unwrap().unwrap();
+        assert_eq!(lease.task().priority, 2);
+        assert_eq!(queue.cancel(lease.id()).unwrap(), CancelOutcome::Requested);
+        lease.cancel("no longer wanted").unwrap();
+        let task = queue.get(first.id).unwrap().unwrap();
+        assert_eq!(task.state, State::Cancelled, "{url}");
+        assert_eq!(task.attempts.len(), 1);
+        queue.enqueue("m", &1).unwrap();
+        let done = queue.cancel_many("m", State::Queued).unwrap();
+        assert_eq!((done.cancelled, done.requested), (1, 0));
+    }
 }
 
 #[test]

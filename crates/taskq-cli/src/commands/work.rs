@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use taskq::worker::{Outcome, TaskContext, Worker, WorkerConfig};
+use taskq::worker::{Outcome, StopReason, TaskContext, Worker, WorkerConfig};
 use taskq::Queue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,7 +27,8 @@ const ERROR_TAIL: usize = 2000;
 /// retried with backoff until its tries are used up. Leases are extended
 /// while the command runs. On SIGINT or SIGTERM the worker stops taking
 /// tasks, lets running commands finish for --shutdown-timeout, then kills
-/// them and gives their tasks back to run again.
+/// them and gives their tasks back to run again. A task cancelled while its
+/// command runs (`taskq cancel`) has its command killed and ends cancelled.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  taskq work email -- ./send-email.sh\n  taskq work resize --concurrency 4 -- convert-image --from-stdin"
@@ -49,6 +50,10 @@ pub struct Args {
     /// lost waits.
     #[arg(long, default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub poll_interval: Duration,
+    /// A name for this worker, recorded with each task it runs (beside
+    /// the host name and process id) and shown by `taskq show`.
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// The last `ERROR_TAIL` characters of a command's standard error.
@@ -107,7 +112,12 @@ async fn run_command(
         status = child.wait() => status.map_err(|e| format!("could not wait for {program}: {e}"))?,
         _ = ctx.cancelled() => {
             let _ = child.kill().await;
-            return Err(format!("{program} was stopped: the task's lease was lost or the worker shut down"));
+            let why = match ctx.stop_reason() {
+                Some(StopReason::Cancelled) => "the task was cancelled",
+                Some(StopReason::LeaseLost) => "the task's lease was lost",
+                _ => "the worker shut down",
+            };
+            return Err(format!("{program} was stopped: {why}"));
         }
     };
     let stderr = collect.await.unwrap_or_default();
@@ -136,6 +146,7 @@ pub async fn run(args: Args, queue: Queue, out: &Output) -> Result<(), Failure> 
         concurrency: args.concurrency as usize,
         claim_batch: args.concurrency.min(taskq::MAX_CLAIM_BATCH),
         shutdown_timeout: args.shutdown_timeout,
+        name: args.name,
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(queue, config);
@@ -153,10 +164,11 @@ pub async fn run(args: Args, queue: Queue, out: &Output) -> Result<(), Failure> 
     } else {
         let _ = writeln!(
             std::io::stderr(),
-            "taskq: stopped after {} completed, {} retried, {} failed, {} released",
+            "taskq: stopped after {} completed, {} retried, {} failed, {} cancelled, {} released",
             m.completed,
             m.retried,
             m.failed,
+            m.cancelled,
             m.released
         );
         Ok(())
