@@ -60,6 +60,11 @@ struct Args {
     /// for example to profile one of them.
     #[arg(long)]
     only: Option<String>,
+    /// What the workloads' tasks carry: plain (the standard workloads),
+    /// priorities (each task a priority of 0 to 3), or keys (each task a
+    /// unique key of its own), to measure what those cost.
+    #[arg(long, default_value = "plain", value_parser = ["plain", "priorities", "keys"])]
+    tasks: String,
 }
 
 /// How many tasks each workload uses.
@@ -340,13 +345,18 @@ fn print(args: &Args, runs: usize, seconds: f64, figures: &[Figure], scale: &[Fi
     }
     println!();
     println!(
-        "medians of {runs} runs; SQLite durability {}; {seconds:.0} s",
-        args.durability
+        "medians of {runs} runs; SQLite durability {}; tasks {}; {seconds:.0} s",
+        args.durability, args.tasks
     );
 }
 
 async fn run(args: Args) {
     let sizes = if args.quick { &QUICK } else { &FULL };
+    workloads::carry(match args.tasks.as_str() {
+        "priorities" => workloads::Carry::Priorities,
+        "keys" => workloads::Carry::Keys,
+        _ => workloads::Carry::Plain,
+    });
     let dir_holder = match &args.dir {
         Some(_) => None,
         None => Some(tempfile::tempdir().expect("a temporary directory")),

@@ -2,7 +2,7 @@
 //! API: queue `bench`, payload `{"i": n, "t": enqueue_unix_micros}`, a
 //! handler that does nothing but complete.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -24,8 +24,31 @@ fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
+/// What the workloads' tasks carry besides their payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carry {
+    /// Nothing: the standard workloads.
+    Plain,
+    /// A priority of 0 to 3.
+    Priorities,
+    /// A unique key of its own.
+    Keys,
+}
+
+static CARRY: OnceLock<Carry> = OnceLock::new();
+
+/// Sets what the tasks of this run carry (once, before the workloads).
+pub(crate) fn carry(carry: Carry) {
+    let _ = CARRY.set(carry);
+}
+
 fn task(i: usize) -> NewTask {
-    NewTask::json("bench", &Payload { i, t: now_micros() }).expect("a payload encodes")
+    let task = NewTask::json("bench", &Payload { i, t: now_micros() }).expect("a payload encodes");
+    match CARRY.get().copied().unwrap_or(Carry::Plain) {
+        Carry::Plain => task,
+        Carry::Priorities => task.priority((i % 4) as i16),
+        Carry::Keys => task.unique_key(format!("key-{i}")),
+    }
 }
 
 fn rate(n: usize, started: Instant) -> Run {

@@ -53,6 +53,18 @@ pub struct Report {
     pub failed_for_good: u64,
     /// Tasks that ended cancelled.
     pub cancelled: u64,
+    /// Cancels the controller made of queued tasks (they ended cancelled
+    /// at once), and of running ones (asked to stop).
+    pub cancels_of_queued: u64,
+    pub cancels_of_running: u64,
+    /// Executions that started after their task was cancelled while
+    /// queued: must be 0.
+    pub ran_after_cancel: u64,
+    /// Pauses the controller made, and executions that started while the
+    /// action was paused (past a grace for claims made just before): must
+    /// be 0.
+    pub pauses: u64,
+    pub started_while_paused: u64,
     pub poison_forever_most_tries: i64,
     pub out_of_order: u64,
     /// The longest time from the end of a fault to the next execution
@@ -78,7 +90,8 @@ impl Report {
              at most {} times); stale completions attempted {}, refused {}, accepted {}; handed over {}; failed for good {}; \
              poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
              executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
-             left after stop {}; integrity {}",
+             left after stop {}; cancels of queued {}, of running {}, ran after cancel {}, cancelled {}; \
+             pauses {}, started while paused {}; integrity {}",
             r.backend,
             r.scenario,
             r.enqueues_acknowledged,
@@ -105,6 +118,12 @@ impl Report {
             r.throughput_after_min,
             r.drained_seconds,
             r.left_after_stop,
+            r.cancels_of_queued,
+            r.cancels_of_running,
+            r.ran_after_cancel,
+            r.cancelled,
+            r.pauses,
+            r.started_while_paused,
             r.integrity,
         )
     }
@@ -121,6 +140,8 @@ impl Report {
                 self.stale_completions_accepted,
             ),
             ("out of order", self.out_of_order),
+            ("ran after cancel", self.ran_after_cancel),
+            ("started while paused", self.started_while_paused),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -279,6 +300,8 @@ struct Ledgers {
     times: Vec<i64>,
     /// Each worker process's latest counters: refused, handed over.
     counters: HashMap<u64, (u64, u64)>,
+    /// When each task's executions started, by id.
+    starts: HashMap<u64, Vec<i64>>,
 }
 
 fn read_ledgers(dir: &Path, report: &mut Report, intended: &HashSet<u64>) -> Ledgers {
@@ -291,6 +314,9 @@ fn read_ledgers(dir: &Path, report: &mut Report, intended: &HashSet<u64>) -> Led
             ledgers.counters.insert(pid, (refused, handed));
         } else if let (Some(task), Some(i)) = (line["task"].as_u64(), line["i"].as_u64()) {
             ledgers.times.extend(line["at"].as_i64());
+            if let Some(at) = line["at"].as_i64() {
+                ledgers.starts.entry(task).or_default().push(at);
+            }
             report.executions += 1;
             *ledgers.runs.entry(task).or_default() += 1;
             ledgers.executed.insert(i);
@@ -352,6 +378,35 @@ async fn read_tasks(
     present
 }
 
+/// What the controller's journal says (see `control.rs`): executions
+/// after a cancel of a queued task, and executions started while paused.
+fn check_control(dir: &Path, report: &mut Report, ledgers: &Ledgers) {
+    let grace = crate::control::PAUSE_GRACE.as_micros() as i64;
+    for line in lines(dir, "control-") {
+        if let (Some(task), Some(at)) = (line["cancel"].as_u64(), line["at"].as_i64()) {
+            match line["outcome"].as_str() {
+                Some("cancelled") => {
+                    report.cancels_of_queued += 1;
+                    let starts = ledgers.starts.get(&task).map_or(&[][..], Vec::as_slice);
+                    report.ran_after_cancel += starts.iter().filter(|s| **s > at).count() as u64;
+                }
+                Some("requested") => report.cancels_of_running += 1,
+                _ => {}
+            }
+        } else if let (Some(paused), Some(resuming)) =
+            (line["paused"].as_i64(), line["resuming"].as_i64())
+        {
+            report.pauses += 1;
+            let (from, to) = (paused + grace, resuming);
+            report.started_while_paused += ledgers
+                .times
+                .iter()
+                .filter(|t| **t > from && **t < to)
+                .count() as u64;
+        }
+    }
+}
+
 /// Reads the journals, ledgers and the database of a run in `dir` and
 /// reports its figures.
 pub async fn check(
@@ -368,6 +423,7 @@ pub async fn check(
         print_timeline(&ledgers.times, faults);
     }
     recovery(&mut report, &ledgers.times, faults);
+    check_control(dir, &mut report, &ledgers);
     let counters = &ledgers.counters;
     report.stale_completions_refused = counters.values().map(|(refused, _)| refused).sum();
     report.handed_over = counters.values().map(|(_, handed)| handed).sum();

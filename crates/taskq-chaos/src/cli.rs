@@ -107,6 +107,11 @@ pub(crate) enum ScenarioName {
     /// enqueue; killed at random and at exact kill points (one between
     /// such an insert and the hand-over).
     HandOver,
+    /// Workers killed at random while a controller cancels queued and
+    /// running tasks and pauses the action now and then: nothing is lost,
+    /// no task cancelled while queued runs after, and no task starts while
+    /// the action is paused.
+    CancelPause,
     /// SQLite: another process holds the write lock, twice for two seconds
     /// (callers wait) and once for eleven (past the ten-second busy
     /// timeout: callers fail with a typed busy error). Not part of `all`.
@@ -121,7 +126,7 @@ pub(crate) enum ScenarioName {
     All,
 }
 
-pub(crate) const SCENARIOS: [ScenarioName; 7] = [
+pub(crate) const SCENARIOS: [ScenarioName; 8] = [
     ScenarioName::KillWorkers,
     ScenarioName::KillProducer,
     ScenarioName::PauseWorkers,
@@ -129,4 +134,5 @@ pub(crate) const SCENARIOS: [ScenarioName; 7] = [
     ScenarioName::Clean,
     ScenarioName::Ordered,
     ScenarioName::HandOver,
+    ScenarioName::CancelPause,
 ];

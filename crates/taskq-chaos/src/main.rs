@@ -5,6 +5,7 @@
 
 mod check;
 mod cli;
+mod control;
 mod fleet;
 mod plan;
 mod roles;

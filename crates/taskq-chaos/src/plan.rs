@@ -91,6 +91,13 @@ pub(crate) fn plan(scenario: ScenarioName, short: bool) -> Plan {
             produce_each: scale(200, 1_000),
             ..base
         },
+        ScenarioName::CancelPause => Plan {
+            failpoints: Some("after-effect=0.002,before-commit=0.002"),
+            count: scale(2_000, 10_000),
+            pause_ms: 10,
+            work_ms: 20,
+            ..base
+        },
         ScenarioName::LockHolder => Plan {
             pause_ms: 20,
             count: scale(5_000, 10_000),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use taskq::worker::{Outcome, TaskContext, Worker, WorkerConfig};
+use taskq::worker::{Outcome, StopReason, TaskContext, Worker, WorkerConfig};
 use taskq::{NewTask, Queue, FOREVER};
 
 /// The action every scenario uses, and the one of follow-up tasks.
@@ -130,7 +130,15 @@ fn register(worker: &mut Worker, journal: &Arc<Mutex<Journal>>, work: Duration, 
                 if payload.poison && !defused {
                     std::process::abort();
                 }
-                tokio::time::sleep(work).await;
+                tokio::select! {
+                    () = tokio::time::sleep(work) => {}
+                    () = ctx.cancelled() => {
+                        if ctx.stop_reason() == Some(StopReason::Cancelled) {
+                            return Ok(Outcome::cancel("cancelled by the chaos controller"));
+                        }
+                        return Err("stopped: the lease was lost or the worker shut down".to_string());
+                    }
+                }
                 let follow_up = NewTask::json(FOLLOW_UP, &payload.i)
                     .map_err(|e| e.to_string())?
                     .timeout(ctx.task().timeout);

@@ -3,12 +3,15 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use taskq::{ListOptions, Queue, State, FOREVER};
 
 use crate::check;
 use crate::cli::ScenarioName;
+use crate::control;
 use crate::fleet::Fleet;
 use crate::plan::plan;
 use crate::roles::{self, unix_micros, ACTION, FOLLOW_UP};
@@ -99,6 +102,7 @@ fn wants_faults(scenario: ScenarioName) -> bool {
         scenario,
         ScenarioName::KillWorkers
             | ScenarioName::HandOver
+            | ScenarioName::CancelPause
             | ScenarioName::PauseWorkers
             | ScenarioName::StopServer
             | ScenarioName::LockHolder
@@ -129,7 +133,7 @@ impl Faults<'_> {
     /// Injects the scenario's next fault.
     fn inject(&mut self) {
         match self.scenario {
-            ScenarioName::KillWorkers | ScenarioName::HandOver => {
+            ScenarioName::KillWorkers | ScenarioName::HandOver | ScenarioName::CancelPause => {
                 self.fleet.kill_worker();
                 self.injected += 1;
             }
@@ -250,7 +254,20 @@ pub(crate) async fn run_scenario(
         let _ = faults.producer.wait();
     }
     faults.fleet.spawn_workers();
+    let stop_control = Arc::new(AtomicBool::new(false));
+    let controller = (scenario == ScenarioName::CancelPause).then(|| {
+        let (queue, dir, stop) = (
+            queue.clone(),
+            dir.path().to_path_buf(),
+            Arc::clone(&stop_control),
+        );
+        tokio::spawn(async move { control::run(queue, &dir, stop).await })
+    });
     faults.run();
+    stop_control.store(true, Ordering::Relaxed);
+    if let Some(controller) = controller {
+        let _ = controller.await;
+    }
 
     let (stuck, forever_tries) = recover(&queue, &mut fleet, short).await;
     let drained = fleet

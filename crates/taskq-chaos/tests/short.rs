@@ -19,7 +19,7 @@ fn run(backend: &str, postgres_url: Option<&str>) {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
         stdout.lines().count(),
-        7,
+        8,
         "every scenario reported: {stdout}"
     );
     assert!(
