@@ -83,8 +83,9 @@ pub fn sqlite_insert_bulk(path: &Path, config: &SqliteConfig, n: usize) -> Run {
     rate(n, started)
 }
 
-/// Claim-then-delete of the oldest ready row, one transaction per task,
-/// over `n` pre-loaded rows.
+/// Claim-then-delete of the first ready row in the order of the ready
+/// index (priority, not-before, id), one transaction per task, over `n`
+/// pre-loaded rows.
 pub fn sqlite_claim_delete(path: &Path, config: &SqliteConfig, n: usize) -> Run {
     let conn = sqlite_open(path, config);
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -102,7 +103,7 @@ pub fn sqlite_claim_delete(path: &Path, config: &SqliteConfig, n: usize) -> Run 
         let id: Option<i64> = conn
             .prepare_cached(
                 "SELECT id FROM taskq_tasks WHERE action = 'bench' AND state = 'queued' AND not_before <= ?1 \
-                 ORDER BY not_before, id LIMIT 1",
+                 ORDER BY priority, not_before, id LIMIT 1",
             )
             .unwrap()
             .query_row(params![now_micros()], |row| row.get(0))
@@ -204,7 +205,7 @@ pub async fn pg_claim_delete(url: &str, schema: &str, n: usize, clients: usize) 
         "DELETE FROM \"{schema}\".taskq_tasks WHERE id = (\
              SELECT id FROM \"{schema}\".taskq_tasks \
              WHERE action = 'bench' AND state = 'queued' AND not_before <= now() \
-             ORDER BY not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+             ORDER BY priority, not_before, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
     ));
     let mut connections = Vec::new();
     for _ in 0..clients {

@@ -3,7 +3,8 @@
 //!
 //! A task is a row: an action (the queue's name) and a payload. Producers
 //! [`enqueue`](Queue::enqueue) tasks; workers [`claim`](Queue::claim) the
-//! oldest ready task of an action with an exclusive, time-limited lease and
+//! first ready task of an action (by priority, then age) with an exclusive,
+//! time-limited lease and
 //! then [`complete`](Lease::complete), [`fail`](Lease::fail) or
 //! [`release`](Lease::release) it. A worker that crashes or stalls loses
 //! its lease and the task runs again; after its last try a task fails for
@@ -37,7 +38,10 @@
 //! Where to go next:
 //! - [`Queue`]: enqueue, claim, count, inspect and administer tasks;
 //! - [`Lease`]: what a worker does with a claimed task;
-//! - [`EnqueueOptions`]: tries, lease length, delay, parent;
+//! - [`EnqueueOptions`]: tries, lease length, delay, parent, priority,
+//!   [unique key](Unique);
+//! - control over tasks: [`Queue::cancel`], [`Queue::pause`],
+//!   [`Queue::retry_with`], and each task's [`attempts`](Task::attempts);
 //! - [`sqlite`]: the SQLite backend, its durability settings, and
 //!   enqueueing inside your own `rusqlite` transaction;
 //! - `postgres` (feature `postgres`): the PostgreSQL backend, and

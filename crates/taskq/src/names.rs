@@ -29,22 +29,34 @@ impl From<i64> for TaskId {
 /// Checks an action name: 1 to [`MAX_ACTION_LEN`] bytes, no control
 /// characters.
 pub fn validate_action(action: &str) -> Result<()> {
-    if action.is_empty() {
-        return Err(Error::invalid("action", "the action name is empty"));
+    validate_name("action", "action name", action, MAX_ACTION_LEN)
+}
+
+/// Checks a name given by the caller (an action, a unique key, a worker's
+/// name): 1 to `max_len` bytes, no control characters. `field` names it
+/// in the error, `what` in its message.
+pub(crate) fn validate_name(
+    field: &'static str,
+    what: &str,
+    name: &str,
+    max_len: usize,
+) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(field, format!("the {what} is empty")));
     }
-    if action.len() > MAX_ACTION_LEN {
+    if name.len() > max_len {
         return Err(Error::invalid(
-            "action",
+            field,
             format!(
-                "the action name is {} bytes long; the limit is {MAX_ACTION_LEN}",
-                action.len()
+                "the {what} is {} bytes long; the limit is {max_len}",
+                name.len()
             ),
         ));
     }
-    if action.chars().any(char::is_control) {
+    if name.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "action",
-            "the action name contains control characters",
+            field,
+            format!("the {what} contains control characters"),
         ));
     }
     Ok(())

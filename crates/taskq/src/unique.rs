@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::names::TaskId;
+use crate::names::{validate_name, TaskId};
 use crate::options::validate_duration;
 use crate::state::State;
 
@@ -112,25 +112,7 @@ impl Unique {
 /// Checks a unique key: 1 to [`MAX_UNIQUE_KEY_LEN`] bytes, no control
 /// characters.
 pub(crate) fn validate_key(key: &str) -> Result<()> {
-    if key.is_empty() {
-        return Err(Error::invalid("unique_key", "the unique key is empty"));
-    }
-    if key.len() > MAX_UNIQUE_KEY_LEN {
-        return Err(Error::invalid(
-            "unique_key",
-            format!(
-                "the unique key is {} bytes long; the limit is {MAX_UNIQUE_KEY_LEN}",
-                key.len()
-            ),
-        ));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "unique_key",
-            "the unique key contains control characters",
-        ));
-    }
-    Ok(())
+    validate_name("unique_key", "unique key", key, MAX_UNIQUE_KEY_LEN)
 }
 
 /// The states a stored set of bits counts.

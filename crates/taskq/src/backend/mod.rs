@@ -56,10 +56,9 @@ impl StateIndex {
         let (name, holds) = match state {
             State::Queued => ("taskq_tasks_ready", "state = 'queued'"),
             State::Running => ("taskq_tasks_leased", "state = 'running'"),
-            State::Failed | State::Succeeded | State::Cancelled => (
-                "taskq_tasks_finished",
-                "state IN ('failed', 'succeeded', 'cancelled')",
-            ),
+            State::Failed | State::Succeeded | State::Cancelled => {
+                ("taskq_tasks_finished", "finished_at IS NOT NULL")
+            }
         };
         StateIndex { name, holds }
     }

@@ -120,12 +120,7 @@ impl WorkerConfig {
         validate_duration("shutdown_timeout", self.shutdown_timeout, true)?;
         validate_duration("cancel_grace", self.cancel_grace, true)?;
         if let Some(name) = &self.name {
-            if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
-                return Err(Error::invalid(
-                    "name",
-                    "must be 1 to 255 bytes without control characters",
-                ));
-            }
+            crate::names::validate_name("name", "worker name", name, 255)?;
         }
         validate_duration("error_backoff", self.error_backoff, false)
     }

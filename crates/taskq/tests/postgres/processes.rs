@@ -2,11 +2,8 @@
 
 use super::*;
 
-/// The test binary re-run as a worker process: claims and completes
-/// "work" tasks until none is left, printing each id.
-#[tokio::test]
-#[ignore = "run by processes_complete_each_task_exactly_once as a child process"]
-async fn child_worker() {
+/// A child process's queue on the schema its parent test names.
+async fn child_queue() -> Queue {
     let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
     let config = PostgresConfig {
         schema,
@@ -14,7 +11,15 @@ async fn child_worker() {
         ..PostgresConfig::default()
     };
     let backend = PostgresBackend::connect(&url(), config).await.unwrap();
-    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    Queue::new(backend, QueueConfig::default()).unwrap()
+}
+
+/// The test binary re-run as a worker process: claims and completes
+/// "work" tasks until none is left, printing each id.
+#[tokio::test]
+#[ignore = "run by processes_complete_each_task_exactly_once as a child process"]
+async fn child_worker() {
+    let queue = child_queue().await;
     let mut out = String::new();
     loop {
         let leases = queue.claim_many("work", 5).await.unwrap();
@@ -34,14 +39,7 @@ async fn child_worker() {
 #[tokio::test]
 #[ignore = "run by processes_enqueueing_one_unique_key_make_one_task as a child process"]
 async fn child_unique_producer() {
-    let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
-    let config = PostgresConfig {
-        schema,
-        pool_size: 2,
-        ..PostgresConfig::default()
-    };
-    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
-    let queue = Queue::new(backend, QueueConfig::default()).unwrap();
+    let queue = child_queue().await;
     let mut out = String::new();
     for n in 0..125 {
         let task = NewTask::json("keyed", &n).unwrap().unique_key("the-key");

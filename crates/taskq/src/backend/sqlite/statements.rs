@@ -70,25 +70,22 @@ pub(crate) fn insert(
         let slot = unique
             .and_then(Unique::period_micros)
             .map(|period| window_start(now, period));
-        let inserted: Option<i64> = statement
-            .query_row(
-                params![
-                    task.action,
-                    task.payload,
-                    not_before,
-                    options.max_tries,
-                    micros::from_duration(options.timeout),
-                    options.parent.map(|p| p.0),
-                    now,
-                    options.priority,
-                    unique.map(|u| &u.key),
-                    unique.map_or(0, Unique::states_bits),
-                    slot,
-                ],
-                |row| row.get(0),
-            )
-            .optional()
+        let changed = statement
+            .execute(params![
+                task.action,
+                task.payload,
+                not_before,
+                options.max_tries,
+                micros::from_duration(options.timeout),
+                options.parent.map(|p| p.0),
+                now,
+                options.priority,
+                unique.map(|u| &u.key),
+                unique.map_or(0, Unique::states_bits),
+                slot,
+            ])
             .map_err(db_error)?;
+        let inserted = (changed == 1).then(|| conn.last_insert_rowid());
         enqueued.push(match (inserted, unique) {
             (Some(id), _) => {
                 newest = Some(id);

@@ -3,11 +3,12 @@
 -- running (running and uncounted tasks are counted live, see migration
 -- 0003); `taskq.tallied` tells the counting triggers (meant for writers
 -- other than taskq) that it does.
--- The state list lets a generic plan use the partial index of finished
--- tasks, which `state = $1` alone (a parameter) would not.
+-- The condition of the partial index of finished tasks (migration 0004)
+-- lets a generic plan use it, which `state = $1` alone (a parameter)
+-- would not.
 WITH purged AS (
     DELETE FROM {schema}.taskq_tasks
-    WHERE state IN ('failed', 'succeeded', 'cancelled') AND state = $1
+    WHERE finished_at IS NOT NULL AND state = $1
       AND finished_at <= now() - $2::bigint * interval '1 microsecond'
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     RETURNING action, state, counted

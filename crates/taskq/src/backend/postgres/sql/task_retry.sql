@@ -2,17 +2,17 @@
 -- (0 keep, 1 replace with $4, 2 clear). A failed or cancelled task is
 -- queued again with its tries reset. Fails with a unique violation when
 -- another task holds the key it would count in again.
--- A task has failed or was cancelled exactly when it is finished and has
--- not succeeded (a CHECK of the table); saying `state IN (...)` instead
--- would let the planner read those tasks through the index of finished
--- ones in place of looking up the id.
+-- The states are named, not implied by a finish time: the condition of the
+-- index of finished tasks (`finished_at IS NOT NULL`) would let the
+-- planner read every finished task through it in place of looking up the
+-- id.
 -- Tallies its changes in taskq_tallies, for counted tasks that are not
 -- running (running and uncounted tasks are counted live, see migration
 -- 0003); `taskq.tallied` tells the counting triggers (meant for writers
 -- other than taskq) that it does.
 WITH old AS (
     SELECT id, state FROM {schema}.taskq_tasks
-    WHERE id = $1 AND finished_at IS NOT NULL AND state <> 'succeeded'
+    WHERE id = $1 AND state IN ('failed', 'cancelled')
     FOR UPDATE
 ), retried AS (
     UPDATE {schema}.taskq_tasks AS t

@@ -1,5 +1,5 @@
--- ?1 state, ?2 finished at or before. The state list lets SQLite use the
--- partial index of finished tasks; `state = ?1` alone, a parameter, would
--- not, and every task would be read.
+-- ?1 state, ?2 finished at or before. The condition of the partial index
+-- of finished tasks (migration 0004) lets SQLite use it; `state = ?1`
+-- alone, a parameter, would not, and every task would be read.
 DELETE FROM taskq_tasks
-WHERE state IN ('failed', 'succeeded', 'cancelled') AND state = ?1 AND finished_at <= ?2
+WHERE finished_at IS NOT NULL AND state = ?1 AND finished_at <= ?2
