@@ -103,7 +103,7 @@ async fn insert_one(
     let one = std::slice::from_ref(task);
     let columns = super::statements::InsertColumns::new(one);
     let rows = client
-        .query(sql.insert.as_str(), &columns.params_of(0))
+        .query(sql.insert_keyed.as_str(), &columns.params_of(0))
         .await
         .map_err(db_error)?;
     Ok(inserted(one, &rows)?[0].map(Enqueued::new))

@@ -230,10 +230,12 @@ impl Backend for PostgresBackend {
         self.counts.changed();
         let columns = InsertColumns::new(&tasks);
         let due = due_actions(&tasks);
-        let (sql, params) = if tasks.len() == 1 {
-            (&self.sql.insert, columns.params_of(0))
+        let one = tasks.len() == 1;
+        let sql = self.sql.insert_for(&tasks, !one);
+        let params = if one {
+            columns.params_of(0)
         } else {
-            (&self.sql.insert_many, columns.params())
+            columns.params()
         };
         let rows = match self.notifier.send_with_insert(&due) {
             Some(inline) => self.insert_then_notify(sql, &params, &due, inline).await?,
@@ -363,7 +365,7 @@ impl Backend for PostgresBackend {
         }
         crate::failpoint::hit("inside-completion");
         let insert = tx
-            .prepare_cached(&self.sql.insert_many)
+            .prepare_cached(self.sql.insert_for(&follow_ups, true))
             .await
             .map_err(db_error)?;
         let notify = tx

@@ -16,8 +16,10 @@ use crate::task::NewTask;
 #[derive(Debug)]
 pub(super) struct Sql {
     pub(super) insert: String,
+    pub(super) insert_keyed: String,
     pub(super) insert_claimed: String,
     pub(super) insert_many: String,
+    pub(super) insert_many_keyed: String,
     pub(super) notify: String,
     pub(super) notify_if_heard: String,
     pub(super) requeue_expired: String,
@@ -51,10 +53,14 @@ impl Sql {
         let fill = |sql: &str| sql.replace("{schema}", &quoted);
         let cancel =
             |target: &str| fill(&include_str!("sql/task_cancel.sql").replace("{target}", target));
+        let plain = |sql: &str| fill(&sql.replace("{on_conflict}", ""));
+        let keyed = |sql: &str| fill(&sql.replace("{on_conflict}", "ON CONFLICT DO NOTHING"));
         Sql {
-            insert: fill(include_str!("sql/task_insert.sql")),
+            insert: plain(include_str!("sql/task_insert.sql")),
+            insert_keyed: keyed(include_str!("sql/task_insert.sql")),
             insert_claimed: fill(include_str!("sql/task_insert_claimed.sql")),
-            insert_many: fill(include_str!("sql/task_insert_many.sql")),
+            insert_many: plain(include_str!("sql/task_insert_many.sql")),
+            insert_many_keyed: keyed(include_str!("sql/task_insert_many.sql")),
             notify: fill(include_str!("sql/task_notify.sql")),
             notify_if_heard: fill(include_str!("sql/task_notify_if_heard.sql")),
             requeue_expired: fill(include_str!("sql/task_requeue_expired.sql")),
@@ -79,6 +85,20 @@ impl Sql {
             pause: fill(include_str!("sql/task_pause.sql")),
             resume: fill(include_str!("sql/task_resume.sql")),
             paused: fill(include_str!("sql/task_paused.sql")),
+        }
+    }
+}
+
+impl Sql {
+    /// The statement that inserts `tasks`: one row or many, and with
+    /// `ON CONFLICT DO NOTHING` only when one of them has a unique key.
+    pub(super) fn insert_for(&self, tasks: &[NewTask], many: bool) -> &str {
+        let keyed = tasks.iter().any(|task| task.options.unique.is_some());
+        match (many, keyed) {
+            (false, false) => &self.insert,
+            (false, true) => &self.insert_keyed,
+            (true, false) => &self.insert_many,
+            (true, true) => &self.insert_many_keyed,
         }
     }
 }

@@ -91,7 +91,7 @@ pub async fn enqueue_many_in(
     let ids = insert_and_notify(
         client,
         &sql,
-        (sql.insert_many.as_str(), sql.notify.as_str()),
+        (sql.insert_for(tasks, true), sql.notify.as_str()),
         &channel,
         tasks,
     )

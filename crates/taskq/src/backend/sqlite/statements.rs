@@ -5,6 +5,7 @@
 //! transactional functions of [`super`] run them on the caller's own
 //! connection. Neither commits: that is the caller's business.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -48,15 +49,22 @@ pub(crate) fn in_savepoint<T>(
     }
 }
 
+/// `task_insert.sql` for tasks without a unique key, and with one (see
+/// the statement).
+static INSERT: LazyLock<String> =
+    LazyLock::new(|| include_str!("sql/task_insert.sql").replace("{on_conflict}", ""));
+static INSERT_KEYED: LazyLock<String> = LazyLock::new(|| {
+    include_str!("sql/task_insert.sql").replace("{on_conflict}", "ON CONFLICT DO NOTHING")
+});
+
 pub(crate) fn insert(
     conn: &Connection,
     now: i64,
     tasks: &[NewTask],
     mark: CachedMark,
 ) -> Result<Vec<Enqueued>> {
-    let mut statement = conn
-        .prepare_cached(include_str!("sql/task_insert.sql"))
-        .map_err(db_error)?;
+    let mut plain = conn.prepare_cached(&INSERT).map_err(db_error)?;
+    let mut keyed = conn.prepare_cached(&INSERT_KEYED).map_err(db_error)?;
     let mut enqueued = Vec::with_capacity(tasks.len());
     let mut newest = None;
     for task in tasks {
@@ -70,6 +78,11 @@ pub(crate) fn insert(
         let slot = unique
             .and_then(Unique::period_micros)
             .map(|period| window_start(now, period));
+        let statement = if unique.is_some() {
+            &mut keyed
+        } else {
+            &mut plain
+        };
         let changed = statement
             .execute(params![
                 task.action,
@@ -601,6 +614,41 @@ mod tests {
                     assert!(by_id.contains(range), "{options:?}:\n{by_id}");
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod prepare_tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    #[test]
+    fn hot_statements_are_not_prepared_again_on_each_run() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&conn).unwrap();
+        let worker = WorkerId::this_process(None);
+        let tasks: Vec<NewTask> = (0..50).map(|n| NewTask::json("a", &n).unwrap()).collect();
+        insert(&conn, 1, &tasks, None).unwrap();
+        let expiry = ExpiryBackoff {
+            initial_micros: 1,
+            max_micros: 1,
+        };
+        for now in 2..40 {
+            let claimed = claim(&conn, now, "a", 1, expiry, &worker).unwrap();
+            let lease = LeaseRef {
+                id: claimed[0].id,
+                token: claimed[0].lease_token,
+            };
+            complete(&conn, now, lease, &[], false, None).unwrap();
+        }
+        for sql in [
+            include_str!("sql/task_claim.sql"),
+            include_str!("sql/task_requeue_expired.sql"),
+        ] {
+            let statement = conn.prepare_cached(sql).unwrap();
+            let again = statement.get_status(StatementStatus::RePrepare);
+            assert!(again <= 1, "prepared again {again} times:\n{sql}");
         }
     }
 }

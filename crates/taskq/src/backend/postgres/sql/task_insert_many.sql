@@ -1,9 +1,11 @@
 -- $1 actions, $2 payloads, $3 run-at times (or NULL), $4 delays in
 -- microseconds (or NULL), $5 max tries, $6 timeouts, $7 parents, $8
 -- priorities, $9 unique keys, $10 the states each key counts (bits, see
--- migration 0004), $11 their periods in microseconds (or NULL). A task
+-- migration 0004), $11 their periods in microseconds (or NULL).
+-- {on_conflict} is `ON CONFLICT DO NOTHING` when a task of the batch has a
+-- unique key (else nothing: a speculative insert costs each row): a task
 -- whose key another task (or an earlier one of the batch) holds is not
--- inserted: the rows returned, in id order, are those inserted, in the
+-- inserted. The rows returned, in id order, are those inserted, in the
 -- order given.
 -- Tallies its changes in taskq_tallies, for counted tasks that are not
 -- running (running and uncounted tasks are counted live, see migration
@@ -19,7 +21,7 @@ WITH inserted AS (
         WITH ORDINALITY AS u (a, p, r, d, m, tu, pa, pr, k, ks, kp, ord)
     WHERE (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
     ORDER BY ord
-    ON CONFLICT DO NOTHING
+    {on_conflict}
     RETURNING id, action, unique_key, unique_slot
 ), counted AS (
     INSERT INTO {schema}.taskq_tallies (action, state, n)

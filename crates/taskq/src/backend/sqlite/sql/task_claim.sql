@@ -3,7 +3,8 @@
 -- the order of the ready index, read one priority at a time (each a range
 -- of due tasks), so that tasks waiting for a later time are never read,
 -- however many there are. `levels` finds the priorities in use, one seek
--- each.
+-- each. The limit is a subquery: a bound LIMIT would make SQLite prepare
+-- the statement again at every run (its plan is made for the value).
 UPDATE taskq_tasks
 SET state = 'running', tries = tries + 1, lease_token = lease_token + 1, expires = ?1 + timeout_us,
     started_at = ?1, worker = ?4
@@ -19,6 +20,6 @@ WHERE id IN (
     SELECT id FROM taskq_tasks
     WHERE action = ?2 AND state = 'queued' AND priority IN (SELECT p FROM levels) AND not_before <= ?1
     ORDER BY priority, not_before, id
-    LIMIT ?3
+    LIMIT (SELECT ?3)
 )
 RETURNING id, action, payload, state, not_before, tries, max_tries, timeout_us, expires, parent, last_error, created_at, finished_at, lease_token, priority, unique_key, unique_states, unique_slot, cancel_requested, started_at, worker, attempts
