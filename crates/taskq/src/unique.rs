@@ -123,7 +123,9 @@ pub(crate) fn states_of_bits(bits: i16) -> Vec<State> {
         .collect()
 }
 
-/// The start of the period window that `now` falls in, in microseconds.
+/// The start of the period window that `now` falls in, in microseconds
+/// (PostgreSQL computes it in SQL, by its own clock).
+#[cfg(feature = "sqlite")]
 pub(crate) fn window_start(now_micros: i64, period_micros: i64) -> i64 {
     now_micros - now_micros.rem_euclid(period_micros.max(1))
 }
@@ -203,6 +205,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn windows_start_at_multiples_of_the_period() {
         assert_eq!(window_start(3_700, 3_600), 3_600);

@@ -4,7 +4,7 @@
 //! Hints only: a lost hint costs latency, never a task, because waiting
 //! always ends after the poll interval and the claim is the truth.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +24,14 @@ pub(crate) struct Wakeups {
     /// The tasks this process's handlers run, told when their
     /// cancellation is asked for.
     running: Mutex<HashMap<TaskId, Arc<Notify>>>,
+    /// Cancellations heard for tasks no handler of this process runs yet:
+    /// a task claimed ahead (prefetched) starts after the notification
+    /// came, and is told when it starts. The newest [`HEARD_KEPT`].
+    heard: Mutex<VecDeque<TaskId>>,
 }
+
+/// How many cancellations of tasks not (yet) running are remembered.
+const HEARD_KEPT: usize = 1024;
 
 /// A running task's watch for its cancellation request; stops watching
 /// when dropped.
@@ -99,6 +106,11 @@ impl Wakeups {
         let notify = Arc::new(Notify::new());
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.insert(id, Arc::clone(&notify));
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = heard.iter().position(|heard| *heard == id) {
+            heard.remove(at);
+            notify.notify_one();
+        }
         CancelWatch {
             wakeups: Arc::clone(self),
             id,
@@ -110,8 +122,15 @@ impl Wakeups {
     /// its cancellation was asked for.
     pub(crate) fn cancel_requested(&self, id: TaskId) {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(notify) = running.get(&id) {
-            notify.notify_one();
+        match running.get(&id) {
+            Some(notify) => notify.notify_one(),
+            None => {
+                let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+                if heard.len() >= HEARD_KEPT {
+                    heard.pop_front();
+                }
+                heard.push_back(id);
+            }
         }
     }
 
@@ -169,6 +188,23 @@ impl WakeupSubscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_cancellation_heard_before_the_task_started_reaches_it() {
+        let wakeups = Arc::new(Wakeups::default());
+        wakeups.cancel_requested(TaskId(7));
+        let watch = wakeups.watch_cancel(TaskId(7));
+        tokio::time::timeout(Duration::from_secs(5), watch.requested())
+            .await
+            .expect("told at once");
+        let other = wakeups.watch_cancel(TaskId(8));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), other.requested())
+                .await
+                .is_err(),
+            "only the task asked for"
+        );
+    }
 
     #[tokio::test]
     async fn a_wake_between_subscribe_and_wait_is_not_missed() {
