@@ -6,8 +6,10 @@
 //! (three handlers at once). One task is claimed by a worker that then
 //! "crashes": the task runs again once its lease expires. One task is
 //! poisoned: it fails every try and ends failed for good, kept for
-//! inspection. Every completed resize enqueues a follow-up "notify" task in
-//! the same transaction. At the end it prints what happened.
+//! inspection, with a record of each try. Every completed resize enqueues a
+//! follow-up "notify" task in the same transaction. One task jumps the line
+//! with a lower priority, a second enqueue of a unique key adds nothing, and
+//! one task is cancelled before it runs. At the end it prints what happened.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -111,6 +113,42 @@ async fn enqueue(queue: &Queue) -> Result<(), taskq::Error> {
     Ok(())
 }
 
+/// Priorities, unique keys and cancellation, before the worker starts.
+async fn control(queue: &Queue) -> Result<(), taskq::Error> {
+    let urgent = Resize {
+        image: "urgent.png".into(),
+        poisoned: false,
+    };
+    let id = queue
+        .enqueue_task(NewTask::json("resize", &urgent)?.priority(-1))
+        .await?
+        .id;
+    println!("task {id} has priority -1: it runs before the others");
+    let banner = || {
+        let job = Resize {
+            image: "banner.png".into(),
+            poisoned: false,
+        };
+        NewTask::json("resize", &job).map(|task| task.unique_key("banner"))
+    };
+    let first = queue.enqueue_task(banner()?).await?;
+    let again = queue.enqueue_task(banner()?).await?;
+    println!(
+        "unique key \"banner\": task {} added, the second enqueue a duplicate of task {} ({})",
+        first.id, again.id, again.duplicate
+    );
+    let unwanted = Resize {
+        image: "unwanted.png".into(),
+        poisoned: false,
+    };
+    let id = queue.enqueue("resize", &unwanted).await?;
+    println!(
+        "task {id} cancelled before it ran: {:?}",
+        queue.cancel(id).await?
+    );
+    Ok(())
+}
+
 /// Runs a worker (three handlers at once) until nothing is queued or
 /// running; returns what it logged, its counters and the notify count.
 async fn work(queue: &Queue) -> Result<(Vec<String>, MetricsSnapshot, u32), taskq::Error> {
@@ -167,6 +205,7 @@ async fn main() -> Result<(), taskq::Error> {
     let queue = open(&path).await?;
     println!("queue file: {path}");
     enqueue(&queue).await?;
+    control(&queue).await?;
     let (log, m, notified) = work(&queue).await?;
     for line in &log {
         println!("  {line}");
@@ -189,18 +228,28 @@ async fn main() -> Result<(), taskq::Error> {
             "failed task {} after {} tries, kept: {error}",
             task.id, task.tries
         );
+        for attempt in &task.attempts {
+            let worker = attempt.worker.as_ref().map(ToString::to_string);
+            println!(
+                "  try {}: {} by {}",
+                attempt.number,
+                attempt.outcome,
+                worker.as_deref().unwrap_or("-")
+            );
+        }
     }
     println!(
-        "{:<8} {:>7} {:>8} {:>7}",
-        "action", "queued", "running", "failed"
+        "{:<8} {:>7} {:>8} {:>7} {:>9}",
+        "action", "queued", "running", "failed", "cancelled"
     );
     for row in queue.stats().await? {
         println!(
-            "{:<8} {:>7} {:>8} {:>7}",
-            row.action, row.queued, row.running, row.failed
+            "{:<8} {:>7} {:>8} {:>7} {:>9}",
+            row.action, row.queued, row.running, row.failed, row.cancelled
         );
     }
     assert_eq!(failed.len(), 1, "exactly the poisoned task failed");
-    assert_eq!(notified, 20, "one follow-up per completed resize");
+    // 20 + 1 crashed, + the urgent and the banner task, - the poisoned one.
+    assert_eq!(notified, 22, "one follow-up per completed resize");
     Ok(())
 }
