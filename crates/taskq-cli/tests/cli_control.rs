@@ -172,7 +172,7 @@ fn a_cancel_stops_the_command_of_a_running_task() {
         wait_until("the task to run", 30, || db.stats("slow")["running"] == 1);
         let asked = db.json(&["cancel", &id]);
         assert_eq!(asked["outcome"], "requested");
-        // Heard at the next heartbeat on SQLite, at once on PostgreSQL.
+        // Heard through the watch of the file on SQLite, NOTIFY on PostgreSQL.
         wait_until("the task to end cancelled", 30, || {
             db.stats("slow")["cancelled"] == 1
         });

@@ -22,8 +22,9 @@ impl Queue {
     /// waiting for its time) ends [cancelled](State::Cancelled) at once
     /// and never runs. A running one gets its cancellation asked for: its
     /// handler hears it through [`TaskContext`](crate::worker::TaskContext)
-    /// (at once in this process and, on PostgreSQL, in any other; within a
-    /// heartbeat otherwise); if the handler still completes it, the
+    /// (at once in this process; on PostgreSQL in any other through
+    /// `NOTIFY`, on SQLite within about 20 ms through the watch of the file;
+    /// at its next heartbeat at the latest); if the handler still completes it, the
     /// completion stands, and anything else ends it cancelled, never
     /// retried. A finished task is left as it is.
     ///

@@ -162,6 +162,11 @@ impl Waiters for Wakeups {
     fn cancel_requested(&self, id: TaskId) {
         Wakeups::cancel_requested(self, id);
     }
+
+    fn running(&self) -> Vec<TaskId> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.keys().copied().collect()
+    }
 }
 
 impl WakeupSubscription {

@@ -184,3 +184,52 @@ async fn a_claim_reads_no_waiting_task_however_many_wait() {
     tx.rollback().unwrap();
     assert_eq!(queue.len("a").await.unwrap(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_hears_a_cancel_from_another_connection_within_the_watch() {
+    use taskq::worker::{Outcome, StopReason, TaskContext, Worker, WorkerConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watch.db");
+    let workers = Queue::open_sqlite(&path).await.unwrap();
+    let canceller = Queue::open_sqlite(&path).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut worker = Worker::new(workers.clone(), WorkerConfig::default());
+    worker
+        .handle("far", move |_: u32, ctx: TaskContext| {
+            let tx = tx.clone();
+            async move {
+                tx.send(None).unwrap();
+                ctx.cancelled().await;
+                tx.send(ctx.stop_reason()).unwrap();
+                Ok::<_, String>(Outcome::cancel("stopped"))
+            }
+        })
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    // A lease of a minute: a heartbeat every 20 s, so only the watch of
+    // the file (every 20 ms) is this quick.
+    let task = NewTask::json("far", &1)
+        .unwrap()
+        .timeout(std::time::Duration::from_secs(60));
+    let id = canceller.enqueue_task(task).await.unwrap().id;
+    let started = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await;
+    assert_eq!(started.unwrap(), Some(None));
+    let asked = std::time::Instant::now();
+    canceller.cancel(id).await.unwrap();
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await;
+    assert_eq!(heard.unwrap(), Some(Some(StopReason::Cancelled)));
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(2),
+        "heard through the watch, not a heartbeat: {:?}",
+        asked.elapsed()
+    );
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+    assert_eq!(
+        canceller.get(id).await.unwrap().unwrap().state,
+        State::Cancelled
+    );
+}

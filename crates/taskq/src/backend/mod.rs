@@ -191,6 +191,11 @@ pub trait Waiters: Send + Sync + 'static {
     fn cancel_requested(&self, id: TaskId) {
         let _ = id;
     }
+    /// The tasks whose handlers run in this process now, for a backend
+    /// that looks for their cancellation requests itself (SQLite's watch).
+    fn running(&self) -> Vec<TaskId> {
+        Vec::new()
+    }
 }
 
 /// Storage for tasks. Every method is one transaction; every method that

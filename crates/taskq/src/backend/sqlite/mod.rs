@@ -193,8 +193,9 @@ impl Backend for SqliteBackend {
         true
     }
 
-    /// Starts a thread that wakes waiters when another connection commits
-    /// and their action has tasks ready, looking every 20 ms.
+    /// Starts a thread that, when another connection commits, wakes
+    /// waiters whose action has tasks ready and tells running handlers
+    /// whose task's cancellation was asked for, looking every 20 ms.
     fn listen(&self, waiters: Arc<dyn Waiters>) {
         let readers = Arc::clone(&self.readers);
         let clock = self.clock.clone();

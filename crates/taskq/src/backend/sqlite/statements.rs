@@ -339,6 +339,17 @@ pub(crate) fn release(
     )
 }
 
+/// Whether the cancellation of the running task `id` was asked for.
+pub(crate) fn cancel_asked(conn: &Connection, id: TaskId) -> Result<bool> {
+    conn.prepare_cached(include_str!("sql/task_cancel_asked.sql"))
+        .and_then(|mut s| {
+            s.query_row(params![id.0], |row| row.get::<_, bool>(0))
+                .optional()
+        })
+        .map(|asked| asked.unwrap_or(false))
+        .map_err(db_error)
+}
+
 pub(crate) fn count_ready(conn: &Connection, now: i64, action: &str) -> Result<u64> {
     conn.prepare_cached(include_str!("sql/task_count_ready.sql"))
         .and_then(|mut s| s.query_row(params![action, now], |row| row.get::<_, i64>(0)))

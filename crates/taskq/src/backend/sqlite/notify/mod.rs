@@ -1,6 +1,7 @@
 //! Wake-ups across processes: a thread that watches the file's data
-//! version and wakes the waiters of actions with tasks ready when another
-//! connection committed.
+//! version and, when another connection committed, wakes the waiters of
+//! actions with tasks ready and tells the handlers of this process whose
+//! task's cancellation was asked for.
 
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -47,6 +48,12 @@ pub(super) fn watch(readers: Arc<ReadPool>, clock: Clock, waiters: Weak<dyn Wait
             let ready = statements::count_ready(&conn, micros::from_time(clock.now()), &action);
             if ready.is_err() || ready.is_ok_and(|n| n > 0) {
                 waiters.wake(&action);
+            }
+        }
+        // An error cannot tell either: the heartbeat asks again.
+        for id in waiters.running() {
+            if statements::cancel_asked(&conn, id).unwrap_or(false) {
+                waiters.cancel_requested(id);
             }
         }
     }
