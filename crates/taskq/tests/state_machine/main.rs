@@ -209,7 +209,7 @@ impl Harness {
             Op::Extend { .. } => self.extend(now, op),
             Op::Retry { .. } | Op::Delete { .. } | Op::Cancel { .. }
                 if self.model.ever.is_empty() => {}
-            Op::Cancel { .. } => self.cancel(now, op),
+            Op::Cancel { .. } => self.cancel(op),
             Op::Pause { action } => {
                 let changed = self.queue.pause(ACTIONS[action]).unwrap();
                 assert_eq!(changed, !self.model.paused[action], "pause");
@@ -455,11 +455,10 @@ impl Harness {
         }
     }
 
-    fn cancel(&mut self, now: i64, op: Op) {
+    fn cancel(&mut self, op: Op) {
         let Op::Cancel { task } = op else {
             unreachable!()
         };
-        let _ = now;
         let id = self.model.ever[task % self.model.ever.len()];
         let result = self.queue.cancel(id);
         match self.model.tasks.get_mut(&id) {

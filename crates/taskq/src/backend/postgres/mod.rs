@@ -38,6 +38,7 @@ mod config;
 mod control;
 mod counts;
 mod error;
+mod list;
 mod migrate;
 mod notify;
 mod pool;
@@ -57,9 +58,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 
 use crate::attempt::WorkerId;
-use crate::backend::{
-    Backend, CancelTarget, ExpiryBackoff, Extended, FailTo, PageOrder, StateIndex, Waiters,
-};
+use crate::backend::{Backend, CancelTarget, ExpiryBackoff, Extended, FailTo, Waiters};
 use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
@@ -483,43 +482,8 @@ impl Backend for PostgresBackend {
         .await
     }
 
-    /// A page of tasks. The statement gives a state with the condition of
-    /// the state's partial index, so that the planner may read the tasks
-    /// of a state few tasks are in through it (sorting them by id) instead
-    /// of all tasks in id order. Without `after`, the page starts after the
-    /// smallest integer (or before the largest), so that the primary key
-    /// starts it in any plan.
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
-        let (page, after) = PageOrder::of(options);
-        let filter = match options.state {
-            // Conditions the planner can match to an index in a generic
-            // plan too (the ready index starts with the action).
-            Some(state) => format!(
-                "{} AND state = $2 AND {}",
-                StateIndex::of(state).holds,
-                if options.action.is_some() {
-                    "action = $1"
-                } else {
-                    "$1::text IS NULL"
-                }
-            ),
-            None => "($1::text IS NULL OR action = $1) AND $2::text IS NULL".to_owned(),
-        };
-        let sql = self
-            .sql
-            .list
-            .replace("{filter}", &filter)
-            .replace("{after}", page.after)
-            .replace("{order}", page.direction);
-        let state = options.state.map(State::as_str);
-        let limit = i64::from(options.limit);
-        self.read(|| async {
-            let rows = self
-                .query(&sql, &[&options.action, &state, &after, &limit])
-                .await?;
-            rows.iter().map(read_task).collect()
-        })
-        .await
+        self.list(options).await
     }
 
     async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {

@@ -43,6 +43,7 @@ mod config;
 mod control;
 mod counts;
 mod error;
+mod list;
 mod migrate;
 mod notify;
 mod pool;
@@ -331,8 +332,7 @@ impl Backend for SqliteBackend {
 
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>> {
         let options = options.clone();
-        self.read(move |conn| statements::list(conn, &options))
-            .await
+        self.read(move |conn| list::list(conn, &options)).await
     }
 
     async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
