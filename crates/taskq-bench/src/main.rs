@@ -65,7 +65,22 @@ struct Args {
     /// unique key of its own), to measure what those cost.
     #[arg(long, default_value = "plain", value_parser = ["plain", "priorities", "keys"])]
     tasks: String,
+    /// Only enqueue this many tasks, as the producer process of the
+    /// latency workload "from another process" (which starts it), into
+    /// the database that `TASKQ_BENCH_PRODUCE_INTO` names.
+    #[arg(long, hide = true)]
+    produce: Option<usize>,
+    /// The producer process's enqueues per second.
+    #[arg(long, hide = true, default_value_t = 50)]
+    produce_rate: u32,
 }
+
+/// The database the producer process enqueues into: a SQLite file, or a
+/// PostgreSQL URL (in the environment, so that no password shows in the
+/// process list).
+const PRODUCE_INTO: &str = "TASKQ_BENCH_PRODUCE_INTO";
+/// The PostgreSQL schema the producer process enqueues into.
+const PRODUCE_SCHEMA: &str = "TASKQ_BENCH_PRODUCE_SCHEMA";
 
 /// How many tasks each workload uses.
 pub(crate) struct Sizes {
@@ -171,6 +186,42 @@ impl Database {
         }
     }
 
+    /// This benchmark started again as a process that enqueues `n` tasks
+    /// at `per_second` into `fresh`'s database.
+    pub(crate) fn producer_process(
+        &self,
+        fresh: &Fresh,
+        n: usize,
+        per_second: u32,
+    ) -> std::process::Command {
+        let exe = std::env::current_exe().expect("the benchmark's own path");
+        let mut command = std::process::Command::new(exe);
+        command
+            .args([
+                "--produce",
+                &n.to_string(),
+                "--produce-rate",
+                &per_second.to_string(),
+            ])
+            .args(["--tasks", workloads::carried()]);
+        match (self, &fresh.path, &fresh.schema) {
+            (Database::Sqlite { config, .. }, Some(path), _) => {
+                let durability = match config.durability {
+                    Durability::PowerLoss => "power-loss",
+                    Durability::ProcessCrash => "process-crash",
+                };
+                command
+                    .env(PRODUCE_INTO, path)
+                    .args(["--durability", durability]);
+            }
+            (Database::Postgres { url }, _, Some(schema)) => {
+                command.env(PRODUCE_INTO, url).env(PRODUCE_SCHEMA, schema);
+            }
+            _ => unreachable!("a fresh database has a path or a schema"),
+        }
+        command
+    }
+
     /// Another queue, with its own connections, on `fresh`'s database.
     pub(crate) async fn another_queue(&self, fresh: &Fresh) -> Queue {
         match (self, &fresh.path, &fresh.schema) {
@@ -266,22 +317,48 @@ impl Bench {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(n) = args.produce {
+        return produce(&args, n).await;
+    }
     // The raw limits run their loops in spawned tasks, on the runtime's
     // worker threads; the workloads run there too, so that both pay the
     // same wake-ups between a caller and its database connection.
     tokio::spawn(run(args)).await.expect("the benchmark ran");
 }
 
-/// The databases `args` ask for; exits with a message on a bad choice.
-fn databases(args: &Args, dir: &std::path::Path) -> Vec<Database> {
-    let durability = match args.durability.as_str() {
+/// The producer process of the latency workload "from another process".
+async fn produce(args: &Args, n: usize) {
+    workloads::carry(workloads::Carry::named(&args.tasks));
+    let into = std::env::var(PRODUCE_INTO).expect("started by the benchmark");
+    let queue = match std::env::var(PRODUCE_SCHEMA) {
+        Ok(schema) => postgres_queue(&into, &schema, 1).await,
+        Err(_) => {
+            let config = SqliteConfig {
+                durability: durability(&args.durability),
+                ..SqliteConfig::default()
+            };
+            sqlite_queue(std::path::Path::new(&into), &config).await
+        }
+    };
+    workloads::produce(&queue, n, args.produce_rate).await;
+    queue.flush().await.expect("the wake-ups are sent");
+}
+
+/// The durability `name` asks for; exits with a message on a bad one.
+fn durability(name: &str) -> Durability {
+    match name {
         "power-loss" => Durability::PowerLoss,
         "process-crash" => Durability::ProcessCrash,
         other => {
             eprintln!("taskq-bench: unknown durability {other:?}; use power-loss or process-crash");
             std::process::exit(2);
         }
-    };
+    }
+}
+
+/// The databases `args` ask for; exits with a message on a bad choice.
+fn databases(args: &Args, dir: &std::path::Path) -> Vec<Database> {
+    let durability = durability(&args.durability);
     let mut databases = Vec::new();
     if matches!(args.backend.as_str(), "all" | "sqlite") {
         let config = SqliteConfig {
@@ -352,11 +429,7 @@ fn print(args: &Args, runs: usize, seconds: f64, figures: &[Figure], scale: &[Fi
 
 async fn run(args: Args) {
     let sizes = if args.quick { &QUICK } else { &FULL };
-    workloads::carry(match args.tasks.as_str() {
-        "priorities" => workloads::Carry::Priorities,
-        "keys" => workloads::Carry::Keys,
-        _ => workloads::Carry::Plain,
-    });
+    workloads::carry(workloads::Carry::named(&args.tasks));
     let dir_holder = match &args.dir {
         Some(_) => None,
         None => Some(tempfile::tempdir().expect("a temporary directory")),

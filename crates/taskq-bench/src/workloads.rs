@@ -37,9 +37,33 @@ pub(crate) enum Carry {
 
 static CARRY: OnceLock<Carry> = OnceLock::new();
 
+impl Carry {
+    /// What `--tasks` names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Carry::Plain => "plain",
+            Carry::Priorities => "priorities",
+            Carry::Keys => "keys",
+        }
+    }
+
+    /// The one `--tasks` names (plain for any other name).
+    pub(crate) fn named(name: &str) -> Carry {
+        [Carry::Priorities, Carry::Keys]
+            .into_iter()
+            .find(|carry| carry.name() == name)
+            .unwrap_or(Carry::Plain)
+    }
+}
+
 /// Sets what the tasks of this run carry (once, before the workloads).
 pub(crate) fn carry(carry: Carry) {
     let _ = CARRY.set(carry);
+}
+
+/// What the tasks of this run carry, as `--tasks` names it.
+pub(crate) fn carried() -> &'static str {
+    CARRY.get().copied().unwrap_or(Carry::Plain).name()
 }
 
 fn task(i: usize) -> NewTask {
@@ -140,12 +164,34 @@ pub async fn drain(queue: &Queue, n: usize, concurrency: usize) -> Run {
     run
 }
 
-/// An idle worker on `queue`; `n` tasks enqueued at `per_second` through
-/// `producer` (the worker's own queue, or another one on the same
-/// database, as another process would enqueue); the time from each
-/// enqueue to its handler's start, and from each enqueue call to its
+/// Who enqueues the tasks of a latency run.
+pub enum Producer<'a> {
+    /// A queue of this process: the worker's own, or another one on the
+    /// same database.
+    Queue(&'a Queue),
+    /// Another process: this benchmark, started again with `--produce`.
+    Process(std::process::Command),
+}
+
+/// Enqueues `n` tasks at `per_second` through `producer`; the time each
+/// enqueue call took to be acknowledged.
+pub async fn produce(producer: &Queue, n: usize, per_second: u32) -> Vec<Duration> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
+    let mut acks = Vec::with_capacity(n);
+    for i in 0..n {
+        tick.tick().await;
+        let called = Instant::now();
+        producer.enqueue_task(task(i)).await.expect("enqueue");
+        acks.push(called.elapsed());
+    }
+    acks
+}
+
+/// An idle worker on `queue`; `n` tasks enqueued at `per_second` by
+/// `producer`; the time from each enqueue to its handler's start, and
+/// (for a producer of this process) from each enqueue call to its
 /// acknowledgement.
-pub async fn latency(queue: &Queue, producer: &Queue, n: usize, per_second: u32) -> Run {
+pub async fn latency(queue: &Queue, producer: Producer<'_>, n: usize, per_second: u32) -> Run {
     let waits = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let mut worker = Worker::new(queue.clone(), WorkerConfig::default());
     let seen = Arc::clone(&waits);
@@ -161,14 +207,19 @@ pub async fn latency(queue: &Queue, producer: &Queue, n: usize, per_second: u32)
     let stop = CancellationToken::new();
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
     tokio::time::sleep(Duration::from_millis(200)).await; // idle first
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
-    let mut acks = Vec::with_capacity(n);
-    for i in 0..n {
-        tick.tick().await;
-        let called = Instant::now();
-        producer.enqueue_task(task(i)).await.expect("enqueue");
-        acks.push(called.elapsed());
-    }
+    let mut acks = match producer {
+        Producer::Queue(producer) => produce(producer, n, per_second).await,
+        Producer::Process(mut command) => {
+            let status = tokio::task::spawn_blocking(move || command.status())
+                .await
+                .expect("the producer process ran");
+            assert!(
+                status.as_ref().is_ok_and(|s| s.success()),
+                "the producer process failed: {status:?}"
+            );
+            Vec::new()
+        }
+    };
     acks.sort();
     while waits.lock().unwrap().len() < n {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -183,7 +234,7 @@ pub async fn latency(queue: &Queue, producer: &Queue, n: usize, per_second: u32)
     Run {
         p50: Some(percentile(&waits, 0.50)),
         p99: Some(percentile(&waits, 0.99)),
-        enqueue_ack: Some((percentile(&acks, 0.50), percentile(&acks, 0.99))),
+        enqueue_ack: (!acks.is_empty()).then(|| (percentile(&acks, 0.50), percentile(&acks, 0.99))),
         ..Run::default()
     }
 }
