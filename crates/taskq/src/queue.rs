@@ -385,6 +385,7 @@ impl Queue {
             if left.is_zero() {
                 return Ok(None);
             }
+            let _idle = self.inner.wakeups.idle(action);
             subscription
                 .wait(left.min(self.inner.config.poll_interval))
                 .await;

@@ -5,6 +5,8 @@
 //! always ends after the poll interval and the claim is the truth.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +23,13 @@ use crate::names::TaskId;
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
     actions: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// How many waiters of each action wait idle now (not claiming).
+    idle: Mutex<HashMap<String, usize>>,
+    /// Counts the times a waiter began to wait idle.
+    idle_began: AtomicU64,
+    /// Told each time a waiter begins to wait idle (a backend that must
+    /// look for ready tasks itself then looks at once).
+    idle_signals: IdleSignals,
     /// The tasks this process's handlers run, told when their
     /// cancellation is asked for.
     running: Mutex<HashMap<TaskId, Arc<Notify>>>,
@@ -28,6 +37,36 @@ pub(crate) struct Wakeups {
     /// a task claimed ahead (prefetched) starts after the notification
     /// came, and is told when it starts. The newest [`HEARD_KEPT`].
     heard: Mutex<VecDeque<TaskId>>,
+}
+
+/// The callbacks a backend gave [`Waiters::on_idle`].
+#[derive(Default)]
+struct IdleSignals(Mutex<Vec<Box<dyn Fn() + Send + Sync>>>);
+
+impl fmt::Debug for IdleSignals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.lock().map(|signals| signals.len()).unwrap_or(0);
+        write!(f, "IdleSignals({n})")
+    }
+}
+
+/// A waiter that waits idle for an action, until dropped.
+#[derive(Debug)]
+pub(crate) struct IdleWait {
+    wakeups: Arc<Wakeups>,
+    action: String,
+}
+
+impl Drop for IdleWait {
+    fn drop(&mut self) {
+        let mut idle = self.wakeups.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = idle.get_mut(&self.action) {
+            *n -= 1;
+            if *n == 0 {
+                idle.remove(&self.action);
+            }
+        }
+    }
 }
 
 /// How many cancellations of tasks not (yet) running are remembered.
@@ -91,14 +130,33 @@ impl Wakeups {
         }
     }
 
-    /// The actions that someone waits for now.
+    /// The actions that someone waits for idle now.
     pub(crate) fn waited(&self) -> Vec<String> {
-        let actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
-        actions
-            .iter()
-            .filter(|(_, sender)| sender.receiver_count() > 0)
-            .map(|(action, _)| action.clone())
-            .collect()
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.keys().cloned().collect()
+    }
+
+    /// Marks a waiter of `action` as waiting idle (having found nothing to
+    /// claim) until the mark is dropped, and tells the backends that look
+    /// for ready tasks themselves.
+    pub(crate) fn idle(self: &Arc<Self>, action: &str) -> IdleWait {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            *idle.entry(action.to_owned()).or_default() += 1;
+        }
+        self.idle_began.fetch_add(1, Ordering::SeqCst);
+        let signals = self
+            .idle_signals
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for signal in signals.iter() {
+            signal();
+        }
+        IdleWait {
+            wakeups: Arc::clone(self),
+            action: action.to_owned(),
+        }
     }
 
     /// Watches for the cancellation request of the running task `id`.
@@ -149,6 +207,19 @@ impl Wakeups {
 impl Waiters for Wakeups {
     fn waited(&self) -> Vec<String> {
         Wakeups::waited(self)
+    }
+
+    fn idle_began(&self) -> u64 {
+        self.idle_began.load(Ordering::SeqCst)
+    }
+
+    fn on_idle(&self, signal: Box<dyn Fn() + Send + Sync>) {
+        let mut signals = self
+            .idle_signals
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        signals.push(signal);
     }
 
     fn wake(&self, action: &str) {

@@ -7,9 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use taskq::{NewTask, State, TaskId};
+use taskq::sqlite::{FileWatch, SqliteBackend, SqliteConfig};
+use taskq::{NewTask, QueueConfig, State, TaskId};
 
 const MODE: &str = "TASKQ_TEST_CHILD_MODE";
 const DB: &str = "TASKQ_TEST_CHILD_DB";
@@ -107,8 +108,106 @@ fn child_process() {
                 println!("ENQUEUED {} {}", enqueued.id, enqueued.duplicate);
             }
         }
+        // Wait idle for one "wake" task with the watch of TASKQ_TEST_CHILD_WATCH
+        // and a poll of a minute, then print when it was claimed.
+        "wait" => {
+            drop(queue);
+            let watch = match std::env::var(WATCH).unwrap().as_str() {
+                "notifications" => FileWatch::NotificationsOnly,
+                "poll" => FileWatch::Poll,
+                other => panic!("unknown watch {other}"),
+            };
+            let claimed = tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(wait_for_one(&db, watch));
+            match claimed {
+                Some(at) => println!("CLAIMED {at}"),
+                None => println!("CLAIMED none"),
+            }
+        }
         other => panic!("unknown child mode {other}"),
     }
+}
+
+const WATCH: &str = "TASKQ_TEST_CHILD_WATCH";
+
+fn unix_micros() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_micros()).unwrap()
+}
+
+/// Waits up to 20 s for a "wake" task on a queue that polls once a
+/// minute; when it was claimed, in microseconds since the Unix epoch.
+async fn wait_for_one(db: &str, watch: FileWatch) -> Option<i64> {
+    let config = SqliteConfig {
+        watch,
+        ..SqliteConfig::default()
+    };
+    let backend = SqliteBackend::open(db, config).await.unwrap();
+    let queue = taskq::Queue::new(
+        backend,
+        QueueConfig {
+            poll_interval: Duration::from_secs(60),
+            ..QueueConfig::default()
+        },
+    )
+    .unwrap();
+    println!("WAITING");
+    let lease = queue
+        .claim_wait("wake", Duration::from_secs(20))
+        .await
+        .unwrap()?;
+    let at = unix_micros();
+    lease.complete().await.unwrap();
+    Some(at)
+}
+
+/// How long after the parent's commit an idle child, polling once a
+/// minute and watching the file by `watch`, claimed the task.
+fn child_woken_after(watch: &str) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wake.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_process", "--nocapture"])
+        .args(["--test-threads=1"])
+        .env(MODE, "wait")
+        .env(DB, &path)
+        .env(WATCH, watch)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    wait_for_line(&mut out, "WAITING");
+    // Long enough for the child to have looked, found nothing and gone idle.
+    std::thread::sleep(Duration::from_millis(500));
+    queue.enqueue("wake", &1).unwrap();
+    let committed = unix_micros();
+    let claimed = wait_for_line(&mut out, "CLAIMED ");
+    assert!(child.wait().unwrap().success());
+    let claimed: i64 = claimed
+        .parse()
+        .unwrap_or_else(|_| panic!("the child was never woken (its poll is a minute): {claimed}"));
+    Duration::from_micros(u64::try_from(claimed - committed).unwrap_or(0))
+}
+
+#[test]
+fn a_worker_of_another_process_hears_a_commit_through_file_notifications() {
+    let after = child_woken_after("notifications");
+    assert!(
+        after < Duration::from_millis(100),
+        "woken {after:?} after the commit, with its own polling off"
+    );
+}
+
+#[test]
+fn the_poll_of_the_file_delivers_when_notifications_are_off() {
+    let after = child_woken_after("poll");
+    assert!(
+        after < Duration::from_millis(1000),
+        "woken {after:?} after the commit by the 20 ms poll"
+    );
 }
 
 #[test]

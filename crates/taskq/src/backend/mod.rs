@@ -178,8 +178,21 @@ pub enum CancelTarget {
 /// the waiting workers of a queue. Wake-ups are hints: a waiter looks for
 /// itself when woken, and polls anyway.
 pub trait Waiters: Send + Sync + 'static {
-    /// The actions someone waits for now.
+    /// The actions someone waits for idle now: found nothing to claim, and
+    /// waits for a wake-up or the poll.
     fn waited(&self) -> Vec<String>;
+    /// How many times a waiter began to wait idle so far: a backend that
+    /// looks for ready tasks itself looks again when this moved, since a
+    /// commit it saw while the waiter was claiming was not looked at for
+    /// it. The default: never.
+    fn idle_began(&self) -> u64 {
+        0
+    }
+    /// Calls `signal` each time a waiter begins to wait idle. The default
+    /// ignores it.
+    fn on_idle(&self, signal: Box<dyn Fn() + Send + Sync>) {
+        let _ = signal;
+    }
     /// Tasks of `action` may be ready.
     fn wake(&self, action: &str);
     /// Tasks of any action may be ready (hints may have been missed, say

@@ -99,6 +99,7 @@ async fn wait_idle(
     }
     let poll = tokio::time::sleep(shared.queue.config().poll_interval);
     tokio::pin!(poll);
+    let _idle = shared.queue.wakeups().idle(action);
     loop {
         let mut offer = shared.queue.hand_offs().offer(action, &shared.worker);
         let idle = tokio::select! {

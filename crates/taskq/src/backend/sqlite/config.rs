@@ -1,6 +1,7 @@
 //! Settings of the SQLite backend, and how its connections are opened and
 //! configured (WAL, sync level, busy timeout).
 
+use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,29 @@ pub enum Durability {
     ProcessCrash,
 }
 
+/// How idle workers hear of tasks that other processes (or connections of
+/// the application's own) commit to the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FileWatch {
+    /// The operating system's file-change notifications on the database's
+    /// WAL (inotify on Linux, kqueue on macOS and the BSDs,
+    /// ReadDirectoryChangesW on Windows): a worker hears of another
+    /// process's commit within about a millisecond. A look at the file
+    /// every 250 ms stays as a safety net, and where notifications are
+    /// unavailable (the watch cannot be set up, or commits are seen that
+    /// no notification announced, as on some network or container file
+    /// systems) the queue polls every 20 ms instead and logs that it does.
+    /// The default.
+    #[default]
+    Auto,
+    /// File-change notifications only, never a look of its own: when they
+    /// are unavailable, other processes' tasks wait for the workers' own
+    /// poll (`QueueConfig::poll_interval`). For tests and for measuring.
+    NotificationsOnly,
+    /// No notifications: a look at the file's data version every 20 ms.
+    Poll,
+}
+
 /// Settings of a [`SqliteBackend`](super::SqliteBackend). Every field has a default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqliteConfig {
@@ -49,6 +73,9 @@ pub struct SqliteConfig {
     /// Default: [`Clock::System`]; tests can pass a
     /// [`ManualClock`](crate::ManualClock).
     pub clock: Clock,
+    /// How idle workers hear of other processes' commits. Default:
+    /// [`FileWatch::Auto`].
+    pub watch: FileWatch,
 }
 
 impl Default for SqliteConfig {
@@ -60,6 +87,7 @@ impl Default for SqliteConfig {
             create_file: true,
             read_connections: 4,
             clock: Clock::System,
+            watch: FileWatch::default(),
         }
     }
 }
@@ -133,6 +161,45 @@ pub(super) fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Conn
     let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
     configure_connection(&conn, config)?;
     Ok(conn)
+}
+
+thread_local! {
+    /// The busy timeout of the connection that waits on this thread (see
+    /// [`wait_briefly_when_busy`]), and when its current wait began.
+    static BUSY: Cell<(Duration, Option<Instant>)> = const { Cell::new((Duration::ZERO, None)) };
+}
+
+/// The first step of a wait for another connection's write lock; each
+/// next step is twice as long, up to [`BUSY_STEP_MAX`].
+const BUSY_STEP_FIRST: Duration = Duration::from_micros(25);
+const BUSY_STEP_MAX: Duration = Duration::from_micros(500);
+
+/// Makes `conn`, used on this thread only (the writer thread's), wait for
+/// another connection's write lock in steps of 25 µs growing to 0.5 ms,
+/// for `timeout` in all. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms
+/// and more between tries, so a write that meets another process's
+/// commit, which holds the lock for well under a millisecond, would
+/// often wait 20 ms; this one waits about as long as the lock is held.
+pub(super) fn wait_briefly_when_busy(conn: &Connection, timeout: Duration) -> Result<()> {
+    BUSY.with(|busy| busy.set((timeout, None)));
+    conn.busy_handler(Some(on_busy)).map_err(db_error)
+}
+
+/// SQLite's busy handler: `tries` is 0 at the first try of a wait.
+fn on_busy(tries: i32) -> bool {
+    let now = Instant::now();
+    let (timeout, began) = BUSY.with(Cell::get);
+    let began = match began {
+        Some(began) if tries > 0 => began,
+        _ => now,
+    };
+    BUSY.with(|busy| busy.set((timeout, Some(began))));
+    if now.duration_since(began) >= timeout {
+        return false;
+    }
+    let step = BUSY_STEP_FIRST * 2u32.saturating_pow(tries.clamp(0, 16) as u32);
+    std::thread::sleep(step.min(BUSY_STEP_MAX));
+    true
 }
 
 /// Says what is missing when the file cannot be opened because it, or its

@@ -76,7 +76,7 @@ use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 use crate::unique::{Enqueued, RetryKey};
 
-pub use config::{configure_connection, Durability, SqliteConfig};
+pub use config::{configure_connection, Durability, FileWatch, SqliteConfig};
 pub use transactional::{complete_in, enqueue_in, enqueue_many_in, migrate_in};
 
 use config::{check_openable, open_connection, sync_level};
@@ -154,6 +154,7 @@ impl SqliteBackend {
             conn,
             format!("taskq-sqlite-writer:{}", path.display()),
             levels,
+            config.busy_timeout,
         )?;
         Ok(SqliteBackend {
             clock: config.clock.clone(),
@@ -196,14 +197,17 @@ impl Backend for SqliteBackend {
 
     /// Starts a thread that, when another connection commits, wakes
     /// waiters whose action has tasks ready and tells running handlers
-    /// whose task's cancellation was asked for, looking every 20 ms.
+    /// whose task's cancellation was asked for: told of commits by file
+    /// notifications on the WAL, or looking every 20 ms (see
+    /// [`FileWatch`]).
     fn listen(&self, waiters: Arc<dyn Waiters>) {
         let readers = Arc::clone(&self.readers);
         let clock = self.clock.clone();
         let waiters = Arc::downgrade(&waiters);
+        let mode = self.readers.config.watch;
         let started = thread::Builder::new()
             .name("taskq-sqlite-watch".to_string())
-            .spawn(move || notify::watch(readers, clock, waiters));
+            .spawn(move || notify::watch(readers, clock, waiters, mode));
         if let Err(error) = started {
             tracing::warn!(%error, "could not start the SQLite watch thread; waiters poll");
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::config::wait_briefly_when_busy;
 use super::error::db_error;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 
@@ -155,12 +156,24 @@ pub(crate) struct SyncLevels {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection, name: String, levels: SyncLevels) -> Result<Self> {
+    /// Starts the writer thread of `conn`, which waits up to
+    /// `busy_timeout` for other connections' write lock.
+    pub(crate) fn spawn(
+        conn: Connection,
+        name: String,
+        levels: SyncLevels,
+        busy_timeout: Duration,
+    ) -> Result<Self> {
         let (requests, inbox) = mpsc::channel::<Box<dyn WriteRequest>>();
         let spin = levels.durable == levels.relaxed;
         thread::Builder::new()
             .name(name)
-            .spawn(move || run(conn, inbox, levels, spin))
+            .spawn(move || {
+                if let Err(error) = wait_briefly_when_busy(&conn, busy_timeout) {
+                    tracing::warn!(%error, "could not set the SQLite busy handler; writes wait for other connections' locks with SQLite's own");
+                }
+                run(conn, inbox, levels, spin)
+            })
             .map_err(|e| {
                 Error::Database(DatabaseError::new(
                     DatabaseErrorKind::Other,
