@@ -76,6 +76,7 @@ mod micros;
 mod names;
 mod options;
 mod queue;
+mod registry;
 mod state;
 mod task;
 mod unique;

@@ -12,6 +12,7 @@ use crate::handoff::{HandOffs, Offer};
 use crate::lease::Lease;
 use crate::names::{validate_action, TaskId};
 use crate::options::{validate_duration, ConnectOptions, EnqueueOptions, ListOptions, QueueConfig};
+use crate::registry::{self, Shared};
 use crate::state::State;
 use crate::task::{due_actions, ActionStats, NewTask, Task};
 use crate::unique::{Enqueued, RetryKey};
@@ -33,9 +34,10 @@ pub struct Queue {
 struct Inner {
     backend: Box<dyn Backend>,
     config: QueueConfig,
-    wakeups: Arc<Wakeups>,
-    /// Idle workers' offers to take a task of their action, claimed.
-    hand_offs: HandOffs,
+    /// Wake-ups, and idle workers' offers to take a task of their action
+    /// claimed: shared with the other queues of this process on the same
+    /// database.
+    shared: Arc<Shared>,
     /// Set once the backend was asked to deliver other processes'
     /// wake-ups, when the first waiter came.
     listening: OnceLock<()>,
@@ -51,12 +53,12 @@ impl Queue {
 
     fn from_backend(backend: Box<dyn Backend>, config: QueueConfig) -> Result<Self> {
         config.validate()?;
+        let shared = registry::shared(backend.location());
         Ok(Queue {
             inner: Arc::new(Inner {
                 backend,
                 config,
-                wakeups: Arc::default(),
-                hand_offs: HandOffs::default(),
+                shared,
                 listening: OnceLock::new(),
                 claimer: WorkerId::this_process(None),
             }),
@@ -120,14 +122,16 @@ impl Queue {
         &self.inner.config
     }
 
-    /// The wake-up signals of this queue and its clones.
+    /// The wake-up signals of this queue, its clones and the other queues
+    /// of this process on the same database.
     pub(crate) fn wakeups(&self) -> &Arc<Wakeups> {
-        &self.inner.wakeups
+        &self.inner.shared.wakeups
     }
 
-    /// The idle workers' offers to take tasks handed over.
+    /// The idle workers' offers to take tasks handed over (shared like
+    /// the wake-ups).
     pub(crate) fn hand_offs(&self) -> &HandOffs {
-        &self.inner.hand_offs
+        &self.inner.shared.hand_offs
     }
 
     /// Whether idle workers of this queue hear of tasks that other
@@ -140,7 +144,7 @@ impl Queue {
     /// Asks the backend, once, to deliver other processes' wake-ups.
     pub(crate) fn ensure_listening(&self) {
         self.inner.listening.get_or_init(|| {
-            let waiters: Arc<dyn Waiters> = Arc::clone(&self.inner.wakeups) as _;
+            let waiters: Arc<dyn Waiters> = Arc::clone(&self.inner.shared.wakeups) as _;
             self.backend().listen(waiters)
         });
     }
@@ -148,7 +152,7 @@ impl Queue {
     /// Signals waiting workers that tasks of these actions are ready.
     pub(crate) fn wake(&self, actions: &[String]) {
         for action in actions {
-            self.inner.wakeups.wake(action);
+            self.inner.shared.wakeups.wake(action);
         }
     }
 
@@ -262,7 +266,7 @@ impl Queue {
         let due = due_actions(&tasks);
         if let [task] = tasks.as_slice() {
             if task.options.not_before.is_none() && task.options.unique.is_none() {
-                if let Some(offer) = self.inner.hand_offs.take_offer(&task.action) {
+                if let Some(offer) = self.inner.shared.hand_offs.take_offer(&task.action) {
                     return self.hand_off(tasks, offer).await;
                 }
             }
@@ -286,7 +290,7 @@ impl Queue {
         let (id, claimed) = match inserted {
             Ok(inserted) => inserted,
             Err(error) => {
-                self.inner.hand_offs.return_offer(&action, offer);
+                self.inner.shared.hand_offs.return_offer(&action, offer);
                 return Err(error);
             }
         };
@@ -301,7 +305,7 @@ impl Queue {
                 }
             }
             None => {
-                self.inner.hand_offs.return_offer(&action, offer);
+                self.inner.shared.hand_offs.return_offer(&action, offer);
                 self.wake(std::slice::from_ref(&action));
             }
         }
@@ -377,7 +381,7 @@ impl Queue {
         self.ensure_listening();
         let deadline = Instant::now() + max_wait;
         loop {
-            let mut subscription = self.inner.wakeups.subscribe(action);
+            let mut subscription = self.inner.shared.wakeups.subscribe(action);
             if let Some(lease) = self.claim(action).await? {
                 return Ok(Some(lease));
             }
@@ -385,7 +389,7 @@ impl Queue {
             if left.is_zero() {
                 return Ok(None);
             }
-            let _idle = self.inner.wakeups.idle(action);
+            let _idle = self.inner.shared.wakeups.idle(action);
             subscription
                 .wait(left.min(self.inner.config.poll_interval))
                 .await;

@@ -341,6 +341,15 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
         false
     }
 
+    /// Which database this is, the same for every backend of this process
+    /// opened on it (the canonical path of a SQLite file; the server,
+    /// database and schema of PostgreSQL), so that queues on one database
+    /// share their wake-ups and hand-overs. Never holds a password. The
+    /// default, `None`: the queue shares nothing.
+    fn location(&self) -> Option<String> {
+        None
+    }
+
     /// Starts delivering wake-ups for tasks that other processes enqueue,
     /// if the backend [supports it](Self::supports_notify). Called at most
     /// once per queue, from inside a tokio runtime, when a worker first

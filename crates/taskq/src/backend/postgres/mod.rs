@@ -533,6 +533,23 @@ impl Backend for PostgresBackend {
         Ok(())
     }
 
+    fn location(&self) -> Option<String> {
+        let hosts: Vec<String> = self
+            .pg_config
+            .get_hosts()
+            .iter()
+            .map(|host| format!("{host:?}"))
+            .collect();
+        Some(format!(
+            "postgres {:?} {:?} {:?} {:?} {}",
+            self.pg_config.get_user(),
+            hosts,
+            self.pg_config.get_ports(),
+            self.pg_config.get_dbname(),
+            self.schema
+        ))
+    }
+
     fn listen(&self, waiters: Arc<dyn Waiters>) {
         let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         if listener.is_none() {

@@ -213,6 +213,11 @@ impl Backend for SqliteBackend {
         }
     }
 
+    fn location(&self) -> Option<String> {
+        let path = std::fs::canonicalize(&self.path).ok()?;
+        Some(format!("sqlite {}", path.display()))
+    }
+
     async fn migrate(&self) -> Result<()> {
         self.writer.write(migrate::migrate).await?;
         self.behind.store(false, Ordering::Relaxed);
