@@ -173,3 +173,90 @@ async fn processes_complete_each_task_exactly_once() {
     );
     assert!(queue.stats().await.unwrap().is_empty());
 }
+
+fn unix_micros() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_micros()).unwrap()
+}
+
+/// The test binary re-run as an idle waiter that polls once a minute:
+/// waits up to 20 s for one "wake" task and prints when it claimed it.
+#[tokio::test]
+#[ignore = "run by a_worker_of_another_process_is_woken_by_a_notification as a child process"]
+async fn child_waiter() {
+    let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
+    let config = PostgresConfig {
+        schema,
+        pool_size: 2,
+        ..PostgresConfig::default()
+    };
+    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
+    let slow_poll = QueueConfig {
+        poll_interval: Duration::from_secs(60),
+        ..QueueConfig::default()
+    };
+    let queue = Queue::new(backend, slow_poll).unwrap();
+    println!("\nWAITING");
+    match queue
+        .claim_wait("wake", Duration::from_secs(20))
+        .await
+        .unwrap()
+    {
+        Some(lease) => {
+            println!("CLAIMED {}", unix_micros());
+            lease.complete().await.unwrap();
+        }
+        None => println!("CLAIMED none"),
+    }
+}
+
+#[tokio::test]
+async fn a_worker_of_another_process_is_woken_by_a_notification() {
+    use std::io::BufRead;
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "processes::child_waiter",
+            "--nocapture",
+        ])
+        .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The child's lines, read on a thread of their own: this runtime
+    // keeps running the queue's background work meanwhile.
+    let (said, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = said.send(line.unwrap());
+        }
+    });
+    let mut next_after = async |prefix: &str| loop {
+        let line = lines.recv().await.expect("the child ended early");
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    };
+    next_after("WAITING").await;
+    // Long enough for the child to have looked, found nothing, gone idle
+    // and started listening.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    queue.enqueue("wake", &1).await.unwrap();
+    let committed = unix_micros();
+    let claimed = next_after("CLAIMED ").await;
+    assert!(child.wait().unwrap().success());
+    let claimed: i64 = claimed
+        .parse()
+        .unwrap_or_else(|_| panic!("the child was never woken (its poll is a minute): {claimed}"));
+    let after = Duration::from_micros(u64::try_from(claimed - committed).unwrap_or(0));
+    assert!(
+        after < Duration::from_millis(100),
+        "woken {after:?} after the commit"
+    );
+}
