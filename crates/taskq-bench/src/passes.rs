@@ -128,6 +128,20 @@ impl Pass<'_> {
             })
             .await;
         self.add("enqueue-single", runs, ratio("raw-insert-single", 0.9));
+        if self.sqlite() {
+            // A synchronous program's enqueues: each runs on the caller's
+            // thread when no other write is in flight.
+            let runs = bench
+                .measure(database, "enqueue-single (blocking)", |f| async move {
+                    (workloads::enqueue_single_blocking(&f.queue, n).await, f)
+                })
+                .await;
+            self.add(
+                "enqueue-single (blocking)",
+                runs,
+                ratio("raw-insert-single", 0.95),
+            );
+        }
         let n = sizes.concurrent;
         let runs = bench
             .measure(database, "enqueue-concurrent", |f| async move {

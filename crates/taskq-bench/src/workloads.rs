@@ -91,6 +91,23 @@ pub async fn enqueue_single(queue: &Queue, n: usize) -> Run {
     rate(n, started)
 }
 
+/// `n` enqueues one after another through the blocking facade, on a plain
+/// thread of its own, as a synchronous program makes them.
+pub async fn enqueue_single_blocking(queue: &Queue, n: usize) -> Run {
+    let queue = queue.clone();
+    let thread = std::thread::spawn(move || {
+        let queue = taskq::blocking::Queue::new(queue).expect("a blocking queue");
+        let started = Instant::now();
+        for i in 0..n {
+            queue.enqueue_task(task(i)).expect("enqueue");
+        }
+        rate(n, started)
+    });
+    tokio::task::spawn_blocking(move || thread.join().expect("the producer thread ran"))
+        .await
+        .expect("joined")
+}
+
 /// `n` enqueues from `producers` concurrent producers, each its own call.
 pub async fn enqueue_concurrent(queue: &Queue, n: usize, producers: usize) -> Run {
     let started = Instant::now();

@@ -103,6 +103,9 @@ fn block_on<F: Future>(runtime: &Runtime, future: F) -> Result<F::Output> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(inside_async());
     }
+    // This thread waits for the future: an uncontended SQLite write may
+    // run on it rather than be handed to the writer thread and back.
+    let _writes = crate::backend::CallerWrites::allow();
     Ok(runtime.block_on(future))
 }
 

@@ -13,6 +13,7 @@
 //! This seam is for implementing a backend; applications use
 //! [`Queue`](crate::Queue). It may change between minor versions.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -209,6 +210,40 @@ pub trait Waiters: Send + Sync + 'static {
     fn running(&self) -> Vec<TaskId> {
         Vec::new()
     }
+}
+
+thread_local! {
+    static CALLER_MAY_WRITE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, a backend may run an uncontended write on this thread
+/// itself: the thread is a blocking caller's own, which waits for the
+/// write anyway (the blocking facade), not a worker of an async runtime,
+/// which must never block.
+pub(crate) struct CallerWrites {
+    was: bool,
+}
+
+impl CallerWrites {
+    /// Allows writes on this thread until dropped.
+    pub(crate) fn allow() -> Self {
+        CallerWrites {
+            was: CALLER_MAY_WRITE.with(|may| may.replace(true)),
+        }
+    }
+}
+
+impl Drop for CallerWrites {
+    fn drop(&mut self) {
+        CALLER_MAY_WRITE.with(|may| may.set(self.was));
+    }
+}
+
+/// Whether this thread is a blocking caller's, waiting for its own
+/// write (see [`CallerWrites`]).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn caller_may_write() -> bool {
+    CALLER_MAY_WRITE.with(Cell::get)
 }
 
 /// Storage for tasks. Every method is one transaction; every method that

@@ -164,8 +164,8 @@ pub(super) fn open_connection(path: &Path, config: &SqliteConfig) -> Result<Conn
 }
 
 thread_local! {
-    /// The busy timeout of the connection that waits on this thread (see
-    /// [`wait_briefly_when_busy`]), and when its current wait began.
+    /// The busy timeout of the writes on this thread (see
+    /// [`BusyHandler`]), and when the current wait began.
     static BUSY: Cell<(Duration, Option<Instant>)> = const { Cell::new((Duration::ZERO, None)) };
 }
 
@@ -174,15 +174,31 @@ thread_local! {
 const BUSY_STEP_FIRST: Duration = Duration::from_micros(25);
 const BUSY_STEP_MAX: Duration = Duration::from_micros(500);
 
-/// Makes `conn`, used on this thread only (the writer thread's), wait for
-/// another connection's write lock in steps of 25 µs growing to 0.5 ms,
-/// for `timeout` in all. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms
-/// and more between tries, so a write that meets another process's
-/// commit, which holds the lock for well under a millisecond, would
-/// often wait 20 ms; this one waits about as long as the lock is held.
-pub(super) fn wait_briefly_when_busy(conn: &Connection, timeout: Duration) -> Result<()> {
-    BUSY.with(|busy| busy.set((timeout, None)));
-    conn.busy_handler(Some(on_busy)).map_err(db_error)
+/// While alive, writes on `conn` from this thread wait for another
+/// connection's write lock in steps of 25 µs growing to 0.5 ms, for
+/// `timeout` in all. SQLite's own busy timeout sleeps 1, 2, 5, 10 ms and
+/// more between tries, so a write that meets another process's commit,
+/// which holds the lock for well under a millisecond, would often wait
+/// 20 ms; this one waits about as long as the lock is held. For the
+/// writer's connection, used by one thread at a time.
+pub(super) struct BusyHandler {
+    previous: (Duration, Option<Instant>),
+}
+
+impl BusyHandler {
+    pub(super) fn here(conn: &Connection, timeout: Duration) -> Self {
+        let previous = BUSY.with(|busy| busy.replace((timeout, None)));
+        if let Err(error) = conn.busy_handler(Some(on_busy)) {
+            tracing::warn!(%error, "could not set the SQLite busy handler; writes wait for other connections' locks with SQLite's own");
+        }
+        BusyHandler { previous }
+    }
+}
+
+impl Drop for BusyHandler {
+    fn drop(&mut self) {
+        BUSY.with(|busy| busy.set(self.previous));
+    }
 }
 
 /// SQLite's busy handler: `tries` is 0 at the first try of a wait.

@@ -2,17 +2,25 @@
 //! writes that queue up while a commit is syncing share the next commit
 //! (group commit). Each caller hears back only after the commit that holds
 //! its write succeeded.
+//!
+//! One exception: a caller of the blocking facade, whose thread waits for
+//! its write anyway, runs the write on its own thread when no other write
+//! is waiting or running (saving the two thread wake-ups of a hand-over);
+//! any write that comes meanwhile waits for the connection and goes with
+//! the next batch as usual.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::config::wait_briefly_when_busy;
+use super::config::BusyHandler;
 use super::error::db_error;
+use crate::backend::caller_may_write;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 
 /// The most writes that share one commit.
@@ -140,10 +148,37 @@ fn copy_error(error: &Error) -> Error {
 #[derive(Debug)]
 pub(crate) struct Writer {
     requests: mpsc::Sender<Box<dyn WriteRequest>>,
+    /// The connection and what the writes left on it; held by whoever
+    /// runs writes on it (the writer thread, or a blocking caller).
+    state: Arc<Mutex<WriterState>>,
+    /// Writes sent to the writer thread and not yet finished.
+    queued: Arc<AtomicUsize>,
+    levels: SyncLevels,
     /// Whether callers and the thread look for work before sleeping: only
     /// when no commit syncs, so that a write takes about as long as a
     /// thread's sleep and wake-up (see [`SPIN`] and [`LINGER`]).
     spin: bool,
+}
+
+/// The writer's connection and what earlier writes left on it.
+struct WriterState {
+    conn: Connection,
+    /// How long a write waits for other connections' write lock.
+    busy_timeout: Duration,
+    /// The `synchronous` level the connection is at.
+    level: &'static str,
+    /// Set when a write failed for lack of space, until one succeeds: each
+    /// batch first gives the WAL's space back, in case space has returned.
+    out_of_space: bool,
+}
+
+impl std::fmt::Debug for WriterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterState")
+            .field("level", &self.level)
+            .field("out_of_space", &self.out_of_space)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The `synchronous` level of a batch: the configured one when any of its
@@ -166,14 +201,18 @@ impl Writer {
     ) -> Result<Self> {
         let (requests, inbox) = mpsc::channel::<Box<dyn WriteRequest>>();
         let spin = levels.durable == levels.relaxed;
+        let state = Arc::new(Mutex::new(WriterState {
+            conn,
+            busy_timeout,
+            level: levels.durable,
+            out_of_space: false,
+        }));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let thread_state = Arc::clone(&state);
+        let thread_queued = Arc::clone(&queued);
         thread::Builder::new()
             .name(name)
-            .spawn(move || {
-                if let Err(error) = wait_briefly_when_busy(&conn, busy_timeout) {
-                    tracing::warn!(%error, "could not set the SQLite busy handler; writes wait for other connections' locks with SQLite's own");
-                }
-                run(conn, inbox, levels, spin)
-            })
+            .spawn(move || run(&thread_state, &thread_queued, inbox, levels, spin))
             .map_err(|e| {
                 Error::Database(DatabaseError::new(
                     DatabaseErrorKind::Other,
@@ -181,7 +220,13 @@ impl Writer {
                     None,
                 ))
             })?;
-        Ok(Writer { requests, spin })
+        Ok(Writer {
+            requests,
+            state,
+            queued,
+            levels,
+            spin,
+        })
     }
 
     /// Runs `op` in the next commit and returns its result once committed.
@@ -208,10 +253,20 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let op = match self.run_here(op, durable) {
+            Ok(result) => return result,
+            Err(op) => op,
+        };
         let (reply, mut answer) = oneshot::channel();
-        self.requests
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        if self
+            .requests
             .send(Box::new(ClosureWrite { op, durable, reply }))
-            .map_err(|_| Error::Closed)?;
+            .is_err()
+        {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Closed);
+        }
         // A write without a sync at commit takes tens of microseconds,
         // about what it costs to put this thread to sleep and wake it
         // again: then look for the answer for a little while first,
@@ -225,6 +280,29 @@ impl Writer {
             }
         }
         answer.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Runs `op` in a commit of its own on this thread, when this thread
+    /// is a blocking caller's (see [`caller_may_write`]) and no other
+    /// write waits or runs; gives `op` back otherwise.
+    fn run_here<T, F>(&self, op: F, durable: bool) -> std::result::Result<Result<T>, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if !caller_may_write() || self.queued.load(Ordering::SeqCst) > 0 {
+            return Err(op);
+        }
+        let Ok(mut state) = self.state.try_lock() else {
+            return Err(op);
+        };
+        let (reply, mut answer) = oneshot::channel();
+        let write: Box<dyn WriteRequest> = Box::new(ClosureWrite { op, durable, reply });
+        // This thread's busy handler, for the wait on other processes.
+        let _busy = BusyHandler::here(&state.conn, state.busy_timeout);
+        run_batch_on(&mut state, vec![write], self.levels);
+        drop(state);
+        Ok(answer.try_recv().unwrap_or(Err(Error::Closed)))
     }
 }
 
@@ -244,17 +322,20 @@ fn give_back_wal_space(conn: &Connection) {
 }
 
 fn run(
-    conn: Connection,
+    state: &Mutex<WriterState>,
+    queued: &AtomicUsize,
     inbox: mpsc::Receiver<Box<dyn WriteRequest>>,
     levels: SyncLevels,
     spin: bool,
 ) {
     let linger = if spin { LINGER } else { Duration::ZERO };
-    let mut level = levels.durable;
-    // Set when a write failed for lack of space, until one succeeds: each
-    // batch first gives the WAL's space back, in case space has returned.
-    let mut out_of_space = false;
+    let _busy = {
+        let state = lock(state);
+        BusyHandler::here(&state.conn, state.busy_timeout)
+    };
     while let Some(first) = next_write(&inbox, linger) {
+        // Wait for a blocking caller's write on its own thread to end.
+        let mut state = lock(state);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match inbox.try_recv() {
@@ -262,26 +343,42 @@ fn run(
                 Err(_) => break,
             }
         }
-        let wanted = if batch.iter().any(|write| write.durable()) {
-            levels.durable
-        } else {
-            levels.relaxed
-        };
-        if wanted != level {
-            match conn.execute_batch(&format!("PRAGMA synchronous = {wanted}")) {
-                Ok(()) => level = wanted,
-                Err(error) => tracing::warn!(%error, "could not change the sync level"),
-            }
-        }
-        if out_of_space {
-            give_back_wal_space(&conn);
-        }
-        let full = run_batch(&conn, batch);
-        if full {
-            give_back_wal_space(&conn);
-        }
-        out_of_space = full;
+        let n = batch.len();
+        run_batch_on(&mut state, batch, levels);
+        drop(state);
+        queued.fetch_sub(n, Ordering::SeqCst);
     }
+}
+
+fn lock(state: &Mutex<WriterState>) -> MutexGuard<'_, WriterState> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `batch` in one transaction at the sync level it needs, giving the
+/// WAL's space back before and after as a lack of space calls for.
+fn run_batch_on(state: &mut WriterState, batch: Vec<Box<dyn WriteRequest>>, levels: SyncLevels) {
+    let wanted = if batch.iter().any(|write| write.durable()) {
+        levels.durable
+    } else {
+        levels.relaxed
+    };
+    if wanted != state.level {
+        match state
+            .conn
+            .execute_batch(&format!("PRAGMA synchronous = {wanted}"))
+        {
+            Ok(()) => state.level = wanted,
+            Err(error) => tracing::warn!(%error, "could not change the sync level"),
+        }
+    }
+    if state.out_of_space {
+        give_back_wal_space(&state.conn);
+    }
+    let full = run_batch(&state.conn, batch);
+    if full {
+        give_back_wal_space(&state.conn);
+    }
+    state.out_of_space = full;
 }
 
 fn is_full(error: &Error) -> bool {
@@ -357,4 +454,84 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteRequest>>) -> bool {
         }
     }
     full
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CallerWrites;
+
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (thread TEXT)")
+            .unwrap();
+        let levels = SyncLevels {
+            durable: "FULL",
+            relaxed: "NORMAL",
+        };
+        Writer::spawn(conn, "test-writer".into(), levels, Duration::from_secs(5)).unwrap()
+    }
+
+    fn here() -> String {
+        format!("{:?}", thread::current().id())
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_blocking_caller_writes_on_its_own_thread_and_others_through_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir);
+        let record = |conn: &Connection| {
+            conn.execute("INSERT INTO t VALUES (?1)", [here()])
+                .map_err(db_error)?;
+            Ok(here())
+        };
+        let plain = block_on(writer.write(record)).unwrap();
+        assert_ne!(plain, here(), "a caller not marked: the writer thread");
+        let _allowed = CallerWrites::allow();
+        let inline = block_on(writer.write(record)).unwrap();
+        assert_eq!(inline, here(), "a blocking caller: its own thread");
+    }
+
+    #[test]
+    fn concurrent_blocking_callers_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Arc::new(writer(&dir));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let writer = Arc::clone(&writer);
+                thread::spawn(move || {
+                    let _allowed = CallerWrites::allow();
+                    let mut inline = 0;
+                    for _ in 0..200 {
+                        let ran_on = block_on(writer.write(|conn| {
+                            conn.execute("INSERT INTO t VALUES (?1)", [here()])
+                                .map_err(db_error)?;
+                            Ok(here())
+                        }))
+                        .unwrap();
+                        inline += usize::from(ran_on == here());
+                    }
+                    inline
+                })
+            })
+            .collect();
+        let inline: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let rows: i64 = block_on(writer.write(|conn| {
+            conn.query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+                .map_err(db_error)
+        }))
+        .unwrap();
+        assert_eq!(rows, 1600);
+        assert!(
+            inline < 1600,
+            "contended writes went through the writer: {inline} inline"
+        );
+    }
 }
