@@ -201,13 +201,14 @@ impl Backend for SqliteBackend {
     /// notifications on the WAL, or looking every 20 ms (see
     /// [`FileWatch`]).
     fn listen(&self, waiters: Arc<dyn Waiters>) {
-        let readers = Arc::clone(&self.readers);
+        let readers = Arc::downgrade(&self.readers);
         let clock = self.clock.clone();
         let waiters = Arc::downgrade(&waiters);
         let mode = self.readers.config.watch;
+        let writing = self.writer.holds_lock();
         let started = thread::Builder::new()
             .name("taskq-sqlite-watch".to_string())
-            .spawn(move || notify::watch(readers, clock, waiters, mode));
+            .spawn(move || notify::watch(readers, clock, waiters, mode, writing));
         if let Err(error) = started {
             tracing::warn!(%error, "could not start the SQLite watch thread; waiters poll");
         }

@@ -10,7 +10,7 @@
 //! the next batch as usual.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -153,6 +153,8 @@ pub(crate) struct Writer {
     state: Arc<Mutex<WriterState>>,
     /// Writes sent to the writer thread and not yet finished.
     queued: Arc<AtomicUsize>,
+    /// Whether the connection holds the file's write lock now.
+    locked: Arc<AtomicBool>,
     levels: SyncLevels,
     /// Whether callers and the thread look for work before sleeping: only
     /// when no commit syncs, so that a write takes about as long as a
@@ -163,6 +165,10 @@ pub(crate) struct Writer {
 /// The writer's connection and what earlier writes left on it.
 struct WriterState {
     conn: Connection,
+    /// Set while the connection holds the file's write lock (from its
+    /// `BEGIN IMMEDIATE` to the end of its commit): no other connection
+    /// writes the WAL meanwhile.
+    locked: Arc<AtomicBool>,
     /// How long a write waits for other connections' write lock.
     busy_timeout: Duration,
     /// The `synchronous` level the connection is at.
@@ -201,8 +207,10 @@ impl Writer {
     ) -> Result<Self> {
         let (requests, inbox) = mpsc::channel::<Box<dyn WriteRequest>>();
         let spin = levels.durable == levels.relaxed;
+        let locked = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new(WriterState {
             conn,
+            locked: Arc::clone(&locked),
             busy_timeout,
             level: levels.durable,
             out_of_space: false,
@@ -222,11 +230,18 @@ impl Writer {
             })?;
         Ok(Writer {
             requests,
+            locked,
             state,
             queued,
             levels,
             spin,
         })
+    }
+
+    /// Set while the writer's connection holds the file's write lock: a
+    /// change of the WAL meanwhile is this writer's own.
+    pub(crate) fn holds_lock(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.locked)
     }
 
     /// Runs `op` in the next commit and returns its result once committed.
@@ -374,7 +389,7 @@ fn run_batch_on(state: &mut WriterState, batch: Vec<Box<dyn WriteRequest>>, leve
     if state.out_of_space {
         give_back_wal_space(&state.conn);
     }
-    let full = run_batch(&state.conn, batch);
+    let full = run_batch(&state.conn, batch, &state.locked);
     if full {
         give_back_wal_space(&state.conn);
     }
@@ -387,13 +402,21 @@ fn is_full(error: &Error) -> bool {
 
 /// Runs a batch in one transaction; returns whether a write or the commit
 /// failed for lack of space.
-fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteRequest>>) -> bool {
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteRequest>>, locked: &AtomicBool) -> bool {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE").map_err(db_error) {
         for write in batch {
             write.abort(copy_error(&error));
         }
         return is_full(&error);
     }
+    locked.store(true, Ordering::SeqCst);
+    let full = run_in_transaction(conn, batch);
+    locked.store(false, Ordering::SeqCst);
+    full
+}
+
+/// Runs the writes of a batch inside the open transaction, and commits.
+fn run_in_transaction(conn: &Connection, batch: Vec<Box<dyn WriteRequest>>) -> bool {
     let single = batch.len() == 1;
     let mut pending = Vec::with_capacity(batch.len());
     let mut writes = batch.into_iter();

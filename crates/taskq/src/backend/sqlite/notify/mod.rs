@@ -41,12 +41,16 @@ const SAFETY_LOOK_EVERY: Duration = Duration::from_millis(250);
 /// thousand sweeps a second.
 const MIN_GAP: Duration = Duration::from_millis(1);
 
-/// How long after a notification the watch keeps reading the data version:
-/// a commit changes the WAL before it syncs it, and changes the data
-/// version only after. Every [`SETTLE_FAST`] for the first
-/// [`SETTLE_FAST_FOR`] (a sync takes a millisecond or two), then every
-/// [`MIN_GAP`]. A read of the data version costs about a microsecond.
+/// How long after a notification the watch keeps reading the data version
+/// until it moves: a commit changes the WAL before it syncs it, and
+/// changes the data version only after. Every [`SETTLE_FAST`] for the
+/// first [`SETTLE_FAST_FOR`] (a sync takes a millisecond or two), then
+/// every [`MIN_GAP`]. When the look at the notification already saw the
+/// version move, that may have been the commit announced or an earlier
+/// one: the watch reads on for [`SETTLE_SHORT`] only, until it moves
+/// again. A read of the data version costs about a microsecond.
 const SETTLE_FOR: Duration = Duration::from_millis(50);
+const SETTLE_SHORT: Duration = Duration::from_millis(5);
 const SETTLE_FAST_FOR: Duration = Duration::from_millis(3);
 const SETTLE_FAST: Duration = Duration::from_micros(100);
 
@@ -73,6 +77,9 @@ enum Wake {
     /// A waiter began to wait idle, or the notifications were turned on:
     /// a commit made meanwhile was not looked at for it.
     Waiter,
+    /// A notification while this backend's own writer held the write
+    /// lock: its own change (see [`watch`]).
+    Own,
     /// Time to look: a poll, a safety look, or settling.
     Look,
     /// Nothing to do but see whether the queue is still there.
@@ -96,8 +103,9 @@ struct Watch {
     /// Set by the notifications only.
     rang: Arc<AtomicBool>,
     /// After a notification: since when the watch reads the data version
-    /// again and again (see [`SETTLE_FOR`]).
+    /// again and again, and for how long at most (see [`SETTLE_FOR`]).
     settle_since: Option<Instant>,
+    settle_for: Duration,
     /// Safety looks in a row that found an unannounced commit.
     unannounced: u32,
     /// When the last sweep began.
@@ -145,6 +153,7 @@ impl Watch {
             bell,
             rang,
             settle_since: None,
+            settle_for: SETTLE_FOR,
             unannounced: 0,
             last_sweep: Instant::now(),
             idle_seen: waiters.idle_began(),
@@ -215,20 +224,24 @@ impl Watch {
     fn looked(&mut self, wake: Wake, changed: bool) {
         let now = Instant::now();
         match wake {
-            // The commit announced may still be syncing, even when the
-            // data version moved (another commit, seen first): read it
-            // again for a while. So may one made just before the
+            // The commit announced may still be syncing: read the version
+            // again until it moves. So may one made just before the
             // notifications were turned on.
             Wake::Announced | Wake::Waiter => {
                 if changed && wake == Wake::Announced {
                     self.unannounced = 0;
                 }
                 self.settle_since = Some(now);
+                self.settle_for = if changed { SETTLE_SHORT } else { SETTLE_FOR };
             }
+            Wake::Own => {}
+            // Moved while settling: the commit announced, or a later one,
+            // which has a notification of its own.
+            _ if self.settle_since.is_some() && changed => self.settle_since = None,
             _ if self.settle_since.is_some() => {
                 let over = self
                     .settle_since
-                    .is_some_and(|since| now >= since + SETTLE_FOR);
+                    .is_some_and(|since| now >= since + self.settle_for);
                 if over {
                     self.settle_since = None;
                 }
@@ -255,25 +268,27 @@ impl Watch {
 }
 
 /// Wakes the waiters of actions that have tasks ready after another
-/// connection committed, until the queue that owns `waiters` is gone.
+/// connection committed, until the backend that owns `readers`, or every
+/// queue that shares `waiters`, is gone.
 pub(super) fn watch(
-    readers: Arc<ReadPool>,
+    readers: Weak<ReadPool>,
     clock: Clock,
     waiters: Weak<dyn Waiters>,
     mode: FileWatch,
+    writing: Arc<AtomicBool>,
 ) {
-    let conn = match readers.take() {
+    let (Some(pool), Some(first)) = (readers.upgrade(), waiters.upgrade()) else {
+        return;
+    };
+    let conn = match pool.take() {
         Ok(conn) => conn,
         Err(error) => {
             tracing::warn!(%error, "cannot watch the SQLite file for other processes' tasks; waiters poll");
             return;
         }
     };
-    let Some(first) = waiters.upgrade() else {
-        return;
-    };
-    let mut watch = Watch::start(&readers, mode, &*first);
-    drop(first);
+    let mut watch = Watch::start(&pool, mode, &*first);
+    drop((pool, first));
     let mut seen: Option<i64> = None;
     let mut need = Need::default();
     loop {
@@ -281,6 +296,9 @@ pub(super) fn watch(
         let Some(waiters) = waiters.upgrade() else {
             return;
         };
+        if readers.strong_count() == 0 {
+            return;
+        }
         need = Need {
             idle: !waiters.waited().is_empty(),
             running: !waiters.running().is_empty(),
@@ -288,14 +306,21 @@ pub(super) fn watch(
         let turned_on = watch.follow(&need);
         let began = waiters.idle_began();
         let new_waiter = std::mem::replace(&mut watch.idle_seen, began) != began;
+        let rang = watch.take_rings() || wake == Wake::Announced;
         let wake = match wake {
-            _ if watch.take_rings() => Wake::Announced,
             _ if new_waiter || turned_on => Wake::Waiter,
+            // While this backend's writer holds the write lock, the WAL
+            // changes are its own, and any other commit before them is
+            // visible already: one look covers it, nothing to wait for.
+            _ if rang && writing.load(Ordering::SeqCst) => Wake::Own,
+            _ if rang => Wake::Announced,
             Wake::Waiter => continue,
             Wake::Quiet => continue,
             wake => wake,
         };
-        let version = conn.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0));
+        let version = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)));
         let changed = match version {
             Ok(version) => seen.replace(version) != Some(version),
             Err(error) => {
@@ -326,5 +351,43 @@ fn sweep(conn: &Connection, clock: &Clock, waiters: &dyn Waiters) {
         if statements::cancel_asked(conn, id).unwrap_or(false) {
             waiters.cancel_requested(id);
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    /// The watch threads of this process (thread names are cut to 15
+    /// bytes).
+    fn watch_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim_end() == "taskq-sqlite-wa")
+            .count()
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dropped_queue_ends_its_watch_though_another_on_the_file_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let stays = crate::Queue::open_sqlite(&path).await.unwrap();
+        let goes = crate::Queue::open_sqlite(&path).await.unwrap();
+        assert_eq!(watch_threads(), 0, "no watch before a waiter");
+        let none = goes.claim_wait("a", Duration::from_millis(50)).await;
+        assert!(none.unwrap().is_none());
+        until("a waiter starts the watch", || watch_threads() == 1).await;
+        drop(goes);
+        until("the watch of a dropped queue ends", || watch_threads() == 0).await;
+        stays.enqueue("a", &1).await.unwrap();
     }
 }
