@@ -16,6 +16,11 @@ const MODE: &str = "TASKQ_TEST_CHILD_MODE";
 const DB: &str = "TASKQ_TEST_CHILD_DB";
 
 fn spawn_child(mode: &str, db: &Path) -> Child {
+    spawn_child_with(mode, db, &[])
+}
+
+/// [`spawn_child`] with more environment variables.
+fn spawn_child_with(mode: &str, db: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -26,6 +31,7 @@ fn spawn_child(mode: &str, db: &Path) -> Child {
         ])
         .env(MODE, mode)
         .env(DB, db)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -168,16 +174,7 @@ fn child_woken_after(watch: &str) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wake.db");
     let queue = taskq::blocking::Queue::open_sqlite(&path).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_process", "--nocapture"])
-        .args(["--test-threads=1"])
-        .env(MODE, "wait")
-        .env(DB, &path)
-        .env(WATCH, watch)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child_with("wait", &path, &[(WATCH, watch)]);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     wait_for_line(&mut out, "WAITING");
     // Long enough for the child to have looked, found nothing and gone idle.

@@ -4,14 +4,30 @@ use super::*;
 
 /// A child process's queue on the schema its parent test names.
 async fn child_queue() -> Queue {
+    child_queue_with(QueueConfig::default()).await
+}
+
+/// A child process's queue with `config`.
+async fn child_queue_with(config: QueueConfig) -> Queue {
     let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
-    let config = PostgresConfig {
+    let postgres = PostgresConfig {
         schema,
         pool_size: 2,
         ..PostgresConfig::default()
     };
-    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
-    Queue::new(backend, QueueConfig::default()).unwrap()
+    let backend = PostgresBackend::connect(&url(), postgres).await.unwrap();
+    Queue::new(backend, config).unwrap()
+}
+
+/// Starts the test `child` of this binary as a process on `db`'s schema,
+/// its standard output piped.
+fn spawn_child(db: &PostgresDb, child: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", child, "--nocapture"])
+        .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// The test binary re-run as a worker process: claims and completes
@@ -55,16 +71,7 @@ async fn child_unique_producer() {
 /// Runs `count` child processes of the test `child` on `db`'s schema and
 /// returns the lines they printed after `prefix`.
 fn children_say(db: &PostgresDb, child: &str, count: usize, prefix: &str) -> Vec<String> {
-    let children: Vec<Child> = (0..count)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--ignored", "--exact", child, "--nocapture"])
-                .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children: Vec<Child> = (0..count).map(|_| spawn_child(db, child)).collect();
     let mut said = Vec::new();
     for child in children {
         let output = child.wait_with_output().unwrap();
@@ -133,19 +140,7 @@ async fn processes_complete_each_task_exactly_once() {
         );
     }
     let children: Vec<Child> = (0..PROCESSES)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--ignored",
-                    "--exact",
-                    "processes::child_worker",
-                    "--nocapture",
-                ])
-                .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| spawn_child(&db, "processes::child_worker"))
         .collect();
     let mut runs: HashMap<TaskId, usize> = HashMap::new();
     let mut per_process = Vec::new();
@@ -186,18 +181,11 @@ fn unix_micros() -> i64 {
 #[tokio::test]
 #[ignore = "run by a_worker_of_another_process_is_woken_by_a_notification as a child process"]
 async fn child_waiter() {
-    let schema = std::env::var("TASKQ_TEST_CHILD_SCHEMA").expect("started by a parent test");
-    let config = PostgresConfig {
-        schema,
-        pool_size: 2,
-        ..PostgresConfig::default()
-    };
-    let backend = PostgresBackend::connect(&url(), config).await.unwrap();
-    let slow_poll = QueueConfig {
+    let queue = child_queue_with(QueueConfig {
         poll_interval: Duration::from_secs(60),
         ..QueueConfig::default()
-    };
-    let queue = Queue::new(backend, slow_poll).unwrap();
+    })
+    .await;
     println!("\nWAITING");
     match queue
         .claim_wait("wake", Duration::from_secs(20))
@@ -217,17 +205,7 @@ async fn a_worker_of_another_process_is_woken_by_a_notification() {
     use std::io::BufRead;
     let db = postgres_db().await;
     let queue = db.queue().await;
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "processes::child_waiter",
-            "--nocapture",
-        ])
-        .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child(&db, "processes::child_waiter");
     // The child's lines, read on a thread of their own: this runtime
     // keeps running the queue's background work meanwhile.
     let (said, mut lines) = tokio::sync::mpsc::unbounded_channel();
