@@ -41,7 +41,7 @@ pub(crate) struct Wakeups {
 
 /// The callbacks a backend gave [`Waiters::on_idle`].
 #[derive(Default)]
-struct IdleSignals(Mutex<Vec<Box<dyn Fn() + Send + Sync>>>);
+struct IdleSignals(Mutex<Vec<Box<dyn Fn() -> bool + Send + Sync>>>);
 
 impl fmt::Debug for IdleSignals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,14 +145,13 @@ impl Wakeups {
             *idle.entry(action.to_owned()).or_default() += 1;
         }
         self.idle_began.fetch_add(1, Ordering::SeqCst);
-        let signals = self
+        let mut signals = self
             .idle_signals
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        for signal in signals.iter() {
-            signal();
-        }
+        // A signal whose listener is gone asks to be dropped.
+        signals.retain(|signal| signal());
         IdleWait {
             wakeups: Arc::clone(self),
             action: action.to_owned(),
@@ -213,7 +212,7 @@ impl Waiters for Wakeups {
         self.idle_began.load(Ordering::SeqCst)
     }
 
-    fn on_idle(&self, signal: Box<dyn Fn() + Send + Sync>) {
+    fn on_idle(&self, signal: Box<dyn Fn() -> bool + Send + Sync>) {
         let mut signals = self
             .idle_signals
             .0
@@ -279,6 +278,39 @@ mod tests {
                 .await
                 .is_err(),
             "only the task asked for"
+        );
+    }
+
+    #[test]
+    fn idle_waiters_are_named_and_signalled_until_a_signal_says_it_is_gone() {
+        use std::sync::atomic::AtomicUsize;
+        let wakeups = Arc::new(Wakeups::default());
+        let _subscribed = wakeups.subscribe("a");
+        assert!(wakeups.waited().is_empty(), "subscribed, not idle");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        Waiters::on_idle(
+            &*wakeups,
+            Box::new(move || counted.fetch_add(1, Ordering::SeqCst) == 0),
+        );
+        let first = wakeups.idle("a");
+        let second = wakeups.idle("a");
+        assert_eq!(wakeups.waited(), ["a"]);
+        assert_eq!(Waiters::idle_began(&*wakeups), 2);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "kept after true, dropped after false"
+        );
+        drop(first);
+        assert_eq!(wakeups.waited(), ["a"], "one still waits");
+        drop(second);
+        assert!(wakeups.waited().is_empty());
+        drop(wakeups.idle("b"));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the dropped signal is not called"
         );
     }
 

@@ -189,9 +189,9 @@ pub trait Waiters: Send + Sync + 'static {
     fn idle_began(&self) -> u64 {
         0
     }
-    /// Calls `signal` each time a waiter begins to wait idle. The default
-    /// ignores it.
-    fn on_idle(&self, signal: Box<dyn Fn() + Send + Sync>) {
+    /// Calls `signal` each time a waiter begins to wait idle, until it
+    /// returns false (its listener is gone). The default ignores it.
+    fn on_idle(&self, signal: Box<dyn Fn() -> bool + Send + Sync>) {
         let _ = signal;
     }
     /// Tasks of `action` may be ready.

@@ -120,7 +120,10 @@ impl Watch {
         let rang = Arc::new(AtomicBool::new(false));
         let waiter_ring = ring.clone();
         waiters.on_idle(Box::new(move || {
-            let _ = waiter_ring.try_send(());
+            !matches!(
+                waiter_ring.try_send(()),
+                Err(mpsc::TrySendError::Disconnected(()))
+            )
         }));
         let path = readers.path.display();
         let source = match mode {
