@@ -249,3 +249,37 @@ pub(super) fn check_openable(path: &Path, create: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_handler_waits_for_its_timeout_then_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x); BEGIN IMMEDIATE")
+            .unwrap();
+        let waiter = Connection::open(&path).unwrap();
+        let _busy = BusyHandler::here(&waiter, Duration::from_millis(200));
+        let started = Instant::now();
+        let refused = waiter.execute_batch("BEGIN IMMEDIATE");
+        let waited = started.elapsed();
+        assert!(refused.is_err(), "the lock is held");
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(3),
+            "gave up after {waited:?}"
+        );
+        // Released while it waits: it gets the lock soon after.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        let started = Instant::now();
+        waiter.execute_batch("BEGIN IMMEDIATE; COMMIT").unwrap();
+        releaser.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}
