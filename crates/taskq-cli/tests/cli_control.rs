@@ -36,6 +36,13 @@ fn unique_keys_and_priorities_on_enqueue() {
         assert_eq!(priorities, [0, -5]);
         let table = db.ok(&["list", "--action", "sync"]).stdout;
         assert!(table.contains("PRIO") && table.contains("-5"), "{table}");
+        let stats = db.json(&["stats"]);
+        assert_eq!(stats[0]["priorities"], serde_json::json!([-5, 0]));
+        let table = db.ok(&["stats"]).stdout;
+        assert!(
+            table.contains("PRIORITIES") && table.contains("-5,0"),
+            "{table}"
+        );
         let shown = db.ok(&["show", &first["id"].to_string()]).stdout;
         assert!(shown.contains("c:1 (among queued, running)"), "{shown}");
         // A period and counted finished states need a key.

@@ -133,6 +133,10 @@ pub struct ActionStats {
     /// Whether the action is paused: nothing of it is claimed until it is
     /// resumed.
     pub paused: bool,
+    /// The priorities its queued tasks have, lowest (first to run) first;
+    /// empty when none is queued. Read one index seek per priority, so
+    /// as cheap at a million queued tasks as at ten.
+    pub priorities: Vec<i16>,
 }
 
 impl ActionStats {

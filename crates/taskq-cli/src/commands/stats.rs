@@ -5,7 +5,8 @@ use taskq::Queue;
 use crate::failure::Failure;
 use crate::output::Output;
 
-/// Print task counts per action and state, and which actions are paused.
+/// Print task counts per action and state, the priorities of each action's
+/// queued tasks (lowest, first to run, first), and which actions are paused.
 ///
 /// Example: taskq stats --json
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,7 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
                 row.succeeded.to_string(),
                 row.cancelled.to_string(),
                 row.total().to_string(),
+                priorities(&row.priorities),
                 if row.paused { "paused" } else { "" }.to_string(),
             ]
         })
@@ -41,9 +43,19 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
             "SUCCEEDED",
             "CANCELLED",
             "TOTAL",
+            "PRIORITIES",
             "PAUSED",
         ],
         &rows,
         "no tasks",
     )
+}
+
+/// `0,1,5`, or `-` when nothing is queued.
+fn priorities(priorities: &[i16]) -> String {
+    if priorities.is_empty() {
+        return "-".to_owned();
+    }
+    let named: Vec<String> = priorities.iter().map(i16::to_string).collect();
+    named.join(",")
 }

@@ -143,3 +143,23 @@ pub async fn a_paused_action_is_not_claimed_until_resumed(db: &dyn TestDb) {
         Err(taskq::Error::InvalidInput { .. })
     ));
 }
+
+pub async fn stats_name_the_priorities_of_queued_tasks(db: &dyn TestDb) {
+    let queue = db.queue().await;
+    for priority in [5, -2, 5, 0] {
+        queue
+            .enqueue_task(NewTask::json("p", &priority).unwrap().priority(priority))
+            .await
+            .unwrap();
+    }
+    // The first to run (-2) runs now: it is no longer queued.
+    let running = queue.claim("p").await.unwrap().unwrap();
+    assert_eq!(running.task().priority, -2);
+    queue.enqueue("none-queued", &1).await.unwrap();
+    let _held = queue.claim("none-queued").await.unwrap().unwrap();
+    let stats = queue.stats().await.unwrap();
+    let of = |action: &str| stats.iter().find(|row| row.action == action).unwrap();
+    assert_eq!(of("p").priorities, [0, 5], "lowest first, each once");
+    assert_eq!(of("p").queued, 3);
+    assert!(of("none-queued").priorities.is_empty());
+}

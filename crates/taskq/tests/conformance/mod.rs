@@ -181,6 +181,7 @@ macro_rules! conformance_tests {
             control::priorities_order_claims_before_not_before_and_id,
             control::many_waiting_tasks_do_not_hide_ready_ones_of_other_priorities,
             control::a_paused_action_is_not_claimed_until_resumed,
+            control::stats_name_the_priorities_of_queued_tasks,
             cancel::tasks_that_have_not_started_end_cancelled_at_once,
             cancel::a_running_task_ends_cancelled_unless_it_completes,
             cancel::a_running_handler_hears_its_cancellation,

@@ -12,7 +12,7 @@ use crate::backend::CancelTarget;
 use crate::error::{DatabaseErrorKind, Error, Result};
 use crate::names::TaskId;
 use crate::state::{CancelOutcome, State};
-use crate::task::NewTask;
+use crate::task::{ActionStats, NewTask};
 use crate::unique::{Enqueued, RetryKey};
 
 /// How often a duplicate whose holder finished before it was found is
@@ -221,6 +221,30 @@ impl PostgresBackend {
             .query(&self.sql.resume, &[&action, &self.channel])
             .await?;
         Ok(!rows.is_empty())
+    }
+
+    /// Fills in the priorities of the queued tasks of each row of `stats`
+    /// that has any (one seek of the ready index per priority).
+    pub(super) async fn add_priorities(&self, stats: &mut [ActionStats]) -> Result<()> {
+        if stats.iter().all(|row| row.queued == 0) {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql.priorities)
+            .await
+            .map_err(db_error)?;
+        for row in stats.iter_mut().filter(|row| row.queued > 0) {
+            let found = client
+                .query(&statement, &[&row.action])
+                .await
+                .map_err(db_error)?;
+            row.priorities = found
+                .iter()
+                .map(|p| p.try_get::<_, i16>(0).map_err(db_error))
+                .collect::<Result<_>>()?;
+        }
+        Ok(())
     }
 
     /// The paused actions, sorted.

@@ -469,6 +469,7 @@ impl Backend for PostgresBackend {
                 .collect::<Result<Vec<_>>>()?;
             let mut stats = ActionStats::fold(rows);
             ActionStats::mark_paused(&mut stats, &self.paused().await?);
+            self.add_priorities(&mut stats).await?;
             Ok(stats)
         })
         .await

@@ -31,6 +31,7 @@ pub(super) struct Sql {
     pub(super) release: String,
     pub(super) count_ready: String,
     pub(super) stats: String,
+    pub(super) priorities: String,
     pub(super) get: String,
     /// A template: see [`PostgresBackend::task_list`].
     pub(super) list: String,
@@ -72,6 +73,7 @@ impl Sql {
             release: fill(include_str!("sql/task_release.sql")),
             count_ready: fill(include_str!("sql/task_count_ready.sql")),
             stats: fill(include_str!("sql/task_stats.sql")),
+            priorities: fill(include_str!("sql/task_priorities.sql")),
             get: fill(include_str!("sql/task_get.sql")),
             list: fill(include_str!("sql/task_list.sql")),
             retry: fill(include_str!("sql/task_retry.sql")),

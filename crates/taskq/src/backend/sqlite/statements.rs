@@ -379,7 +379,21 @@ pub(crate) fn stats(conn: &Connection) -> Result<Vec<ActionStats>> {
         .into_iter()
         .map(|(action, state, count)| Ok((action, state.parse()?, count.unsigned_abs())))
         .collect::<Result<Vec<_>>>()?;
-    Ok(ActionStats::fold(rows))
+    let mut stats = ActionStats::fold(rows);
+    for row in stats.iter_mut().filter(|row| row.queued > 0) {
+        row.priorities = priorities(conn, &row.action)?;
+    }
+    Ok(stats)
+}
+
+/// The priorities the queued tasks of `action` have, lowest first.
+fn priorities(conn: &Connection, action: &str) -> Result<Vec<i16>> {
+    conn.prepare_cached(include_str!("sql/task_priorities.sql"))
+        .and_then(|mut s| {
+            s.query_map(params![action], |row| row.get::<_, i16>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_error)
 }
 
 pub(crate) fn get(conn: &Connection, id: TaskId) -> Result<Option<Task>> {
