@@ -97,26 +97,9 @@ fn list_through_index(stats: &[ActionStats], options: &ListOptions, state: State
 
 #[cfg(test)]
 mod tests {
+    use super::super::statements::tests::{migrated, plan};
     use super::*;
     use crate::options::Order;
-
-    /// SQLite's plan of `sql`, one line per step.
-    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
-        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map(params, |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap()
-            .join("\n")
-    }
-
-    /// An in-memory database with taskq's tables.
-    fn migrated() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::migrate(&conn).unwrap();
-        conn
-    }
 
     #[test]
     fn a_rare_state_is_listed_through_its_index_a_common_one_by_id() {

@@ -439,11 +439,11 @@ pub(crate) fn purge(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// SQLite's plan of `sql`, one line per step.
-    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+    pub(in crate::backend::sqlite) fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
         conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
             .query_map(params, |row| row.get::<_, String>(3))
@@ -454,7 +454,7 @@ mod tests {
     }
 
     /// An in-memory database with taskq's tables.
-    fn migrated() -> Connection {
+    pub(in crate::backend::sqlite) fn migrated() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         super::super::migrate::migrate(&conn).unwrap();
         conn
