@@ -131,9 +131,16 @@ fn child_process() {
                 None => println!("CLAIMED none"),
             }
         }
+        // Cancel the task TASKQ_TEST_CHILD_ID, printing the outcome.
+        "cancel" => {
+            let id: i64 = std::env::var(ID).unwrap().parse().unwrap();
+            println!("CANCELLED {:?}", queue.cancel(TaskId(id)).unwrap());
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
+
+const ID: &str = "TASKQ_TEST_CHILD_ID";
 
 const WATCH: &str = "TASKQ_TEST_CHILD_WATCH";
 
@@ -381,4 +388,58 @@ fn a_pause_holds_workers_of_other_processes_until_resumed() {
     let done = lines_with(spawn_child("drain", &path), "DONE ");
     assert_eq!(done.len(), 20);
     assert!(queue.stats().unwrap().is_empty());
+}
+
+#[test]
+fn a_handler_hears_a_cancel_from_another_process_within_the_watch() {
+    use taskq::worker::{Outcome, StopReason, TaskContext, Worker, WorkerConfig};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _inside = runtime.enter();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watch.db");
+    let workers = runtime.block_on(taskq::Queue::open_sqlite(&path)).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut worker = Worker::new(workers.clone(), WorkerConfig::default());
+    worker
+        .handle("far", move |_: u32, ctx: TaskContext| {
+            let tx = tx.clone();
+            async move {
+                tx.send(None).unwrap();
+                ctx.cancelled().await;
+                tx.send(ctx.stop_reason()).unwrap();
+                Ok::<_, String>(Outcome::cancel("stopped"))
+            }
+        })
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = runtime.spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    // A lease of a minute: a heartbeat every 20 s, so only the watch of
+    // the file (every 20 ms while tasks run) is this quick. Asked by
+    // another process: queues of this one share their wake-ups.
+    let task = NewTask::json("far", &1)
+        .unwrap()
+        .timeout(Duration::from_secs(60));
+    let id = runtime.block_on(workers.enqueue_task(task)).unwrap().id;
+    let started = runtime.block_on(tokio::time::timeout(Duration::from_secs(30), rx.recv()));
+    assert_eq!(started.unwrap(), Some(None));
+    let asked = std::time::Instant::now();
+    let child_id = id.0.to_string();
+    let said = lines_with(
+        spawn_child_with("cancel", &path, &[(ID, &child_id)]),
+        "CANCELLED ",
+    );
+    assert_eq!(said, ["Requested"]);
+    let heard = runtime.block_on(tokio::time::timeout(Duration::from_secs(10), rx.recv()));
+    assert_eq!(heard.unwrap(), Some(Some(StopReason::Cancelled)));
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "heard through the watch, not a heartbeat: {:?}",
+        asked.elapsed()
+    );
+    let _ = stop.send(());
+    runtime.block_on(running).unwrap().unwrap();
+    let task = runtime.block_on(workers.get(id)).unwrap().unwrap();
+    assert_eq!(task.state, State::Cancelled);
 }

@@ -40,10 +40,23 @@ async fn a_running_handler_in_another_process_hears_its_cancellation_at_once() {
     let id = canceller.enqueue_task(task).await.unwrap().id;
     let started = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await;
     assert_eq!(started.unwrap(), Some(None));
+    // Asked by another process: queues of this one share their wake-ups,
+    // and would hear it without NOTIFY.
     let asked = std::time::Instant::now();
-    assert_eq!(
-        canceller.cancel(id).await.unwrap(),
-        CancelOutcome::Requested
+    let child_id = id.0.to_string();
+    let child = super::processes::spawn_child_with(
+        &db,
+        "processes::child_canceller",
+        &[("TASKQ_TEST_CHILD_ID", &child_id)],
+    );
+    let said = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(said.status.success());
+    let said = String::from_utf8(said.stdout).unwrap();
+    assert!(
+        said.contains(&format!("CANCELLED {:?}", CancelOutcome::Requested)),
+        "{said}"
     );
     let heard = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
     assert_eq!(heard.unwrap(), Some(Some(StopReason::Cancelled)));

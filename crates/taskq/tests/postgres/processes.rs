@@ -22,12 +22,31 @@ async fn child_queue_with(config: QueueConfig) -> Queue {
 /// Starts the test `child` of this binary as a process on `db`'s schema,
 /// its standard output piped.
 fn spawn_child(db: &PostgresDb, child: &str) -> Child {
+    spawn_child_with(db, child, &[])
+}
+
+/// [`spawn_child`] with more environment variables.
+pub(super) fn spawn_child_with(db: &PostgresDb, child: &str, env: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", child, "--nocapture"])
         .env("TASKQ_TEST_CHILD_SCHEMA", &db.schema)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// The test binary re-run to cancel the task TASKQ_TEST_CHILD_ID, as
+/// another process would, printing the outcome.
+#[tokio::test]
+#[ignore = "run by a_running_handler_in_another_process_hears_its_cancellation_at_once as a child process"]
+async fn child_canceller() {
+    let id: i64 = std::env::var("TASKQ_TEST_CHILD_ID")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let outcome = child_queue().await.cancel(TaskId(id)).await.unwrap();
+    println!("\nCANCELLED {outcome:?}");
 }
 
 /// The test binary re-run as a worker process: claims and completes

@@ -443,7 +443,11 @@ pub(super) mod tests {
     use super::*;
 
     /// SQLite's plan of `sql`, one line per step.
-    pub(in crate::backend::sqlite) fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+    pub(in crate::backend::sqlite) fn plan(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> String {
         conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
             .query_map(params, |row| row.get::<_, String>(3))
