@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
+use crate::bulk::RetriedMany;
 use crate::control::CancelledMany;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::FailOutcome;
@@ -36,6 +37,7 @@ use crate::names::TaskId;
 use crate::options::{EnqueueOptions, ListOptions};
 use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
 use crate::worker::{Outcome, TaskContext, WorkerConfig, WorkerMetrics};
 
@@ -283,6 +285,26 @@ impl Queue {
     /// See [`crate::Queue::requeue_expired`].
     pub fn requeue_expired(&self) -> Result<u64> {
         self.block(self.queue.requeue_expired())
+    }
+
+    /// See [`crate::Queue::retry_matching`].
+    pub fn retry_matching(&self, filter: &ListOptions) -> Result<RetriedMany> {
+        self.block(self.queue.retry_matching(filter))
+    }
+
+    /// See [`crate::Queue::delete_matching`].
+    pub fn delete_matching(&self, filter: &ListOptions) -> Result<Vec<TaskId>> {
+        self.block(self.queue.delete_matching(filter))
+    }
+
+    /// See [`crate::Queue::throughput`].
+    pub fn throughput(&self, last: Duration) -> Result<Vec<Throughput>> {
+        self.block(self.queue.throughput(last))
+    }
+
+    /// See [`crate::Queue::record_throughput`].
+    pub fn record_throughput(&self, rows: Vec<Throughput>) -> Result<()> {
+        self.block(self.queue.record_throughput(rows))
     }
 }
 

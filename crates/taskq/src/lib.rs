@@ -72,11 +72,13 @@
 mod attempt;
 pub mod backend;
 pub mod blocking;
+mod bulk;
 mod clock;
 mod control;
 mod error;
 mod failpoint;
 mod handoff;
+mod history;
 mod lease;
 mod micros;
 mod names;
@@ -85,6 +87,7 @@ mod queue;
 mod registry;
 mod state;
 mod task;
+mod throughput;
 mod unique;
 mod wakeup;
 pub mod worker;
@@ -99,6 +102,7 @@ pub use backend::postgres;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backend::sqlite;
+pub use bulk::RetriedMany;
 pub use clock::{Clock, ManualClock};
 pub use control::CancelledMany;
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
@@ -106,9 +110,11 @@ pub use lease::{FailOutcome, Lease};
 pub use names::{TaskId, MAX_ACTION_LEN};
 pub use options::{
     Backoff, ConnectOptions, EnqueueOptions, ListOptions, NotBefore, Order, QueueConfig,
-    DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, FOREVER, MAX_DURATION, MAX_LIST_LIMIT,
+    DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, FOREVER, MAX_DURATION, MAX_ERROR_FILTER_LEN,
+    MAX_LIST_LIMIT,
 };
 pub use queue::{Queue, MAX_CLAIM_BATCH};
 pub use state::{CancelOutcome, State};
 pub use task::{ActionStats, CompletionRef, LeaseRef, NewTask, Task, MAX_PAYLOAD_LEN};
+pub use throughput::{Throughput, THROUGHPUT_KEPT};
 pub use unique::{Enqueued, RetryKey, Unique, MAX_UNIQUE_KEY_LEN};

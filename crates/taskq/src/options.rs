@@ -177,7 +177,18 @@ pub struct ListOptions {
     pub after: Option<TaskId>,
     /// Page size, 1 to [`MAX_LIST_LIMIT`]. Default: 100.
     pub limit: u32,
+    /// Only tasks whose last error contains this text, ignoring the case
+    /// of ASCII letters. Default: any task, with an error or without.
+    /// The tasks of the other filters are read and tested one by one, so
+    /// narrow it with a state (usually failed) on a large queue.
+    pub error_contains: Option<String>,
+    /// Only the follow-ups of this task (those that name it as their
+    /// parent), read through an index of parents. Default: any task.
+    pub parent: Option<TaskId>,
 }
+
+/// The longest text [`ListOptions::error_contains`] accepts.
+pub const MAX_ERROR_FILTER_LEN: usize = 1_000;
 
 impl Default for ListOptions {
     fn default() -> Self {
@@ -187,6 +198,8 @@ impl Default for ListOptions {
             order: Order::OldestFirst,
             after: None,
             limit: 100,
+            error_contains: None,
+            parent: None,
         }
     }
 }
@@ -202,6 +215,22 @@ impl ListOptions {
                 "limit",
                 format!("{} is outside 1..={MAX_LIST_LIMIT}", self.limit),
             ));
+        }
+        if let Some(text) = &self.error_contains {
+            if text.is_empty() || text.len() > MAX_ERROR_FILTER_LEN {
+                return Err(Error::invalid(
+                    "error_contains",
+                    format!("the text must be 1 to {MAX_ERROR_FILTER_LEN} bytes long"),
+                ));
+            }
+        }
+        if let Some(parent) = self.parent {
+            if parent.0 <= 0 {
+                return Err(Error::invalid(
+                    "parent",
+                    format!("{parent} is not a task id"),
+                ));
+            }
         }
         Ok(())
     }

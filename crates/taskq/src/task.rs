@@ -137,6 +137,11 @@ pub struct ActionStats {
     /// empty when none is queued. Read one index seek per priority, so
     /// as cheap at a million queued tasks as at ten.
     pub priorities: Vec<i16>,
+    /// Since when the longest-waiting ready task has been ready to run:
+    /// the earliest not-before time, among the queued tasks, that has
+    /// come. `None` when no queued task is due yet. The age of the
+    /// backlog is the time since then.
+    pub oldest_ready: Option<SystemTime>,
 }
 
 impl ActionStats {

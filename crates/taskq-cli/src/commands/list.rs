@@ -12,7 +12,7 @@ use crate::output::{self, Output};
 /// Pass the last id shown as --after to see the next page.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  taskq list --action email --state failed\n  taskq list --newest --limit 20\n  taskq list --after 1200"
+    after_help = "Examples:\n  taskq list --action email --state failed\n  taskq list --state failed --error timeout\n  taskq list --parent 42\n  taskq list --newest --limit 20\n  taskq list --after 1200"
 )]
 pub struct Args {
     /// Only tasks of this action.
@@ -31,6 +31,13 @@ pub struct Args {
     /// Tasks per page.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub limit: u32,
+    /// Only tasks whose last error contains this text (ignoring the case
+    /// of ASCII letters).
+    #[arg(long)]
+    pub error: Option<String>,
+    /// Only the follow-ups of this task.
+    #[arg(long, value_parser = parse_id)]
+    pub parent: Option<TaskId>,
 }
 
 pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
@@ -44,6 +51,8 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
         },
         after: args.after,
         limit: args.limit,
+        error_contains: args.error,
+        parent: args.parent,
     };
     let tasks = queue.list(&options).await?;
     if out.json {

@@ -56,34 +56,14 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     } else {
         State::Failed
     };
-    let mut retried = Vec::new();
-    let mut refused = Vec::new();
-    let mut after = None;
-    loop {
-        // Retried tasks leave the state, so each page is fresh; one whose
-        // key is taken stays, so the next page starts after it.
-        let page = ListOptions {
-            action: Some(action.clone()),
-            state: Some(state),
-            after,
-            limit: 1000,
-            ..ListOptions::default()
-        };
-        let tasks = queue.list(&page).await?;
-        let Some(last) = tasks.last() else {
-            break;
-        };
-        after = Some(last.id);
-        for task in tasks {
-            match queue.retry(task.id).await {
-                Ok(()) => retried.push(task.id.0),
-                Err(taskq::Error::Duplicate { .. }) => refused.push(task.id.0),
-                // Retried or deleted by someone else meanwhile.
-                Err(taskq::Error::WrongState { .. } | taskq::Error::TaskNotFound { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-    }
+    let filter = ListOptions {
+        action: Some(action.clone()),
+        state: Some(state),
+        ..ListOptions::default()
+    };
+    let done = queue.retry_matching(&filter).await?;
+    let ids = |ids: &[TaskId]| ids.iter().map(|id| id.0).collect::<Vec<_>>();
+    let (retried, refused) = (ids(&done.retried), ids(&done.refused_for_their_key));
     if out.json {
         return out.json(&json!({"retried": retried, "refused_for_their_key": refused}));
     }

@@ -27,6 +27,7 @@ use crate::options::{Backoff, ListOptions};
 use crate::state::CancelOutcome;
 use crate::state::State;
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -396,6 +397,15 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Deletes tasks in a finished `state` that finished at least
     /// `older_than` ago; returns how many.
     async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64>;
+
+    /// Adds the counts of `rows` (one per minute and action at most) to
+    /// the throughput history, in one transaction, and removes the
+    /// history of minutes before `keep_from`.
+    async fn throughput_add(&self, rows: &[Throughput], keep_from: SystemTime) -> Result<()>;
+
+    /// The throughput history from the minute of `since` on, oldest minute
+    /// first, then by action.
+    async fn throughput_since(&self, since: SystemTime) -> Result<Vec<Throughput>>;
 
     /// Sends what the backend still holds back for the database (wake-ups
     /// waiting for their window, say) and waits until it is sent, so that

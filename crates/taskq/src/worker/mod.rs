@@ -36,6 +36,7 @@
 
 mod dispatch;
 mod handler;
+mod meter;
 mod metrics;
 mod runner;
 
@@ -170,6 +171,8 @@ struct Shared {
     worker: Arc<WorkerId>,
     config: WorkerConfig,
     metrics: Arc<WorkerMetrics>,
+    /// The counts per action: the throughput history and the facade.
+    meters: meter::Meters,
     slots: Arc<Semaphore>,
     /// Results being recorded after their handler's slot was freed. Bounded,
     /// so a database that records slowly slows down claiming too.
@@ -184,6 +187,21 @@ struct Shared {
     /// Cancelled when `fatal` is set.
     failed: CancellationToken,
     runners: TaskTracker,
+}
+
+impl Shared {
+    /// Counts what became of a try of `action`, in the worker's counters
+    /// and the action's meters.
+    fn count(&self, action: &str, event: metrics::Event) {
+        self.metrics.count(event);
+        self.meters.count(action, event);
+    }
+
+    /// A handler of `action` ran for `ran`.
+    fn finished(&self, action: &str, ran: Duration) {
+        self.metrics.finish(ran);
+        self.meters.finish(action, ran);
+    }
 }
 
 /// A handler slot, held while the handler runs.
@@ -341,7 +359,9 @@ impl Worker {
             "taskq worker starting"
         );
         self.queue.ensure_listening();
+        let meters = meter::Meters::new(actions.iter().copied());
         let shared = Arc::new(Shared {
+            meters,
             slots: Arc::new(Semaphore::new(self.config.concurrency)),
             recording: Arc::new(Semaphore::new(
                 self.config.concurrency + self.config.claim_batch as usize,
@@ -361,6 +381,7 @@ impl Worker {
             .into_iter()
             .map(|registration| tokio::spawn(dispatch::dispatch(Arc::clone(&shared), registration)))
             .collect();
+        let history = tokio::spawn(record_history(Arc::clone(&shared)));
 
         tokio::select! {
             () = shutdown => tracing::info!("taskq worker shutting down"),
@@ -381,6 +402,17 @@ impl Worker {
             shared.hard_stop.cancel();
             shared.runners.wait().await;
         }
+        history.abort();
+        // What the last runs counted, unless the database cannot take it
+        // soon: a stopping worker does not wait long for a chart.
+        let last = shared.meters.take(std::time::SystemTime::now());
+        let recorded = shared.queue.record_throughput(last);
+        if tokio::time::timeout(Duration::from_secs(2), recorded)
+            .await
+            .map_or(true, |done| done.is_err())
+        {
+            tracing::debug!("taskq worker: the last throughput counts were not recorded");
+        }
         tracing::info!("taskq worker stopped");
         let fatal = shared
             .fatal
@@ -388,6 +420,29 @@ impl Worker {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         fatal.map_or(Ok(()), Err)
+    }
+}
+
+/// How often a worker adds what it counted to the throughput history.
+const HISTORY_EVERY: Duration = Duration::from_secs(10);
+
+/// Adds the worker's counts to the throughput history every
+/// [`HISTORY_EVERY`], one statement each time; counts that could not be
+/// recorded are kept for the next time.
+async fn record_history(shared: Arc<Shared>) {
+    let mut ticks = tokio::time::interval(HISTORY_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let rows = shared.meters.take(std::time::SystemTime::now());
+        if rows.is_empty() {
+            continue;
+        }
+        if let Err(error) = shared.queue.record_throughput(rows.clone()).await {
+            tracing::debug!(%error, "could not record the throughput counts; keeping them");
+            shared.meters.give_back(rows);
+        }
     }
 }
 

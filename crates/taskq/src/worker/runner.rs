@@ -104,6 +104,7 @@ pub(super) async fn run(
             .duration_since(ready_at)
             .unwrap_or_default();
         shared.metrics.start(waited);
+        shared.meters.start(&task.action, waited);
         let started = Instant::now();
         let stop = Stop::new(shared.hard_stop.child_token());
         let context = TaskContext::new(Arc::clone(&task), stop.clone());
@@ -113,8 +114,8 @@ pub(super) async fn run(
             let ended = lease
                 .cancel("cancelled: its cancellation was asked for while an earlier try ran")
                 .await;
-            shared.metrics.finish(started.elapsed());
-            record(&shared, Event::Cancelled, ended);
+            shared.finished(&task.action, started.elapsed());
+            record(&shared, &task.action, Event::Cancelled, ended);
             return;
         }
 
@@ -128,8 +129,8 @@ pub(super) async fn run(
             match lease.heartbeat(task.timeout).await {
                 Err(Error::LeaseLost { .. }) => {
                     tracing::warn!("a prefetched task was taken over before it started");
-                    shared.metrics.finish(started.elapsed());
-                    shared.metrics.count(Event::LeaseLost);
+                    shared.finished(&task.action, started.elapsed());
+                    shared.count(&task.action, Event::LeaseLost);
                     return;
                 }
                 Err(error) => tracing::warn!(%error, "could not extend a prefetched task's lease"),
@@ -155,7 +156,7 @@ pub(super) async fn run(
             }
             other => other,
         };
-        shared.metrics.finish(started.elapsed());
+        shared.finished(&task.action, started.elapsed());
         crate::failpoint::hit("after-effect");
         // The next task may start while this result is being recorded
         // (a completion lost in a crash only means the task runs again),
@@ -174,7 +175,8 @@ pub(super) async fn run(
 /// cancellation was asked for (`cancel_asked`), anything but a completion
 /// ends it cancelled (the database sees to that).
 async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
-    let metrics = &shared.metrics;
+    let task = lease.shared_task();
+    let action = task.action.as_str();
     let or_cancelled = |event: Event| {
         if cancel_asked {
             Event::Cancelled
@@ -185,7 +187,7 @@ async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
     let (event, applied) = match end {
         End::LeaseLost => {
             tracing::warn!("the lease was lost while the handler ran; its result is discarded");
-            metrics.count(Event::LeaseLost);
+            shared.count(action, Event::LeaseLost);
             return;
         }
         End::Stopped => (or_cancelled(Event::Released), lease.release().await),
@@ -210,22 +212,21 @@ async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
             fail(lease, reason).await
         }
         End::Finished(Err(error)) => {
-            metrics.count(Event::Panicked);
+            shared.count(action, Event::Panicked);
             let reason = format!("the handler panicked: {}", panic_message(error));
             fail(lease, reason).await
         }
     };
-    record(shared, event, applied);
+    record(shared, action, event, applied);
 }
 
-/// Counts what applying a run's end did.
-fn record(shared: &Shared, event: Event, applied: crate::Result<()>) {
-    let metrics = &shared.metrics;
+/// Counts what applying a run's end did to a task of `action`.
+fn record(shared: &Shared, action: &str, event: Event, applied: crate::Result<()>) {
     match applied {
-        Ok(()) => metrics.count(event),
+        Ok(()) => shared.count(action, event),
         Err(Error::LeaseLost { .. }) => {
             tracing::warn!("the lease was lost before the result could be recorded");
-            metrics.count(Event::Refused);
+            shared.count(action, Event::Refused);
         }
         Err(error) => {
             tracing::warn!(%error, "could not record the result; the task runs again after its lease expires");

@@ -120,6 +120,7 @@ pub async fn list_filters_orders_and_pages(db: &dyn TestDb) {
         order,
         after,
         limit: 3,
+        ..ListOptions::default()
     };
     let first = queue
         .list(&page(None, Order::OldestFirst, None))
@@ -217,6 +218,7 @@ pub async fn list_pages_every_filter_in_either_order(db: &dyn TestDb) {
                             order,
                             after,
                             limit: 4,
+                            ..ListOptions::default()
                         })
                         .await
                         .unwrap();

@@ -11,6 +11,7 @@ pub mod concurrency;
 pub mod control;
 pub mod fencing;
 pub mod input;
+pub mod insight;
 pub mod lifecycle;
 pub mod unique;
 pub mod worker;
@@ -111,6 +112,12 @@ macro_rules! conformance_tests {
     ($make:path) => {
         $crate::conformance_tests!(@each $make;
             lifecycle::enqueue_then_claim_gives_the_task,
+            insight::list_finds_tasks_by_the_text_of_their_last_error,
+            insight::list_finds_the_follow_ups_of_a_task,
+            insight::stats_say_since_when_the_oldest_ready_task_waits,
+            insight::the_throughput_history_adds_up_per_minute_and_action,
+            insight::a_worker_records_what_it_ran_in_the_history,
+            insight::retry_and_delete_matching_take_every_task_a_filter_matches,
             lifecycle::empty_queue_claims_none,
             lifecycle::claims_oldest_first_by_not_before_then_id,
             lifecycle::future_tasks_wait_for_their_time,

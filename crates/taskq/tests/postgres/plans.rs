@@ -173,7 +173,7 @@ async fn last_list_statement(client: &tokio_postgres::Client, schema: &str) -> S
 async fn listing_a_state_few_tasks_are_in_reads_only_those() {
     let (db, queue, client) = tasks_for_plans((100, 104), (19000, 19009), false).await;
     let schema = &db.schema;
-    let types = "text, text, bigint, bigint";
+    let types = "text, text, bigint, bigint, text, bigint";
     // (state, action, what the plan reads, how many the page holds)
     let cases = [
         (Some(State::Failed), None, "taskq_tasks_finished", 10),
@@ -200,7 +200,7 @@ async fn listing_a_state_few_tasks_are_in_reads_only_those() {
                 taskq::Order::NewestFirst => i64::MAX,
             };
             let args = format!(
-                "{}, {}, {start}, 50",
+                "{}, {}, {start}, 50, NULL, NULL",
                 action.map_or("NULL".to_owned(), |a| format!("'{a}'")),
                 state.map_or("NULL".to_owned(), |s| format!("'{s}'"))
             );
@@ -212,5 +212,21 @@ async fn listing_a_state_few_tasks_are_in_reads_only_those() {
                 );
             }
         }
+    }
+    // The follow-ups of a task, through the index of parents.
+    let options = taskq::ListOptions {
+        parent: Some(taskq::TaskId(1)),
+        error_contains: Some("x".into()),
+        ..Default::default()
+    };
+    assert!(queue.list(&options).await.unwrap().is_empty());
+    let sql = last_list_statement(&client, schema).await;
+    let args = format!("NULL, NULL, {}, 100, 'x', 1", i64::MIN);
+    for generic in [false, true] {
+        let plan = plan(&client, schema, (&sql, types, &args), generic).await;
+        assert!(
+            plan.contains("taskq_tasks_parent") && !plan.contains("Seq Scan"),
+            "generic plan: {generic}, reads:\n{plan}"
+        );
     }
 }

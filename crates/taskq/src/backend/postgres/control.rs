@@ -224,7 +224,8 @@ impl PostgresBackend {
     }
 
     /// Fills in the priorities of the queued tasks of each row of `stats`
-    /// that has any (one seek of the ready index per priority).
+    /// that has any, and the earliest not-before time that has come among
+    /// them (two seeks of the ready index per priority).
     pub(super) async fn add_priorities(&self, stats: &mut [ActionStats]) -> Result<()> {
         if stats.iter().all(|row| row.queued == 0) {
             return Ok(());
@@ -243,6 +244,16 @@ impl PostgresBackend {
                 .iter()
                 .map(|p| p.try_get::<_, i16>(0).map_err(db_error))
                 .collect::<Result<_>>()?;
+            row.oldest_ready = found
+                .iter()
+                .map(|p| {
+                    p.try_get::<_, Option<std::time::SystemTime>>(1)
+                        .map_err(db_error)
+                })
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .min();
         }
         Ok(())
     }

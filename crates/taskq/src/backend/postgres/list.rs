@@ -32,6 +32,18 @@ impl PostgresBackend {
             ),
             None => "($1::text IS NULL OR action = $1) AND $2::text IS NULL".to_owned(),
         };
+        // The follow-ups of a task through the index of parents; the text
+        // of the last error with only ASCII letters folded (the C
+        // collation), as SQLite's lower() does.
+        let parent = match options.parent {
+            Some(_) => "parent = $6",
+            None => "$6::bigint IS NULL",
+        };
+        let error = match options.error_contains {
+            Some(_) => "strpos(lower(last_error COLLATE \"C\"), lower($5::text COLLATE \"C\")) > 0",
+            None => "$5::text IS NULL",
+        };
+        let filter = format!("{filter} AND {parent} AND {error}");
         let sql = self
             .sql
             .list
@@ -40,9 +52,20 @@ impl PostgresBackend {
             .replace("{order}", page.direction);
         let state = options.state.map(State::as_str);
         let limit = i64::from(options.limit);
+        let parent = options.parent.map(|id| id.0);
         self.read(|| async {
             let rows = self
-                .query(&sql, &[&options.action, &state, &after, &limit])
+                .query(
+                    &sql,
+                    &[
+                        &options.action,
+                        &state,
+                        &after,
+                        &limit,
+                        &options.error_contains,
+                        &parent,
+                    ],
+                )
                 .await?;
             rows.iter().map(read_task).collect()
         })

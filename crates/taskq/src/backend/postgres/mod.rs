@@ -44,13 +44,14 @@ mod notify;
 mod pool;
 mod rows;
 mod statements;
+mod throughput;
 mod transactional;
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -65,6 +66,7 @@ use crate::names::TaskId;
 use crate::options::ListOptions;
 use crate::state::{CancelOutcome, State};
 use crate::task::{due_actions, ActionStats, LeaseRef, NewTask, Task};
+use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
 
 pub use config::{split_schema, validate_schema, PostgresConfig, MAX_SCHEMA_LEN};
@@ -523,6 +525,14 @@ impl Backend for PostgresBackend {
             &[&state.as_str(), &micros::from_duration(older_than)],
         )
         .await
+    }
+
+    async fn throughput_add(&self, rows: &[Throughput], keep_from: SystemTime) -> Result<()> {
+        self.throughput_add_rows(rows, keep_from).await
+    }
+
+    async fn throughput_since(&self, since: SystemTime) -> Result<Vec<Throughput>> {
+        self.throughput_rows_since(since).await
     }
 
     fn supports_notify(&self) -> bool {

@@ -46,6 +46,8 @@ pub(super) struct Sql {
     pub(super) pause: String,
     pub(super) resume: String,
     pub(super) paused: String,
+    pub(super) throughput_add: String,
+    pub(super) throughput_since: String,
 }
 
 impl Sql {
@@ -87,6 +89,8 @@ impl Sql {
             pause: fill(include_str!("sql/task_pause.sql")),
             resume: fill(include_str!("sql/task_resume.sql")),
             paused: fill(include_str!("sql/task_paused.sql")),
+            throughput_add: fill(include_str!("sql/throughput_add.sql")),
+            throughput_since: fill(include_str!("sql/throughput_since.sql")),
         }
     }
 }

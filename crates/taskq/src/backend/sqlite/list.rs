@@ -19,10 +19,11 @@ use crate::task::{ActionStats, Task};
 /// a million.
 pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>> {
     let through = match options.state {
+        _ if options.parent.is_some() => Through::Parents,
         Some(state) if list_through_index(&stats(conn)?, options, state) => {
-            Some(StateIndex::of(state))
+            Through::State(StateIndex::of(state))
         }
-        _ => None,
+        _ => Through::Ids,
     };
     let (page, after) = PageOrder::of(options);
     conn.prepare_cached(&list_sql(options, page, through))
@@ -33,6 +34,8 @@ pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>
                     options.state.map(State::as_str),
                     after,
                     options.limit,
+                    options.error_contains,
+                    options.parent.map(|id| id.0),
                 ],
                 read_task,
             )?
@@ -41,29 +44,48 @@ pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>
         .map_err(db_error)
 }
 
-/// The statement of [`list`]: through the state's index, or in id order.
-fn list_sql(options: &ListOptions, page: PageOrder, through: Option<StateIndex>) -> String {
+/// Which index a page of `list` is read through.
+#[derive(Clone, Copy)]
+enum Through {
+    /// The primary key, in id order.
+    Ids,
+    /// A state's partial index (all of its tasks, sorted).
+    State(StateIndex),
+    /// The index of parents: the follow-ups of one task.
+    Parents,
+}
+
+/// The statement of [`list`], read through `through`.
+fn list_sql(options: &ListOptions, page: PageOrder, through: Through) -> String {
+    let action = if options.action.is_some() {
+        "action = ?1"
+    } else {
+        "?1 IS NULL"
+    };
     let (from, filter) = match through {
-        Some(index) => (
+        Through::State(index) => (
             format!("taskq_tasks INDEXED BY {}", index.name),
-            format!(
-                "{} AND state = ?2 AND {}",
-                index.holds,
-                if options.action.is_some() {
-                    "action = ?1"
-                } else {
-                    "?1 IS NULL"
-                }
-            ),
+            format!("{} AND state = ?2 AND {action} AND ?6 IS NULL", index.holds),
         ),
-        None => (
+        Through::Parents => (
+            "taskq_tasks INDEXED BY taskq_tasks_parent".to_owned(),
+            "parent = ?6 AND (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR state = ?2)".to_owned(),
+        ),
+        Through::Ids => (
             "taskq_tasks NOT INDEXED".to_owned(),
-            "(?1 IS NULL OR action = ?1) AND (?2 IS NULL OR state = ?2)".to_owned(),
+            "(?1 IS NULL OR action = ?1) AND (?2 IS NULL OR state = ?2) AND ?6 IS NULL".to_owned(),
         ),
+    };
+    // Only ASCII letters are folded, as PostgreSQL's lower() does in the
+    // C collation.
+    let error = if options.error_contains.is_some() {
+        "instr(lower(last_error), lower(?5)) > 0"
+    } else {
+        "?5 IS NULL"
     };
     include_str!("sql/task_list.sql")
         .replace("{from}", &from)
-        .replace("{filter}", &filter)
+        .replace("{filter}", &format!("{filter} AND {error}"))
         .replace("{after}", page.after)
         .replace("{order}", page.direction)
 }
@@ -159,16 +181,41 @@ mod tests {
                     };
                     let index = StateIndex::of(state);
                     let (page, after) = PageOrder::of(&options);
-                    let args = params![options.action, state.as_str(), after, 10];
-                    let through = plan(&conn, &list_sql(&options, page, Some(index)), args);
+                    let args = params![
+                        options.action,
+                        state.as_str(),
+                        after,
+                        10,
+                        None::<String>,
+                        None::<i64>
+                    ];
+                    let through = plan(
+                        &conn,
+                        &list_sql(&options, page, Through::State(index)),
+                        args,
+                    );
                     assert!(
                         through.contains(&format!("INDEX {}", index.name)),
                         "{options:?}:\n{through}"
                     );
-                    let by_id = plan(&conn, &list_sql(&options, page, None), args);
+                    let by_id = plan(&conn, &list_sql(&options, page, Through::Ids), args);
                     assert!(by_id.contains(range), "{options:?}:\n{by_id}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn follow_ups_are_listed_through_the_index_of_parents() {
+        let conn = migrated();
+        let options = ListOptions {
+            parent: Some(crate::TaskId(7)),
+            error_contains: Some("timeout".into()),
+            ..ListOptions::default()
+        };
+        let (page, after) = PageOrder::of(&options);
+        let args = params![None::<String>, None::<String>, after, 10, "timeout", 7];
+        let found = plan(&conn, &list_sql(&options, page, Through::Parents), args);
+        assert!(found.contains("INDEX taskq_tasks_parent"), "{found}");
     }
 }

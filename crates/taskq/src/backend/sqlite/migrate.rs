@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "control",
         sql: include_str!("migrations/0004_control.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dashboard",
+        sql: include_str!("migrations/0005_dashboard.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -49,6 +49,7 @@ mod notify;
 mod pool;
 mod rows;
 mod statements;
+mod throughput;
 mod transactional;
 mod writer;
 
@@ -60,7 +61,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use rusqlite::TransactionBehavior;
@@ -74,6 +75,7 @@ use crate::names::TaskId;
 use crate::options::ListOptions;
 use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
 
 pub use config::{configure_connection, Durability, FileWatch, SqliteConfig};
@@ -328,8 +330,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn task_stats(&self) -> Result<Vec<ActionStats>> {
-        self.read(|conn| {
+        let clock = self.clock.clone();
+        self.read(move |conn| {
             let mut stats = statements::stats(conn)?;
+            statements::add_priorities(conn, micros::from_time(clock.now()), &mut stats)?;
             ActionStats::mark_paused(&mut stats, &control::paused(conn)?);
             Ok(stats)
         })
@@ -383,5 +387,17 @@ impl Backend for SqliteBackend {
             statements::purge(conn, micros::from_time(clock.now()), state, older_than)
         })
         .await
+    }
+
+    async fn throughput_add(&self, rows: &[Throughput], keep_from: SystemTime) -> Result<()> {
+        let rows = rows.to_vec();
+        let keep_from = crate::throughput::minute_of(keep_from);
+        self.write(move |conn| throughput::add(conn, &rows, keep_from))
+            .await
+    }
+
+    async fn throughput_since(&self, since: SystemTime) -> Result<Vec<Throughput>> {
+        let since = crate::throughput::minute_of(since);
+        self.read(move |conn| throughput::since(conn, since)).await
     }
 }

@@ -379,21 +379,31 @@ pub(crate) fn stats(conn: &Connection) -> Result<Vec<ActionStats>> {
         .into_iter()
         .map(|(action, state, count)| Ok((action, state.parse()?, count.unsigned_abs())))
         .collect::<Result<Vec<_>>>()?;
-    let mut stats = ActionStats::fold(rows);
-    for row in stats.iter_mut().filter(|row| row.queued > 0) {
-        row.priorities = priorities(conn, &row.action)?;
-    }
-    Ok(stats)
+    Ok(ActionStats::fold(rows))
 }
 
-/// The priorities the queued tasks of `action` have, lowest first.
-fn priorities(conn: &Connection, action: &str) -> Result<Vec<i16>> {
-    conn.prepare_cached(include_str!("sql/task_priorities.sql"))
-        .and_then(|mut s| {
-            s.query_map(params![action], |row| row.get::<_, i16>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(db_error)
+/// Fills in the priorities of the queued tasks of each row of `stats`
+/// that has any, and the earliest not-before time that has come by `now`
+/// among them (two index seeks per priority).
+pub(crate) fn add_priorities(conn: &Connection, now: i64, stats: &mut [ActionStats]) -> Result<()> {
+    let mut statement = conn
+        .prepare_cached(include_str!("sql/task_priorities.sql"))
+        .map_err(db_error)?;
+    for row in stats.iter_mut().filter(|row| row.queued > 0) {
+        let found = statement
+            .query_map(params![row.action, now], |found| {
+                Ok((found.get::<_, i16>(0)?, found.get::<_, Option<i64>>(1)?))
+            })
+            .and_then(|found| found.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db_error)?;
+        row.priorities = found.iter().map(|(p, _)| *p).collect();
+        row.oldest_ready = found
+            .iter()
+            .filter_map(|(_, at)| *at)
+            .min()
+            .map(micros::to_time);
+    }
+    Ok(())
 }
 
 pub(crate) fn get(conn: &Connection, id: TaskId) -> Result<Option<Task>> {
