@@ -68,6 +68,9 @@
     not(all(feature = "sqlite", feature = "postgres")),
     allow(rustdoc::broken_intra_doc_links)
 )]
+// Without a backend (a build for a backend of one's own), the helpers the
+// two backends share are unused.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 mod attempt;
 pub mod backend;
@@ -99,6 +102,7 @@ pub use attempt::{Attempt, AttemptOutcome, WorkerId, KEPT_ATTEMPTS};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backend::postgres;
+pub use backend::redact_url;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backend::sqlite;

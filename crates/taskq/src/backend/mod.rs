@@ -416,6 +416,45 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// A database URL as it may be shown or logged: the password, in the
+/// user part or as a `password` parameter, replaced by `***`.
+///
+/// ```
+/// assert_eq!(
+///     taskq::redact_url("postgres://app:s3cret@db:5432/jobs?password=x&schema=q"),
+///     "postgres://app:***@db:5432/jobs?password=***&schema=q"
+/// );
+/// assert_eq!(taskq::redact_url("sqlite://jobs.db"), "sqlite://jobs.db");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => param.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
 /// Opens the backend that a database URL names (see
 /// [`Queue::connect`](crate::Queue::connect)): with `create`, creating and
 /// migrating what is missing; without, creating and changing nothing.
@@ -487,6 +526,27 @@ mod tests {
     use std::time::Duration;
 
     #[cfg(feature = "sqlite")]
+    #[test]
+    fn redacted_urls_keep_everything_but_the_password() {
+        for (url, shown) in [
+            ("postgres://a:b@h/d", "postgres://a:***@h/d"),
+            ("postgresql://a:p@ss:w@rd@h:1/d", "postgresql://a:***@h:1/d"),
+            (
+                "postgres://a@h/d?sslmode=require",
+                "postgres://a@h/d?sslmode=require",
+            ),
+            (
+                "postgres://h/d?user=a&PASSWORD=b",
+                "postgres://h/d?user=a&PASSWORD=***",
+            ),
+            ("postgres://a:b@h", "postgres://a:***@h"),
+            ("sqlite:///var/jobs.db", "sqlite:///var/jobs.db"),
+            ("jobs.db", "jobs.db"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
     #[test]
     fn sqlite_urls_name_a_path() {
         assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));

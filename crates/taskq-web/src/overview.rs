@@ -1,0 +1,113 @@
+//! The overview: every action's counts, pause state, backlog age and the
+//! last hour's throughput.
+
+use std::time::{Duration, SystemTime};
+
+use askama::Template;
+use axum::extract::State;
+
+use crate::chart::{self, Minute};
+use crate::page::{html, relative, Chrome, Failure, PageResult};
+use crate::App;
+
+/// One action's row.
+pub(crate) struct Row {
+    action: String,
+    /// The query string that filters the task list to the action.
+    query: String,
+    queued: u64,
+    running: u64,
+    failed: u64,
+    succeeded: u64,
+    cancelled: u64,
+    paused: bool,
+    oldest_ready: String,
+    priorities: String,
+    spark: String,
+    completed_hour: u64,
+    failed_hour: u64,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    chart: String,
+    completed_hour: u64,
+    retried_hour: u64,
+    failed_hour: u64,
+}
+
+/// `GET /`: the stats of every action (the kept counts, cheap at any
+/// size) and an hour of the throughput history.
+pub(crate) async fn page(State(app): State<App>, chrome: Chrome) -> PageResult {
+    let fail = |error: taskq::Error| Failure::from(error).on(&chrome);
+    let stats = app.queue.stats().await.map_err(fail)?;
+    let history = app
+        .queue
+        .throughput(Duration::from_secs(60 * chart::MINUTES as u64))
+        .await
+        .map_err(fail)?;
+    let now = SystemTime::now();
+    let mut names: Vec<&str> = stats.iter().map(|row| row.action.as_str()).collect();
+    // Actions that ran in the last hour but hold no task now get a row too.
+    for row in &history {
+        if !names.contains(&row.action.as_str()) {
+            names.push(&row.action);
+        }
+    }
+    names.sort_unstable();
+    let rows = names
+        .into_iter()
+        .map(|name| {
+            let blank = taskq::ActionStats::new(name);
+            let stats = stats
+                .iter()
+                .find(|row| row.action == name)
+                .unwrap_or(&blank);
+            let bars = chart::minutes(&history, now, |row| row.action == name);
+            row(stats, &bars)
+        })
+        .collect();
+    let all = chart::minutes(&history, now, |_| true);
+    let total = |get: fn(&Minute) -> u64| all.iter().map(get).sum::<u64>();
+    let overview = Overview {
+        rows,
+        chart: chart::svg(&all, 720, 120, true),
+        completed_hour: total(|m| m.completed),
+        retried_hour: total(|m| m.retried),
+        failed_hour: total(|m| m.failed),
+        chrome: chrome.clone(),
+    };
+    html(&overview, &chrome)
+}
+
+fn row(stats: &taskq::ActionStats, bars: &[Minute]) -> Row {
+    let priorities = match stats.priorities.as_slice() {
+        [] => "-".to_owned(),
+        [only] => only.to_string(),
+        many => many
+            .iter()
+            .map(i16::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Row {
+        action: stats.action.clone(),
+        query: serde_urlencoded::to_string([("action", &stats.action)]).unwrap_or_default(),
+        queued: stats.queued,
+        running: stats.running,
+        failed: stats.failed,
+        succeeded: stats.succeeded,
+        cancelled: stats.cancelled,
+        paused: stats.paused,
+        oldest_ready: stats
+            .oldest_ready
+            .map_or_else(|| "-".to_owned(), |at| relative(at).replace(" ago", "")),
+        priorities,
+        spark: chart::svg(bars, 120, 24, false),
+        completed_hour: bars.iter().map(|m| m.completed).sum(),
+        failed_hour: bars.iter().map(|m| m.failed).sum(),
+    }
+}
