@@ -68,6 +68,7 @@ pub enum Command {
     Purge(commands::purge::Args),
     RequeueExpired(commands::requeue_expired::Args),
     Work(commands::work::Args),
+    Dashboard(commands::dashboard::Args),
 }
 
 impl Command {

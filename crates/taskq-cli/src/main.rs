@@ -92,6 +92,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(args) => commands::purge::run(args, &queue, &out).await,
         Command::RequeueExpired(args) => commands::requeue_expired::run(args, &queue, &out).await,
         Command::Work(args) => commands::work::run(args, queue.clone(), &out).await,
+        Command::Dashboard(args) => {
+            commands::dashboard::run(args, queue.clone(), &cli.database, &out).await
+        }
     };
     // Wake-ups for other processes' workers go out before the process
     // ends, even when the command failed after an enqueue.

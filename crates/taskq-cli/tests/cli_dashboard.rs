@@ -1,0 +1,85 @@
+//! `taskq dashboard` as a user runs it, on SQLite and PostgreSQL: it says
+//! where it listens, serves the pages and the metrics of the database it
+//! was given, refuses an address other machines reach without a token,
+//! and stops cleanly on SIGTERM.
+
+mod database;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
+use database::{both, stop};
+
+/// A GET of `path` from `address`, as raw HTTP/1.1: the status line and
+/// the whole response.
+fn fetch(address: &str, path: &str, host: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn the_dashboard_serves_pages_and_metrics_until_stopped() {
+    for db in both() {
+        let id = db.json(&["enqueue", "email", "{\"to\":\"ada\"}"])["id"].to_string();
+        let mut child = db
+            .command(&["--json", "dashboard", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let said: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let address = said["listening"].as_str().unwrap().to_owned();
+        assert!(said["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"));
+
+        let overview = fetch(&address, "/", "localhost");
+        assert!(overview.starts_with("HTTP/1.1 200"), "{overview}");
+        assert!(overview.contains("email") && !overview.contains("password"));
+        let task = fetch(&address, &format!("/tasks/{id}"), "127.0.0.1");
+        assert!(task.contains("&#34;to&#34;: &#34;ada&#34;"), "{task}");
+        let metrics = fetch(&address, "/metrics", "localhost");
+        assert!(
+            metrics.contains("taskq_tasks{action=\"email\",state=\"queued\"} 1"),
+            "{metrics}"
+        );
+        let rebound = fetch(&address, "/", "attacker.example");
+        assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
+        stop(child);
+    }
+}
+
+#[test]
+fn an_address_other_machines_reach_needs_a_token() {
+    for db in both() {
+        let refused = db.run(&["dashboard", "--listen", "0.0.0.0:0"]);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains("give a token"),
+            "{}",
+            refused.stderr
+        );
+        let empty = db
+            .command(&["dashboard", "--listen", "0.0.0.0:0"])
+            .env("TASKQ_DASHBOARD_TOKEN", " ")
+            .output()
+            .unwrap();
+        assert_eq!(empty.status.code(), Some(2));
+        assert!(
+            !String::from_utf8_lossy(&empty.stderr).contains(&db.url),
+            "the URL is not printed"
+        );
+    }
+}
