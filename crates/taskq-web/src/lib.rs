@@ -1,20 +1,24 @@
 //! The taskq dashboard: see and fix task queues in a browser, and export
 //! their metrics to Prometheus.
 //!
-//! [`router`] gives an axum [`Router`](axum::Router) with every page, to
+//! [`router`] gives an axum [`Router`] with every page, to
 //! mount in an application's own router under a path of its choosing and
 //! behind its own authentication; [`serve`] runs it on its own, as
 //! `taskq dashboard` does. Pages are rendered on the server and read
 //! without JavaScript; a small script only refreshes them live when asked
 //! to.
 //!
-//! ```no_run
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let queue = taskq::Queue::open_sqlite("jobs.db").await?;
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
 //! let dashboard = taskq_web::router(queue, taskq_web::DashboardConfig::default())?;
-//! let app = axum::Router::new().nest("/admin/tasks", dashboard);
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
+//! // Under /admin/tasks of the application's own router, behind its own
+//! // authentication; serve it as usual:
+//! // axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await?
+//! let app: axum::Router = axum::Router::new().nest("/admin/tasks", dashboard);
+//! # drop(app);
 //! # Ok(())
 //! # }
 //! ```
