@@ -62,6 +62,26 @@ fn the_dashboard_serves_pages_and_metrics_until_stopped() {
 }
 
 #[test]
+fn stats_and_list_show_what_the_dashboard_shows() {
+    for db in both() {
+        let id = db.json(&["enqueue", "email", "1"])["id"].to_string();
+        db.ok(&["enqueue", "email", "2"]);
+        let stats = db.json(&["stats"]);
+        assert!(
+            stats[0]["oldest_ready"].as_str().unwrap().ends_with('Z'),
+            "{stats}"
+        );
+        assert!(db.ok(&["stats"]).stdout.contains("OLDEST READY"));
+        let none = db.json(&["list", "--error", "timeout"]);
+        assert_eq!(none, serde_json::json!([]));
+        let children = db.json(&["list", "--parent", &id]);
+        assert_eq!(children, serde_json::json!([]));
+        let bad = db.run(&["list", "--parent", "0"]);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
+    }
+}
+
+#[test]
 fn an_address_other_machines_reach_needs_a_token() {
     for db in both() {
         let refused = db.run(&["dashboard", "--listen", "0.0.0.0:0"]);

@@ -140,7 +140,8 @@ pub struct ActionStats {
     /// Since when the longest-waiting ready task has been ready to run:
     /// the earliest not-before time, among the queued tasks, that has
     /// come. `None` when no queued task is due yet. The age of the
-    /// backlog is the time since then.
+    /// backlog is the time since then. In JSON, Unix seconds.
+    #[serde(serialize_with = "crate::throughput::unix_seconds::serialize_option")]
     pub oldest_ready: Option<SystemTime>,
 }
 

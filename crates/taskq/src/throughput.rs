@@ -44,15 +44,26 @@ pub(crate) fn minute_at(seconds: i64) -> SystemTime {
 }
 
 /// Times as whole Unix seconds in JSON.
-mod unix_seconds {
+pub(crate) mod unix_seconds {
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    pub(super) fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         time: &SystemTime,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         serializer.serialize_u64(seconds)
+    }
+
+    /// The same for an optional time, `null` for none.
+    pub(crate) fn serialize_option<S: serde::Serializer>(
+        time: &Option<SystemTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => serialize(time, serializer),
+            None => serializer.serialize_none(),
+        }
     }
 }
 

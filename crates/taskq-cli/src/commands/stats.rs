@@ -1,12 +1,15 @@
 //! `taskq stats`
 
+use std::time::{Duration, SystemTime};
+
 use taskq::Queue;
 
 use crate::failure::Failure;
-use crate::output::Output;
+use crate::output::{self, Output};
 
-/// Print task counts per action and state, the priorities of each action's
-/// queued tasks (lowest, first to run, first), and which actions are paused.
+/// Print task counts per action and state, how long the oldest ready task
+/// of each action has waited, the priorities of its queued tasks (lowest,
+/// first to run, first), and which actions are paused.
 ///
 /// Example: taskq stats --json
 #[derive(Debug, clap::Args)]
@@ -15,7 +18,11 @@ pub struct Args {}
 pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     let stats = queue.stats().await?;
     if out.json {
-        let value = serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
+        let mut value = serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
+        // Times as everywhere else in the command's JSON.
+        for (row, stats) in value.as_array_mut().into_iter().flatten().zip(&stats) {
+            row["oldest_ready"] = stats.oldest_ready.map(output::time).into();
+        }
         return out.json(&value);
     }
     let rows: Vec<Vec<String>> = stats
@@ -29,6 +36,12 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
                 row.succeeded.to_string(),
                 row.cancelled.to_string(),
                 row.total().to_string(),
+                row.oldest_ready
+                    .and_then(|at| SystemTime::now().duration_since(at).ok())
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |age| output::duration(Duration::from_secs(age.as_secs())),
+                    ),
                 priorities(&row.priorities),
                 if row.paused { "paused" } else { "" }.to_string(),
             ]
@@ -43,6 +56,7 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
             "SUCCEEDED",
             "CANCELLED",
             "TOTAL",
+            "OLDEST READY",
             "PRIORITIES",
             "PAUSED",
         ],
