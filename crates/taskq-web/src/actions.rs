@@ -353,18 +353,7 @@ pub(crate) async fn pause(
     chrome: Chrome,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> PageResult {
-    let Form(form) = form.map_err(|e| Failure::bad_request(e.body_text()).on(&chrome))?;
-    let changed = app
-        .queue
-        .pause(&form.action)
-        .await
-        .map_err(|e| Failure::from(e).on(&chrome))?;
-    let line = if changed {
-        format!("{} is paused on every worker: running tasks finish, nothing new is claimed, enqueues still succeed.", form.action)
-    } else {
-        format!("{} was already paused; nothing changed.", form.action)
-    };
-    done(&chrome, "Paused", vec![line], vec![overview_link()])
+    pause_or_resume(app, chrome, form, true).await
 }
 
 /// `POST /resume`.
@@ -373,18 +362,30 @@ pub(crate) async fn resume(
     chrome: Chrome,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> PageResult {
+    pause_or_resume(app, chrome, form, false).await
+}
+
+async fn pause_or_resume(
+    app: App,
+    chrome: Chrome,
+    form: Result<Form<ActionForm>, FormRejection>,
+    pause: bool,
+) -> PageResult {
     let Form(form) = form.map_err(|e| Failure::bad_request(e.body_text()).on(&chrome))?;
-    let changed = app
-        .queue
-        .resume(&form.action)
-        .await
-        .map_err(|e| Failure::from(e).on(&chrome))?;
-    let line = if changed {
-        format!("{} is resumed: workers claim its tasks again.", form.action)
+    let action = &form.action;
+    let changed = if pause {
+        app.queue.pause(action).await
     } else {
-        format!("{} was not paused; nothing changed.", form.action)
+        app.queue.resume(action).await
+    }
+    .map_err(|e| Failure::from(e).on(&chrome))?;
+    let (title, line) = match (pause, changed) {
+        (true, true) => ("Paused", format!("{action} is paused on every worker: running tasks finish, nothing new is claimed, enqueues still succeed.")),
+        (true, false) => ("Paused", format!("{action} was already paused; nothing changed.")),
+        (false, true) => ("Resumed", format!("{action} is resumed: workers claim its tasks again.")),
+        (false, false) => ("Resumed", format!("{action} was not paused; nothing changed.")),
     };
-    done(&chrome, "Resumed", vec![line], vec![overview_link()])
+    done(&chrome, title, vec![line], vec![overview_link()])
 }
 
 /// `n` and the noun for it: `1 task`, `3 tasks`.

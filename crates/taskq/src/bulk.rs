@@ -18,7 +18,51 @@ pub struct RetriedMany {
     pub refused_for_their_key: Vec<TaskId>,
 }
 
+/// What one task of a bulk operation came to.
+enum Each {
+    Done,
+    /// Stayed for its unique key.
+    Refused,
+    /// Gone or moved meanwhile.
+    Skipped,
+}
+
 impl Queue {
+    /// Applies `op` to every task that `filter` matches, a page at a time,
+    /// and returns the tasks it did and those it refused. Each page starts
+    /// after the last task of the one before: tasks the operation moved
+    /// out of the filter are gone from it, those it left are behind.
+    async fn each_matching<F, Fut>(
+        &self,
+        filter: &ListOptions,
+        op: F,
+    ) -> Result<(Vec<TaskId>, Vec<TaskId>)>
+    where
+        F: Fn(TaskId) -> Fut,
+        Fut: std::future::Future<Output = Result<Each>>,
+    {
+        let (mut done, mut refused) = (Vec::new(), Vec::new());
+        let mut page = ListOptions {
+            after: None,
+            limit: PAGE,
+            ..filter.clone()
+        };
+        loop {
+            let tasks = self.list(&page).await?;
+            let Some(last) = tasks.last() else {
+                return Ok((done, refused));
+            };
+            page.after = Some(last.id);
+            for task in tasks {
+                match op(task.id).await? {
+                    Each::Done => done.push(task.id),
+                    Each::Refused => refused.push(task.id),
+                    Each::Skipped => {}
+                }
+            }
+        }
+    }
+
     /// Retries every task that `filter` matches (as [`Queue::retry`]
     /// does), a page of [`list`](Queue::list) at a time; the filter's
     /// `after` and `limit` are ignored. The filter must name the state
@@ -35,29 +79,20 @@ impl Queue {
                 ))
             }
         }
-        let mut done = RetriedMany::default();
-        let mut page = ListOptions {
-            after: None,
-            limit: PAGE,
-            ..filter.clone()
-        };
-        loop {
-            // Retried tasks leave the state, so each page is fresh; one whose
-            // key is taken stays, so the next page starts after it.
-            let tasks = self.list(&page).await?;
-            let Some(last) = tasks.last() else {
-                return Ok(done);
-            };
-            page.after = Some(last.id);
-            for task in tasks {
-                match self.retry(task.id).await {
-                    Ok(()) => done.retried.push(task.id),
-                    Err(Error::Duplicate { .. }) => done.refused_for_their_key.push(task.id),
-                    Err(Error::WrongState { .. } | Error::TaskNotFound { .. }) => {}
-                    Err(error) => return Err(error),
+        let (retried, refused_for_their_key) = self
+            .each_matching(filter, |id| async move {
+                match self.retry(id).await {
+                    Ok(()) => Ok(Each::Done),
+                    Err(Error::Duplicate { .. }) => Ok(Each::Refused),
+                    Err(Error::WrongState { .. } | Error::TaskNotFound { .. }) => Ok(Each::Skipped),
+                    Err(error) => Err(error),
                 }
-            }
-        }
+            })
+            .await?;
+        Ok(RetriedMany {
+            retried,
+            refused_for_their_key,
+        })
     }
 
     /// Deletes every task that `filter` matches (as [`Queue::delete`]
@@ -65,25 +100,15 @@ impl Queue {
     /// the filter's `after` and `limit` are ignored. Returns the deleted
     /// tasks' ids. A task deleted by someone else meanwhile is skipped.
     pub async fn delete_matching(&self, filter: &ListOptions) -> Result<Vec<TaskId>> {
-        let mut deleted = Vec::new();
-        let mut page = ListOptions {
-            after: None,
-            limit: PAGE,
-            ..filter.clone()
-        };
-        loop {
-            let tasks = self.list(&page).await?;
-            let Some(last) = tasks.last() else {
-                return Ok(deleted);
-            };
-            page.after = Some(last.id);
-            for task in tasks {
-                match self.delete(task.id).await {
-                    Ok(()) => deleted.push(task.id),
-                    Err(Error::TaskNotFound { .. }) => {}
-                    Err(error) => return Err(error),
+        let (deleted, _) = self
+            .each_matching(filter, |id| async move {
+                match self.delete(id).await {
+                    Ok(()) => Ok(Each::Done),
+                    Err(Error::TaskNotFound { .. }) => Ok(Each::Skipped),
+                    Err(error) => Err(error),
                 }
-            }
-        }
+            })
+            .await?;
+        Ok(deleted)
     }
 }

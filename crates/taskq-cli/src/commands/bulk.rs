@@ -105,7 +105,7 @@ fn interruption() -> Arc<AtomicBool> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&interrupted);
     tokio::spawn(async move {
-        super::stop_signal().await;
+        taskq::worker::shutdown_signal().await;
         flag.store(true, Ordering::SeqCst);
     });
     interrupted

@@ -63,7 +63,7 @@ pub async fn run(args: Args, queue: Queue, database: &str, out: &Output) -> Resu
                 out.line(format!("taskq dashboard at {url} (Ctrl-C stops it)"))
             };
         },
-        super::stop_signal(),
+        taskq::worker::shutdown_signal(),
     )
     .await;
     announced?;

@@ -22,25 +22,6 @@ use std::time::{Duration, SystemTime};
 
 use taskq::{State, TaskId};
 
-/// Resolves when SIGINT (Ctrl-C) or SIGTERM arrives.
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    if tokio::signal::ctrl_c().await.is_err() {
-        // No way to hear the signal: run until killed.
-        std::future::pending::<()>().await;
-    }
-}
-
 /// `7d`, `2m`, `1h 30m`, `250ms`. A negative one (`-5s`) reaches here as
 /// a value, to be refused as one.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

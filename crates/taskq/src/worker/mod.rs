@@ -446,8 +446,9 @@ async fn record_history(shared: Arc<Shared>) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM: what [`Worker::run`] stops
+/// on, for programs that stop other things the same way.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
