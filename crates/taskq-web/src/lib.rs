@@ -41,7 +41,9 @@
 //! confirmation page; [`DashboardConfig::read_only`] hides and refuses
 //! them. Responses carry a content security policy without inline
 //! scripts and refuse to be framed. See [`DashboardConfig`] for the
-//! token and the `Host` check.
+//! token and the `Host` check. A change whose `Origin` names another host
+//! than its `Host` header is refused, so a reverse proxy in front must
+//! pass the `Host` header through.
 
 mod actions;
 mod assets;
