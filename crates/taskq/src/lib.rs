@@ -47,6 +47,11 @@
 //! - `postgres` (feature `postgres`): the PostgreSQL backend, and
 //!   enqueueing inside your own `tokio_postgres` transaction;
 //! - [`blocking`]: the same API for synchronous programs;
+//! - what operators look at: [`Queue::stats`], [`Queue::list`] (by state,
+//!   error text or parent), [`Queue::throughput`] (the last minutes'
+//!   completions and failures), the workers' series through the
+//!   `metrics` crate (`docs/metrics.md`), and the web dashboard of the
+//!   `taskq-web` crate;
 //! - [`Error`]: what can go wrong, as variants you can match.
 //!
 //! The life of a task, as a diagram and rules, is in [`lifecycle`].

@@ -69,6 +69,27 @@ fn every_control_call_works_on_both_backends() {
         queue.enqueue("m", &1).unwrap();
         let done = queue.cancel_many("m", State::Queued).unwrap();
         assert_eq!((done.cancelled, done.requested), (1, 0));
+        let cancelled = taskq::ListOptions {
+            state: Some(State::Cancelled),
+            ..taskq::ListOptions::default()
+        };
+        let retried = queue.retry_matching(&cancelled).unwrap();
+        assert_eq!(retried.retried.len(), 2, "{url}");
+        let queued = taskq::ListOptions {
+            state: Some(State::Queued),
+            ..taskq::ListOptions::default()
+        };
+        assert_eq!(queue.delete_matching(&queued).unwrap().len(), 2);
+        let row = taskq::Throughput {
+            minute: std::time::SystemTime::now(),
+            action: "m".into(),
+            completed: 3,
+            retried: 0,
+            failed: 1,
+        };
+        queue.record_throughput(vec![row]).unwrap();
+        let history = queue.throughput(std::time::Duration::from_secs(60)).unwrap();
+        assert_eq!((history.len(), history[0].completed), (1, 3), "{url}");
     }
 }
 

@@ -130,6 +130,7 @@ async fn the_schema_before_control_is_upgraded_with_its_tasks() {
         [
             "taskq_tasks_finished",
             "taskq_tasks_leased",
+            "taskq_tasks_parent",
             "taskq_tasks_ready",
             "taskq_tasks_unique",
             "taskq_tasks_unique_slot"
