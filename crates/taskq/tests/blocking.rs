@@ -88,7 +88,9 @@ fn every_control_call_works_on_both_backends() {
             failed: 1,
         };
         queue.record_throughput(vec![row]).unwrap();
-        let history = queue.throughput(std::time::Duration::from_secs(60)).unwrap();
+        let history = queue
+            .throughput(std::time::Duration::from_secs(60))
+            .unwrap();
         assert_eq!((history.len(), history[0].completed), (1, 3), "{url}");
     }
 }
