@@ -10,6 +10,7 @@ mod conformance;
 mod connect;
 mod control;
 mod counts;
+mod lost_connection;
 mod migrate;
 mod notify;
 mod plans;

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
-use super::{db_error, lease_lost, pool_error};
+use super::lease_lost;
+use super::pool::{lost, query_detaching_lost as query};
 use crate::error::{Error, Result};
 use crate::task::LeaseRef;
 
@@ -34,10 +37,12 @@ impl Drop for Completer {
     }
 }
 
-/// The statements: delete, or mark succeeded when retained.
+/// The statements: delete, or mark succeeded when retained; and the
+/// look at what is left of a batch after a lost connection.
 pub(super) struct CompleteSql {
     pub(super) delete: String,
     pub(super) retain: String,
+    pub(super) completed: String,
 }
 
 impl Completer {
@@ -89,12 +94,17 @@ async fn run(pool: Pool, sql: Arc<CompleteSql>, mut inbox: mpsc::UnboundedReceiv
                 delete.push(job);
             }
         }
-        execute(&pool, &sql.delete, delete).await;
-        execute(&pool, &sql.retain, retain).await;
+        execute(&pool, &sql.delete, &sql.completed, delete).await;
+        execute(&pool, &sql.retain, &sql.completed, retain).await;
     }
 }
 
-async fn execute(pool: &Pool, sql: &str, mut jobs: Vec<Job>) {
+/// Runs the completions of `jobs` in one statement; when the connection
+/// is lost before the answer, once more on a fresh one (the lease tokens
+/// make the repeat harmless), and then those the repeat found nothing for
+/// count as completed if their task is gone or succeeded under the same
+/// lease: the first statement applied them.
+async fn execute(pool: &Pool, sql: &str, completed: &str, mut jobs: Vec<Job>) {
     if jobs.is_empty() {
         return;
     }
@@ -103,18 +113,23 @@ async fn execute(pool: &Pool, sql: &str, mut jobs: Vec<Job>) {
     let ids: Vec<i64> = jobs.iter().map(|job| job.lease.id.0).collect();
     let tokens: Vec<i64> = jobs.iter().map(|job| job.lease.token).collect();
     crate::failpoint::hit("before-commit");
-    let result = async {
-        let client = pool.get().await.map_err(pool_error)?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client
-            .query(&statement, &[&ids, &tokens])
-            .await
-            .map_err(db_error)
-    }
-    .await;
+    let params: [&(dyn ToSql + Sync); 2] = [&ids, &tokens];
+    let result = match query(pool, sql, &params).await {
+        Err(error) if lost(&error) => {
+            tracing::warn!(%error, "the connection was lost during a batch of completions; trying it once more");
+            match query(pool, sql, &params).await {
+                Ok(rows) => {
+                    let mut done = returned(&rows);
+                    done.extend(applied_before(pool, completed, &jobs, &done).await);
+                    Ok(done)
+                }
+                Err(error) => Err(error),
+            }
+        }
+        other => other.map(|rows| returned(&rows)),
+    };
     match result {
-        Ok(rows) => {
-            let done: HashSet<i64> = rows.iter().filter_map(|row| row.try_get(0).ok()).collect();
+        Ok(done) => {
             for job in jobs {
                 let answer = if done.contains(&job.lease.id.0) {
                     Ok(())
@@ -140,4 +155,46 @@ async fn execute(pool: &Pool, sql: &str, mut jobs: Vec<Job>) {
             }
         }
     }
+}
+
+/// The ids a completion statement returned: those it completed.
+fn returned(rows: &[Row]) -> HashSet<i64> {
+    rows.iter().filter_map(|row| row.try_get(0).ok()).collect()
+}
+
+/// Of `jobs` not in `done`, those whose task is gone or succeeded under
+/// the job's own lease. A look that fails finds none: their callers hear
+/// that the lease was lost, and the tasks run again after it expires.
+async fn applied_before(pool: &Pool, sql: &str, jobs: &[Job], done: &HashSet<i64>) -> Vec<i64> {
+    let left: Vec<&Job> = jobs
+        .iter()
+        .filter(|job| !done.contains(&job.lease.id.0))
+        .collect();
+    if left.is_empty() {
+        return Vec::new();
+    }
+    let ids: Vec<i64> = left.iter().map(|job| job.lease.id.0).collect();
+    let found = match query(pool, sql, &[&ids]).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::warn!(%error, "could not look at the completions a lost connection left unanswered");
+            return Vec::new();
+        }
+    };
+    let still: std::collections::HashMap<i64, (String, i64)> = found
+        .iter()
+        .filter_map(|row| {
+            Some((
+                row.try_get(0).ok()?,
+                (row.try_get(1).ok()?, row.try_get(2).ok()?),
+            ))
+        })
+        .collect();
+    left.iter()
+        .filter(|job| match still.get(&job.lease.id.0) {
+            None => true,
+            Some((state, token)) => state == "succeeded" && *token == job.lease.token,
+        })
+        .map(|job| job.lease.id.0)
+        .collect()
 }

@@ -150,6 +150,7 @@ impl PostgresBackend {
                 delete: include_str!("sql/task_complete_many.sql").replace("{schema}", &quoted),
                 retain: include_str!("sql/task_complete_many_retain.sql")
                     .replace("{schema}", &quoted),
+                completed: include_str!("sql/task_completed.sql").replace("{schema}", &quoted),
             },
         );
         let own_listener = notifier::OwnListener::default();
@@ -399,16 +400,14 @@ impl Backend for PostgresBackend {
             &retry_after,
             &ends.as_str(),
         ];
-        let rows = self.query(&self.sql.fail, &params).await?;
-        match rows.first() {
-            Some(row) => row.try_get::<_, String>(0).map_err(db_error)?.parse(),
-            None => Err(lease_lost(lease)),
-        }
+        let (rows, repeated) = self.fenced(&self.sql.fail, &params).await?;
+        self.ended(lease, &rows, repeated).await
     }
 
     async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<Extended> {
-        let rows = self
-            .query(
+        // Extending twice is harmless: the repeat of a lost one is too.
+        let (rows, _) = self
+            .fenced(
                 &self.sql.extend,
                 &[&lease.id.0, &lease.token, &micros::from_duration(by)],
             )
@@ -424,8 +423,8 @@ impl Backend for PostgresBackend {
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State> {
         self.counts.changed();
-        let rows = self
-            .query(
+        let (rows, repeated) = self
+            .fenced(
                 &self.sql.release,
                 &[
                     &lease.id.0,
@@ -435,10 +434,7 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-        match rows.first() {
-            Some(row) => row.try_get::<_, String>(0).map_err(db_error)?.parse(),
-            None => Err(lease_lost(lease)),
-        }
+        self.ended(lease, &rows, repeated).await
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {

@@ -44,6 +44,31 @@ pub(super) fn build(
         .map_err(|e| Error::invalid("url", format!("could not set up the connection pool: {e}")))
 }
 
+/// Whether the connection was lost before the answer came (the write may
+/// or may not have been applied).
+pub(super) fn lost(error: &Error) -> bool {
+    error.database_kind() == Some(DatabaseErrorKind::ConnectionLost)
+}
+
+/// Runs `sql` on a pooled connection; a connection found lost is taken
+/// out of the pool rather than given back, so that a repeat gets another
+/// (the pool would notice only once the connection's task has ended).
+pub(super) async fn query_detaching_lost(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let result = match client.prepare_cached(sql).await.map_err(db_error) {
+        Ok(statement) => client.query(&statement, params).await.map_err(db_error),
+        Err(error) => Err(error),
+    };
+    if result.as_ref().is_err_and(lost) {
+        drop(deadpool_postgres::Object::take(client));
+    }
+    result
+}
+
 /// Runs one statement on a pooled connection for a background task (a
 /// wake-up, a fold of the counts), whose failure is only logged.
 pub(super) async fn execute_in_background(
@@ -134,6 +159,52 @@ impl PostgresBackend {
         })
         .await;
         rows.map_err(db_error)
+    }
+
+    /// A fenced write (one that names a lease token), tried once more on
+    /// a fresh connection when the connection was lost before its answer
+    /// (a server restart, a killed backend): the token makes the repeat
+    /// harmless, as it changes nothing once the first one applied. Says
+    /// whether it was repeated, for the caller to tell "applied the first
+    /// time" from "the lease was lost" when the repeat finds nothing.
+    pub(super) async fn fenced(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(Vec<Row>, bool)> {
+        match query_detaching_lost(&self.pool, sql, params).await {
+            Err(error) if lost(&error) => {
+                tracing::warn!(%error, "the connection was lost during a write; trying it once more");
+                Ok((query_detaching_lost(&self.pool, sql, params).await?, true))
+            }
+            other => other.map(|rows| (rows, false)),
+        }
+    }
+
+    /// The state the end of a try (a fail or release of `lease`) left:
+    /// what its statement returned, or, when the repeat after a lost
+    /// connection found nothing to change, what the first one applied if
+    /// no claim took the task since. Else the lease was lost.
+    pub(super) async fn ended(
+        &self,
+        lease: crate::task::LeaseRef,
+        rows: &[Row],
+        repeated: bool,
+    ) -> Result<crate::state::State> {
+        let state = match rows.first() {
+            Some(row) => Some(row.try_get::<_, String>(0).map_err(db_error)?),
+            None if repeated => {
+                let found = self
+                    .query(&self.sql.applied, &[&lease.id.0, &lease.token])
+                    .await?;
+                found
+                    .first()
+                    .map(|row| row.try_get::<_, String>(0).map_err(db_error))
+                    .transpose()?
+            }
+            None => None,
+        };
+        state.map_or_else(|| Err(super::error::lease_lost(lease)), |s| s.parse())
     }
 
     pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {

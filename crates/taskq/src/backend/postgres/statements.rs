@@ -46,6 +46,7 @@ pub(super) struct Sql {
     pub(super) pause: String,
     pub(super) resume: String,
     pub(super) paused: String,
+    pub(super) applied: String,
     pub(super) throughput_add: String,
     pub(super) throughput_since: String,
 }
@@ -89,6 +90,7 @@ impl Sql {
             pause: fill(include_str!("sql/task_pause.sql")),
             resume: fill(include_str!("sql/task_resume.sql")),
             paused: fill(include_str!("sql/task_paused.sql")),
+            applied: fill(include_str!("sql/task_applied.sql")),
             throughput_add: fill(include_str!("sql/throughput_add.sql")),
             throughput_since: fill(include_str!("sql/throughput_since.sql")),
         }
