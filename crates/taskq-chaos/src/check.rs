@@ -35,6 +35,14 @@ pub struct Report {
     pub partial_batches: u64,
     pub executions: u64,
     pub duplicated_tasks: u64,
+    /// Tasks that started again after a run of theirs had finished its
+    /// handler's work: completions lost on their way (a worker killed
+    /// between its handler and its completion, or a completion not tried
+    /// again). Must be 0 where `reruns_forbidden`.
+    pub reran_after_finishing: u64,
+    /// Whether the scenario's faults leave every finished run's
+    /// completion to land (killed connections, not killed workers).
+    pub reruns_forbidden: bool,
     pub most_runs_of_one_task: u64,
     /// Results that reached the database after another claim took their
     /// task over: those refused plus those accepted.
@@ -87,7 +95,7 @@ impl Report {
         format!(
             "{} {}: enqueued {}/{} acknowledged ({} failed, {} of them busy, {} in doubt); lost {}; \
              unexpected {}; stuck {}; partial batches {}; executions {} ({} tasks ran more than once, \
-             at most {} times); stale completions attempted {}, refused {}, accepted {}; handed over {}; failed for good {}; \
+             at most {} times, {} after a run had finished); stale completions attempted {}, refused {}, accepted {}; handed over {}; failed for good {}; \
              poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
              executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
              left after stop {}; cancels of queued {}, of running {}, ran after cancel {}, cancelled {}; \
@@ -106,6 +114,7 @@ impl Report {
             r.executions,
             r.duplicated_tasks,
             r.most_runs_of_one_task,
+            r.reran_after_finishing,
             r.stale_completions_attempted,
             r.stale_completions_refused,
             r.stale_completions_accepted,
@@ -142,6 +151,14 @@ impl Report {
             ("out of order", self.out_of_order),
             ("ran after cancel", self.ran_after_cancel),
             ("started while paused", self.started_while_paused),
+            (
+                "ran again after finishing",
+                if self.reruns_forbidden {
+                    self.reran_after_finishing
+                } else {
+                    0
+                },
+            ),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -302,6 +319,23 @@ struct Ledgers {
     counters: HashMap<u64, (u64, u64)>,
     /// When each task's executions started, by id.
     starts: HashMap<u64, Vec<i64>>,
+    /// When each task's runs finished their handler's work, by id.
+    finished: HashMap<u64, Vec<i64>>,
+}
+
+impl Ledgers {
+    /// Tasks with a run that started after one of theirs had finished.
+    fn reran_after_finishing(&self) -> u64 {
+        self.finished
+            .iter()
+            .filter(|(task, ends)| {
+                let first_end = ends.iter().min().copied().unwrap_or(i64::MAX);
+                self.starts
+                    .get(task)
+                    .is_some_and(|starts| starts.iter().any(|start| *start > first_end))
+            })
+            .count() as u64
+    }
 }
 
 fn read_ledgers(dir: &Path, report: &mut Report, intended: &HashSet<u64>) -> Ledgers {
@@ -328,8 +362,11 @@ fn read_ledgers(dir: &Path, report: &mut Report, intended: &HashSet<u64>) -> Led
             (line["follow_up"].as_u64(), line["task"].as_u64())
         {
             ledgers.follow_ups.entry(parent).or_default().insert(task);
+        } else if let (Some(task), Some(at)) = (line["finished"].as_u64(), line["at"].as_i64()) {
+            ledgers.finished.entry(task).or_default().push(at);
         }
     }
+    report.reran_after_finishing = ledgers.reran_after_finishing();
     ledgers.times.sort_unstable();
     ledgers
 }

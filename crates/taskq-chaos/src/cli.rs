@@ -122,6 +122,12 @@ pub(crate) enum ScenarioName {
     /// scripts/with-postgres); not part of `all`, because it stops the
     /// server for everyone.
     StopServer,
+    /// PostgreSQL: the server process of every taskq connection killed
+    /// (`pg_terminate_backend`) now and then while workers complete
+    /// tasks: writes in flight are tried once more on a fresh connection,
+    /// so nothing is lost and a task runs twice only when its first run
+    /// had not finished. Not part of `all`.
+    KillBackends,
     /// Every scenario above.
     All,
 }

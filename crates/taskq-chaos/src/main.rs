@@ -28,8 +28,12 @@ fn run_role(
     postgres_url: Option<String>,
     (short, json, timeline): (bool, bool, bool),
 ) -> ExitCode {
-    if scenario == ScenarioName::StopServer && backend != "postgres" {
-        eprintln!("taskq-chaos: stop-server is a PostgreSQL scenario");
+    if matches!(
+        scenario,
+        ScenarioName::StopServer | ScenarioName::KillBackends
+    ) && backend != "postgres"
+    {
+        eprintln!("taskq-chaos: {scenario:?} is a PostgreSQL scenario");
         return ExitCode::from(2);
     }
     if scenario == ScenarioName::LockHolder && backend != "sqlite" {

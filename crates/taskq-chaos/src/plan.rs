@@ -110,6 +110,12 @@ pub(crate) fn plan(scenario: ScenarioName, short: bool) -> Plan {
             first_fault: Duration::from_secs(5),
             ..base
         },
+        ScenarioName::KillBackends => Plan {
+            pause_ms: 10,
+            count: scale(3_000, 10_000),
+            first_fault: Duration::from_secs(1),
+            ..base
+        },
         ScenarioName::All => unreachable!("expanded by the caller"),
     }
 }

@@ -139,6 +139,12 @@ fn register(worker: &mut Worker, journal: &Arc<Mutex<Journal>>, work: Duration, 
                         return Err("stopped: the lease was lost or the worker shut down".to_string());
                     }
                 }
+                // The handler's work is done: a later run of this task is a
+                // run of finished work (a completion lost on its way).
+                journal
+                    .lock()
+                    .unwrap()
+                    .line(json!({"finished": ctx.id().0, "at": unix_micros()}));
                 let follow_up = NewTask::json(FOLLOW_UP, &payload.i)
                     .map_err(|e| e.to_string())?
                     .timeout(ctx.task().timeout);

@@ -106,6 +106,7 @@ fn wants_faults(scenario: ScenarioName) -> bool {
             | ScenarioName::PauseWorkers
             | ScenarioName::StopServer
             | ScenarioName::LockHolder
+            | ScenarioName::KillBackends
     )
 }
 
@@ -114,6 +115,8 @@ struct Faults<'a> {
     scenario: ScenarioName,
     fleet: &'a mut Fleet,
     db: &'a Path,
+    /// The PostgreSQL server's URL, without a schema.
+    server: &'a str,
     producer: std::process::Child,
     producer_kills: u32,
     ranges: u64,
@@ -156,6 +159,12 @@ impl Faults<'_> {
                 self.fleet.faults.push((started, unix_micros()));
                 self.injected += 1;
             }
+            ScenarioName::KillBackends => {
+                let at = unix_micros();
+                let killed = kill_backends(self.server);
+                self.fleet.faults.push((at, unix_micros()));
+                self.injected += u32::from(killed > 0);
+            }
             ScenarioName::KillProducer if self.producer_kills < 3 => {
                 let at = unix_micros();
                 let _ = self.producer.kill();
@@ -185,10 +194,12 @@ impl Faults<'_> {
             self.fleet.revive();
             if Instant::now() >= next_fault {
                 self.inject();
-                let gap = if self.scenario == ScenarioName::KillProducer {
-                    fastrand::u64(50..400)
-                } else {
-                    fastrand::u64(300..1_500)
+                let gap = match self.scenario {
+                    ScenarioName::KillProducer => fastrand::u64(50..400),
+                    // Each kill takes every connection: the workers make
+                    // new ones before the next.
+                    ScenarioName::KillBackends => fastrand::u64(1_000..2_500),
+                    _ => fastrand::u64(300..1_500),
                 };
                 next_fault = Instant::now() + Duration::from_millis(gap);
             }
@@ -245,6 +256,7 @@ pub(crate) async fn run_scenario(
         scenario,
         fleet: &mut fleet,
         db: &db,
+        server: base_url,
         producer,
         producer_kills: 0,
         ranges: 0,
@@ -279,6 +291,7 @@ pub(crate) async fn run_scenario(
     let ordered = scenario == ScenarioName::Ordered;
     let mut report = check::check(&queue, dir.path(), ordered, &fleet.faults, timeline).await;
     report.scenario = format!("{scenario:?}");
+    report.reruns_forbidden = scenario == ScenarioName::KillBackends;
     report.backend = backend.to_string();
     report.drained_seconds = drained;
     report.stuck = stuck;
@@ -306,6 +319,36 @@ fn hold_write_lock(path: &Path, hold: Duration) {
     std::thread::sleep(hold);
     conn.execute_batch("ROLLBACK")
         .expect("give the write lock back");
+}
+
+/// Kills the server process of every taskq connection to the database
+/// of `url` (taskq names its connections `taskq`), and returns how many.
+fn kill_backends(url: &str) -> u64 {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to kill backends");
+            tokio::spawn(connection);
+            let killed = client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = 'taskq' AND datname = current_database()
+                       AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .expect("kill backends");
+            killed.len() as u64
+        })
+    })
+    .join()
+    .expect("the killer thread")
 }
 
 /// Runs the server command named by an environment variable.

@@ -140,3 +140,35 @@ async fn a_release_and_a_heartbeat_whose_connections_are_killed_hold() {
     let task = queue.get(id).await.unwrap().unwrap();
     assert_eq!((task.state, task.tries), (State::Queued, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_with_follow_ups_whose_connection_is_killed_is_applied_once() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    let id = queue.enqueue("order", &1).await.unwrap();
+    let lease = queue.claim("order").await.unwrap().unwrap();
+    let made = killed_while_waiting(&db, id, async move {
+        lease
+            .complete_with(vec![
+                NewTask::json("ship", &1).unwrap(),
+                NewTask::json("invoice", &1).unwrap(),
+            ])
+            .await
+    })
+    .await
+    .expect("the completion was tried again and accepted");
+    assert!(queue.get(id).await.unwrap().is_none());
+    let children = queue
+        .list(&taskq::ListOptions {
+            parent: Some(id),
+            ..taskq::ListOptions::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<TaskId> = children.iter().map(|t| t.id).collect();
+    assert_eq!(
+        ids,
+        made.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "inserted once"
+    );
+}

@@ -1,6 +1,9 @@
-//! Completions that arrive together share one statement and one commit:
-//! while a batch is being committed the next one gathers. Each caller
-//! hears back only after the commit that holds its completion.
+//! Completions. Those without follow-ups that arrive together share one
+//! statement and one commit: while a batch is being committed the next
+//! one gathers, and each caller hears back only after the commit that
+//! holds its completion. One with follow-ups is a transaction of its own.
+//! Either, when its connection is lost before the answer, is tried once
+//! more on a fresh connection unless it turns out to have committed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,9 +15,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::lease_lost;
-use super::pool::{lost, query_detaching_lost as query};
+use super::pool::{lost, on_fresh, query_detaching_lost as query, query_fresh};
+use super::{db_error, PostgresBackend};
 use crate::error::{Error, Result};
-use crate::task::LeaseRef;
+use crate::task::{LeaseRef, NewTask};
+use crate::unique::Enqueued;
 
 /// The most completions one statement carries.
 const MAX_BATCH: usize = 1000;
@@ -117,7 +122,7 @@ async fn execute(pool: &Pool, sql: &str, completed: &str, mut jobs: Vec<Job>) {
     let result = match query(pool, sql, &params).await {
         Err(error) if lost(&error) => {
             tracing::warn!(%error, "the connection was lost during a batch of completions; trying it once more");
-            match query(pool, sql, &params).await {
+            match query_fresh(pool, sql, &params).await {
                 Ok(rows) => {
                     let mut done = returned(&rows);
                     done.extend(applied_before(pool, completed, &jobs, &done).await);
@@ -174,7 +179,7 @@ async fn applied_before(pool: &Pool, sql: &str, jobs: &[Job], done: &HashSet<i64
         return Vec::new();
     }
     let ids: Vec<i64> = left.iter().map(|job| job.lease.id.0).collect();
-    let found = match query(pool, sql, &[&ids]).await {
+    let found = match query_fresh(pool, sql, &[&ids]).await {
         Ok(rows) => rows,
         Err(error) => {
             tracing::warn!(%error, "could not look at the completions a lost connection left unanswered");
@@ -197,4 +202,151 @@ async fn applied_before(pool: &Pool, sql: &str, jobs: &[Job], done: &HashSet<i64
         })
         .map(|job| job.lease.id.0)
         .collect()
+}
+
+/// What a lost connection left of a completion with follow-ups.
+enum Left {
+    /// Nothing: it did not commit.
+    Nothing,
+    /// It committed; these are its follow-ups.
+    Committed(Vec<Enqueued>),
+    /// It committed, but its follow-ups cannot all be named now (some
+    /// were duplicates of a unique key, or already ran and were deleted).
+    Unnamed,
+}
+
+impl PostgresBackend {
+    /// Completes the task of `lease` and inserts `follow_ups`, in one
+    /// transaction; tried once more when the connection is lost before
+    /// the answer and the first one did not commit.
+    pub(super) async fn complete_with_follow_ups(
+        &self,
+        lease: LeaseRef,
+        follow_ups: &[NewTask],
+        retain: bool,
+    ) -> Result<Vec<Enqueued>> {
+        match self
+            .complete_in_transaction(lease, follow_ups, retain)
+            .await
+        {
+            Err(error) if lost(&error) => {
+                tracing::warn!(%error, "the connection was lost during a completion; trying it once more unless it committed");
+                let repeated = on_fresh(&self.pool, |mut fresh| async move {
+                    match self.left_by_lost(&fresh, lease, follow_ups.len()).await? {
+                        Left::Nothing => self
+                            .transaction(&mut fresh, lease, follow_ups, retain)
+                            .await
+                            .map(Some),
+                        Left::Committed(ids) => Ok(Some(ids)),
+                        Left::Unnamed => Ok(None),
+                    }
+                })
+                .await?;
+                // Unnamed: the task will not run again; the caller hears the error.
+                repeated.ok_or(error)
+            }
+            other => other,
+        }
+    }
+
+    /// One try of [`complete_with_follow_ups`](Self::complete_with_follow_ups);
+    /// a connection found lost is taken out of the pool.
+    async fn complete_in_transaction(
+        &self,
+        lease: LeaseRef,
+        follow_ups: &[NewTask],
+        retain: bool,
+    ) -> Result<Vec<Enqueued>> {
+        let mut client = self.client().await?;
+        let result = self
+            .transaction(&mut client, lease, follow_ups, retain)
+            .await;
+        if result.as_ref().is_err_and(lost) {
+            drop(deadpool_postgres::Object::take(client));
+        }
+        result
+    }
+
+    async fn transaction(
+        &self,
+        client: &mut deadpool_postgres::ClientWrapper,
+        lease: LeaseRef,
+        follow_ups: &[NewTask],
+        retain: bool,
+    ) -> Result<Vec<Enqueued>> {
+        let complete = if retain {
+            &self.sql.complete_retain
+        } else {
+            &self.sql.complete
+        };
+        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
+        let tx = client.transaction().await.map_err(db_error)?;
+        let statement = tx.prepare_cached(complete).await.map_err(db_error)?;
+        if tx.execute(&statement, &params).await.map_err(db_error)? != 1 {
+            return Err(lease_lost(lease));
+        }
+        crate::failpoint::hit("inside-completion");
+        let insert = tx
+            .prepare_cached(self.sql.insert_for(follow_ups, true))
+            .await
+            .map_err(db_error)?;
+        let notify = tx
+            .prepare_cached(&self.sql.notify)
+            .await
+            .map_err(db_error)?;
+        let ids = super::transactional::insert_and_notify(
+            &*tx,
+            &self.sql,
+            (&insert, &notify),
+            &self.channel,
+            follow_ups,
+        )
+        .await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids)
+    }
+
+    /// Whether a completion of `lease` with `expected` follow-ups
+    /// committed before its connection was lost: its task is gone, or
+    /// succeeded under this lease.
+    async fn left_by_lost(
+        &self,
+        client: &deadpool_postgres::ClientWrapper,
+        lease: LeaseRef,
+        expected: usize,
+    ) -> Result<Left> {
+        let task = client
+            .query(&self.sql.completed, &[&vec![lease.id.0]])
+            .await
+            .map_err(db_error)?;
+        let committed = match task.first() {
+            None => true,
+            Some(row) => {
+                let state: String = row.try_get(1).map_err(db_error)?;
+                let token: i64 = row.try_get(2).map_err(db_error)?;
+                state == "succeeded" && token == lease.token
+            }
+        };
+        if !committed {
+            return Ok(Left::Nothing);
+        }
+        let rows = client
+            .query(&self.sql.follow_ups, &[&lease.id.0])
+            .await
+            .map_err(db_error)?;
+        let ids = rows
+            .iter()
+            .map(|row| {
+                Ok(Enqueued {
+                    id: crate::names::TaskId(row.try_get(0).map_err(db_error)?),
+                    duplicate: false,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(if ids.len() == expected {
+            Left::Committed(ids)
+        } else {
+            Left::Unnamed
+        })
+    }
 }

@@ -349,41 +349,12 @@ impl Backend for PostgresBackend {
         if retain || !follow_ups.is_empty() {
             self.counts.changed();
         }
-        let complete = if retain {
-            &self.sql.complete_retain
-        } else {
-            &self.sql.complete
-        };
         if follow_ups.is_empty() {
             self.completer.complete(lease, retain).await?;
             return Ok(Vec::new());
         }
-        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let statement = tx.prepare_cached(complete).await.map_err(db_error)?;
-        if tx.execute(&statement, &params).await.map_err(db_error)? != 1 {
-            return Err(lease_lost(lease));
-        }
-        crate::failpoint::hit("inside-completion");
-        let insert = tx
-            .prepare_cached(self.sql.insert_for(&follow_ups, true))
+        self.complete_with_follow_ups(lease, &follow_ups, retain)
             .await
-            .map_err(db_error)?;
-        let notify = tx
-            .prepare_cached(&self.sql.notify)
-            .await
-            .map_err(db_error)?;
-        let ids = transactional::insert_and_notify(
-            &*tx,
-            &self.sql,
-            (&insert, &notify),
-            &self.channel,
-            &follow_ups,
-        )
-        .await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(ids)
     }
 
     async fn task_fail(&self, lease: LeaseRef, error: &str, to: FailTo) -> Result<State> {

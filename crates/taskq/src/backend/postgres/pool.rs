@@ -69,6 +69,62 @@ pub(super) async fn query_detaching_lost(
     result
 }
 
+/// A new connection, outside the pool, for the repeat of a write whose
+/// connection was lost: the pool's idle connections may have been lost
+/// with it (a server restart, backends killed together) without the pool
+/// knowing yet. Dropped after the repeat.
+pub(super) async fn fresh_client(pool: &Pool) -> Result<deadpool_postgres::ClientWrapper> {
+    use deadpool::managed::Manager as _;
+    pool.manager().create().await.map_err(db_error)
+}
+
+/// The pauses before the repeats of a write whose connection was lost:
+/// one at once, and, while each repeat's new connection is lost too
+/// (backends killed again, a server restarting), two more a moment later.
+const REPEATS: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+];
+
+/// Runs `op` on a [fresh](fresh_client) connection, again on another
+/// after each pause of [`REPEATS`] while the connection is lost. `op`
+/// must be safe to repeat: fenced by a lease token, and finding out
+/// itself whether an earlier try applied.
+pub(super) async fn on_fresh<T, F, Fut>(pool: &Pool, mut op: F) -> Result<T>
+where
+    F: FnMut(deadpool_postgres::ClientWrapper) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut last = None;
+    for pause in REPEATS {
+        tokio::time::sleep(pause).await;
+        let tried = match fresh_client(pool).await {
+            Ok(client) => op(client).await,
+            Err(error) => Err(error),
+        };
+        match tried {
+            Err(error) if lost(&error) => last = Some(error),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or(Error::Closed))
+}
+
+/// Runs `sql` on a [fresh](fresh_client) connection, repeated as
+/// [`on_fresh`] says.
+pub(super) async fn query_fresh(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    on_fresh(pool, |client| async move {
+        let statement = client.prepare(sql).await.map_err(db_error)?;
+        client.query(&statement, params).await.map_err(db_error)
+    })
+    .await
+}
+
 /// Runs one statement on a pooled connection for a background task (a
 /// wake-up, a fold of the counts), whose failure is only logged.
 pub(super) async fn execute_in_background(
@@ -161,10 +217,11 @@ impl PostgresBackend {
         rows.map_err(db_error)
     }
 
-    /// A fenced write (one that names a lease token), tried once more on
-    /// a fresh connection when the connection was lost before its answer
-    /// (a server restart, a killed backend): the token makes the repeat
-    /// harmless, as it changes nothing once the first one applied. Says
+    /// A fenced write (one that names a lease token), tried again on a
+    /// fresh connection when the connection was lost before its answer
+    /// (a server restart, a killed backend; see [`on_fresh`]): the token
+    /// makes the repeat harmless, as it changes nothing once the first one
+    /// applied. Says
     /// whether it was repeated, for the caller to tell "applied the first
     /// time" from "the lease was lost" when the repeat finds nothing.
     pub(super) async fn fenced(
@@ -175,7 +232,7 @@ impl PostgresBackend {
         match query_detaching_lost(&self.pool, sql, params).await {
             Err(error) if lost(&error) => {
                 tracing::warn!(%error, "the connection was lost during a write; trying it once more");
-                Ok((query_detaching_lost(&self.pool, sql, params).await?, true))
+                Ok((query_fresh(&self.pool, sql, params).await?, true))
             }
             other => other.map(|rows| (rows, false)),
         }
@@ -194,9 +251,9 @@ impl PostgresBackend {
         let state = match rows.first() {
             Some(row) => Some(row.try_get::<_, String>(0).map_err(db_error)?),
             None if repeated => {
-                let found = self
-                    .query(&self.sql.applied, &[&lease.id.0, &lease.token])
-                    .await?;
+                let found =
+                    query_fresh(&self.pool, &self.sql.applied, &[&lease.id.0, &lease.token])
+                        .await?;
                 found
                     .first()
                     .map(|row| row.try_get::<_, String>(0).map_err(db_error))

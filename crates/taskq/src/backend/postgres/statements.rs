@@ -47,6 +47,8 @@ pub(super) struct Sql {
     pub(super) resume: String,
     pub(super) paused: String,
     pub(super) applied: String,
+    pub(super) completed: String,
+    pub(super) follow_ups: String,
     pub(super) throughput_add: String,
     pub(super) throughput_since: String,
 }
@@ -91,6 +93,8 @@ impl Sql {
             resume: fill(include_str!("sql/task_resume.sql")),
             paused: fill(include_str!("sql/task_paused.sql")),
             applied: fill(include_str!("sql/task_applied.sql")),
+            completed: fill(include_str!("sql/task_completed.sql")),
+            follow_ups: fill(include_str!("sql/task_follow_ups.sql")),
             throughput_add: fill(include_str!("sql/throughput_add.sql")),
             throughput_since: fill(include_str!("sql/throughput_since.sql")),
         }
