@@ -116,10 +116,12 @@ impl From<taskq::Error> for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
+        // A failure before any handler (the guards') has no frame of its
+        // own: a plain one, without the database's name.
         let chrome = self.chrome.unwrap_or(Chrome {
             base: String::new(),
             database: String::new(),
-            read_only: true,
+            read_only: false,
             csrf: String::new(),
         });
         let title = self.status.canonical_reason().unwrap_or("Error");
