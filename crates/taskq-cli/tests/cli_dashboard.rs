@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 
-use database::{both, stop};
+use database::{both, stop, wait_until};
 
 /// A GET of `path` from `address`, as raw HTTP/1.1: the status line and
 /// the whole response.
@@ -64,18 +64,42 @@ fn the_dashboard_serves_pages_and_metrics_until_stopped() {
 #[test]
 fn stats_and_list_show_what_the_dashboard_shows() {
     for db in both() {
-        let id = db.json(&["enqueue", "email", "1"])["id"].to_string();
-        db.ok(&["enqueue", "email", "2"]);
+        let id = db.json(&["enqueue", "email", "1", "--max-tries", "1"])["id"].to_string();
+        let child =
+            db.json(&["enqueue", "email", "2", "--parent", &id, "--delay", "1h"])["id"].clone();
+        db.ok(&["enqueue", "other", "3"]);
         let stats = db.json(&["stats"]);
         assert!(
             stats[0]["oldest_ready"].as_str().unwrap().ends_with('Z'),
             "{stats}"
         );
         assert!(db.ok(&["stats"]).stdout.contains("OLDEST READY"));
-        let none = db.json(&["list", "--error", "timeout"]);
-        assert_eq!(none, serde_json::json!([]));
+        // The one due task of `email` fails for good with its command's error.
+        let worker = db
+            .command(&[
+                "work",
+                "email",
+                "--",
+                "sh",
+                "-c",
+                "echo 'SMTP Timeout' >&2; exit 1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("the task to fail", 30, || db.stats("email")["failed"] == 1);
+        stop(worker);
+        let matched = db.json(&["list", "--error", "timeout"]);
+        assert_eq!(matched.as_array().unwrap().len(), 1, "{matched}");
+        assert_eq!(matched[0]["id"].to_string(), id);
+        assert_eq!(
+            db.json(&["list", "--error", "refused"]),
+            serde_json::json!([])
+        );
         let children = db.json(&["list", "--parent", &id]);
-        assert_eq!(children, serde_json::json!([]));
+        assert_eq!(children.as_array().unwrap().len(), 1, "{children}");
+        assert_eq!(children[0]["id"], child);
         let bad = db.run(&["list", "--parent", "0"]);
         assert_eq!(bad.code, 2, "{}", bad.stderr);
     }
