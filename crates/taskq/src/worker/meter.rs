@@ -17,9 +17,10 @@ pub(super) struct Meters {
     by_action: HashMap<String, ActionMeter>,
 }
 
-/// The meters of one action.
+/// The meters of one action, looked up once per try with
+/// [`Meters::of`].
 #[derive(Debug)]
-struct ActionMeter {
+pub(super) struct ActionMeter {
     /// Counted since the history last recorded them.
     completed: AtomicU64,
     retried: AtomicU64,
@@ -65,6 +66,45 @@ impl Facade {
     }
 }
 
+impl ActionMeter {
+    /// A try started after waiting `waited` since it was ready.
+    pub(super) fn start(&self, waited: Duration) {
+        self.facade.wait.record(waited.as_secs_f64());
+        self.facade.in_flight.increment(1.0);
+    }
+
+    /// Its handler ran for `ran`.
+    pub(super) fn finish(&self, ran: Duration) {
+        self.facade.run.record(ran.as_secs_f64());
+        self.facade.in_flight.decrement(1.0);
+    }
+
+    /// Counts what became of a try.
+    pub(super) fn count(&self, event: Event) {
+        let facade = &self.facade;
+        match event {
+            Event::Completed => {
+                self.completed.fetch_add(1, Ordering::Relaxed);
+                facade.completed.increment(1);
+            }
+            Event::Retried => {
+                self.retried.fetch_add(1, Ordering::Relaxed);
+                facade.retried.increment(1);
+            }
+            Event::Failed => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                facade.failed.increment(1);
+            }
+            Event::Cancelled => facade.cancelled.increment(1),
+            Event::Snoozed => facade.snoozed.increment(1),
+            Event::LeaseLost | Event::Refused => facade.lease_lost.increment(1),
+            Event::Panicked => facade.panicked.increment(1),
+            Event::Released => facade.released.increment(1),
+            Event::Claimed | Event::HandedOver | Event::ClaimError => {}
+        }
+    }
+}
+
 impl Meters {
     /// Meters for `actions`, registered with the facade's recorder now.
     pub(super) fn new<'a>(actions: impl IntoIterator<Item = &'a str>) -> Self {
@@ -83,48 +123,10 @@ impl Meters {
         Meters { by_action }
     }
 
-    /// A try of `action` started after waiting `waited` since it was ready.
-    pub(super) fn start(&self, action: &str, waited: Duration) {
-        if let Some(meter) = self.by_action.get(action) {
-            meter.facade.wait.record(waited.as_secs_f64());
-            meter.facade.in_flight.increment(1.0);
-        }
-    }
-
-    /// A handler of `action` ran for `ran`.
-    pub(super) fn finish(&self, action: &str, ran: Duration) {
-        if let Some(meter) = self.by_action.get(action) {
-            meter.facade.run.record(ran.as_secs_f64());
-            meter.facade.in_flight.decrement(1.0);
-        }
-    }
-
-    /// Counts what became of a try of `action`.
-    pub(super) fn count(&self, action: &str, event: Event) {
-        let Some(meter) = self.by_action.get(action) else {
-            return;
-        };
-        let facade = &meter.facade;
-        match event {
-            Event::Completed => {
-                meter.completed.fetch_add(1, Ordering::Relaxed);
-                facade.completed.increment(1);
-            }
-            Event::Retried => {
-                meter.retried.fetch_add(1, Ordering::Relaxed);
-                facade.retried.increment(1);
-            }
-            Event::Failed => {
-                meter.failed.fetch_add(1, Ordering::Relaxed);
-                facade.failed.increment(1);
-            }
-            Event::Cancelled => facade.cancelled.increment(1),
-            Event::Snoozed => facade.snoozed.increment(1),
-            Event::LeaseLost | Event::Refused => facade.lease_lost.increment(1),
-            Event::Panicked => facade.panicked.increment(1),
-            Event::Released => facade.released.increment(1),
-            Event::Claimed | Event::HandedOver | Event::ClaimError => {}
-        }
+    /// The meters of `action`; `None` for an action the worker does not
+    /// run.
+    pub(super) fn of(&self, action: &str) -> Option<&ActionMeter> {
+        self.by_action.get(action)
     }
 
     /// What was counted since the last call, as rows of the throughput
@@ -163,12 +165,13 @@ mod tests {
     #[test]
     fn counts_are_taken_once_and_can_be_given_back() {
         let meters = Meters::new(["a", "b"]);
-        meters.count("a", Event::Completed);
-        meters.count("a", Event::Completed);
-        meters.count("a", Event::Failed);
-        meters.count("b", Event::Retried);
-        meters.count("b", Event::Snoozed);
-        meters.count("unknown", Event::Completed);
+        let (a, b) = (meters.of("a").unwrap(), meters.of("b").unwrap());
+        a.count(Event::Completed);
+        a.count(Event::Completed);
+        a.count(Event::Failed);
+        b.count(Event::Retried);
+        b.count(Event::Snoozed);
+        assert!(meters.of("unknown").is_none());
         let now = SystemTime::now();
         let mut rows = meters.take(now);
         rows.sort_by(|x, y| x.action.cmp(&y.action));

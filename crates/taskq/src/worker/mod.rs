@@ -190,17 +190,23 @@ struct Shared {
 }
 
 impl Shared {
-    /// Counts what became of a try of `action`, in the worker's counters
-    /// and the action's meters.
-    fn count(&self, action: &str, event: metrics::Event) {
+    /// Counts what became of a try, in the worker's counters and its
+    /// action's meters.
+    fn count(&self, meter: Option<&meter::ActionMeter>, event: metrics::Event) {
         self.metrics.count(event);
-        self.meters.count(action, event);
+        meter.inspect(|m| m.count(event));
     }
 
-    /// A handler of `action` ran for `ran`.
-    fn finished(&self, action: &str, ran: Duration) {
+    /// A try started after waiting `waited`.
+    fn started(&self, meter: Option<&meter::ActionMeter>, waited: Duration) {
+        self.metrics.start(waited);
+        meter.inspect(|m| m.start(waited));
+    }
+
+    /// A handler ran for `ran`.
+    fn finished(&self, meter: Option<&meter::ActionMeter>, ran: Duration) {
         self.metrics.finish(ran);
-        self.meters.finish(action, ran);
+        meter.inspect(|m| m.finish(ran));
     }
 }
 

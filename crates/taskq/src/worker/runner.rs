@@ -8,6 +8,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tracing::Instrument;
 
 use super::handler::{ErasedHandler, HandlerResult, Outcome, Stop, StopReason, TaskContext};
+use super::meter::ActionMeter;
 use super::metrics::Event;
 use super::{Shared, Slot};
 use crate::error::Error;
@@ -103,8 +104,9 @@ pub(super) async fn run(
         let waited = SystemTime::now()
             .duration_since(ready_at)
             .unwrap_or_default();
-        shared.metrics.start(waited);
-        shared.meters.start(&task.action, waited);
+        // The action's meters, looked up once for the whole try.
+        let meter = shared.meters.of(&task.action);
+        shared.started(meter, waited);
         let started = Instant::now();
         let stop = Stop::new(shared.hard_stop.child_token());
         let context = TaskContext::new(Arc::clone(&task), stop.clone());
@@ -114,8 +116,8 @@ pub(super) async fn run(
             let ended = lease
                 .cancel("cancelled: its cancellation was asked for while an earlier try ran")
                 .await;
-            shared.finished(&task.action, started.elapsed());
-            record(&shared, &task.action, Event::Cancelled, ended);
+            shared.finished(meter, started.elapsed());
+            record(&shared, meter, Event::Cancelled, ended);
             return;
         }
 
@@ -129,8 +131,8 @@ pub(super) async fn run(
             match lease.heartbeat(task.timeout).await {
                 Err(Error::LeaseLost { .. }) => {
                     tracing::warn!("a prefetched task was taken over before it started");
-                    shared.finished(&task.action, started.elapsed());
-                    shared.count(&task.action, Event::LeaseLost);
+                    shared.finished(meter, started.elapsed());
+                    shared.count(meter, Event::LeaseLost);
                     return;
                 }
                 Err(error) => tracing::warn!(%error, "could not extend a prefetched task's lease"),
@@ -156,7 +158,7 @@ pub(super) async fn run(
             }
             other => other,
         };
-        shared.finished(&task.action, started.elapsed());
+        shared.finished(meter, started.elapsed());
         crate::failpoint::hit("after-effect");
         // The next task may start while this result is being recorded
         // (a completion lost in a crash only means the task runs again),
@@ -164,7 +166,7 @@ pub(super) async fn run(
         let recording = Arc::clone(&shared.recording).acquire_owned().await;
         drop(slot);
         let cancel_asked = stop.reason() == Some(StopReason::Cancelled);
-        finish(&shared, lease, end, cancel_asked).await;
+        finish(&shared, meter, lease, end, cancel_asked).await;
         drop(recording);
     }
     .instrument(span)
@@ -174,9 +176,13 @@ pub(super) async fn run(
 /// Applies the end of a run to the lease and counts it. When the task's
 /// cancellation was asked for (`cancel_asked`), anything but a completion
 /// ends it cancelled (the database sees to that).
-async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
-    let task = lease.shared_task();
-    let action = task.action.as_str();
+async fn finish(
+    shared: &Shared,
+    meter: Option<&ActionMeter>,
+    lease: Lease,
+    end: End,
+    cancel_asked: bool,
+) {
     let or_cancelled = |event: Event| {
         if cancel_asked {
             Event::Cancelled
@@ -187,7 +193,7 @@ async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
     let (event, applied) = match end {
         End::LeaseLost => {
             tracing::warn!("the lease was lost while the handler ran; its result is discarded");
-            shared.count(action, Event::LeaseLost);
+            shared.count(meter, Event::LeaseLost);
             return;
         }
         End::Stopped => (or_cancelled(Event::Released), lease.release().await),
@@ -212,21 +218,21 @@ async fn finish(shared: &Shared, lease: Lease, end: End, cancel_asked: bool) {
             fail(lease, reason).await
         }
         End::Finished(Err(error)) => {
-            shared.count(action, Event::Panicked);
+            shared.count(meter, Event::Panicked);
             let reason = format!("the handler panicked: {}", panic_message(error));
             fail(lease, reason).await
         }
     };
-    record(shared, action, event, applied);
+    record(shared, meter, event, applied);
 }
 
-/// Counts what applying a run's end did to a task of `action`.
-fn record(shared: &Shared, action: &str, event: Event, applied: crate::Result<()>) {
+/// Counts what applying a run's end did.
+fn record(shared: &Shared, meter: Option<&ActionMeter>, event: Event, applied: crate::Result<()>) {
     match applied {
-        Ok(()) => shared.count(action, event),
+        Ok(()) => shared.count(meter, event),
         Err(Error::LeaseLost { .. }) => {
             tracing::warn!("the lease was lost before the result could be recorded");
-            shared.count(action, Event::Refused);
+            shared.count(meter, Event::Refused);
         }
         Err(error) => {
             tracing::warn!(%error, "could not record the result; the task runs again after its lease expires");

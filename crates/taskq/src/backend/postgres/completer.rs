@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::lease_lost;
-use super::pool::{lost, on_fresh, query_detaching_lost as query, query_fresh};
+use super::pool::{lost, on_fresh, query_detaching_lost as query, run_once};
 use super::{db_error, PostgresBackend};
 use crate::error::{Error, Result};
 use crate::task::{LeaseRef, NewTask};
@@ -122,14 +122,17 @@ async fn execute(pool: &Pool, sql: &str, completed: &str, mut jobs: Vec<Job>) {
     let result = match query(pool, sql, &params).await {
         Err(error) if lost(&error) => {
             tracing::warn!(%error, "the connection was lost during a batch of completions; trying it once more");
-            match query_fresh(pool, sql, &params).await {
-                Ok(rows) => {
-                    let mut done = returned(&rows);
-                    done.extend(applied_before(pool, completed, &jobs, &done).await);
+            on_fresh(pool, |client| {
+                let jobs = &jobs;
+                let params = &params;
+                async move {
+                    let mut done = returned(&run_once(&client, sql, params).await?);
+                    let applied = applied_before(&client, completed, jobs, &done).await?;
+                    done.extend(applied);
                     Ok(done)
                 }
-                Err(error) => Err(error),
-            }
+            })
+            .await
         }
         other => other.map(|rows| returned(&rows)),
     };
@@ -168,24 +171,22 @@ fn returned(rows: &[Row]) -> HashSet<i64> {
 }
 
 /// Of `jobs` not in `done`, those whose task is gone or succeeded under
-/// the job's own lease. A look that fails finds none: their callers hear
-/// that the lease was lost, and the tasks run again after it expires.
-async fn applied_before(pool: &Pool, sql: &str, jobs: &[Job], done: &HashSet<i64>) -> Vec<i64> {
+/// the job's own lease, looked up on `client` (the repeat's connection).
+async fn applied_before(
+    client: &deadpool_postgres::ClientWrapper,
+    sql: &str,
+    jobs: &[Job],
+    done: &HashSet<i64>,
+) -> Result<Vec<i64>> {
     let left: Vec<&Job> = jobs
         .iter()
         .filter(|job| !done.contains(&job.lease.id.0))
         .collect();
     if left.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let ids: Vec<i64> = left.iter().map(|job| job.lease.id.0).collect();
-    let found = match query_fresh(pool, sql, &[&ids]).await {
-        Ok(rows) => rows,
-        Err(error) => {
-            tracing::warn!(%error, "could not look at the completions a lost connection left unanswered");
-            return Vec::new();
-        }
-    };
+    let found = run_once(client, sql, &[&ids]).await?;
     let still: std::collections::HashMap<i64, (String, i64)> = found
         .iter()
         .filter_map(|row| {
@@ -195,13 +196,14 @@ async fn applied_before(pool: &Pool, sql: &str, jobs: &[Job], done: &HashSet<i64
             ))
         })
         .collect();
-    left.iter()
+    Ok(left
+        .iter()
         .filter(|job| match still.get(&job.lease.id.0) {
             None => true,
             Some((state, token)) => state == "succeeded" && *token == job.lease.token,
         })
         .map(|job| job.lease.id.0)
-        .collect()
+        .collect())
 }
 
 /// What a lost connection left of a completion with follow-ups.

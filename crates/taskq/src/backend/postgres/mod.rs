@@ -371,16 +371,17 @@ impl Backend for PostgresBackend {
             &retry_after,
             &ends.as_str(),
         ];
-        let (rows, repeated) = self.fenced(&self.sql.fail, &params).await?;
-        self.ended(lease, &rows, repeated).await
+        let rows = self.fenced(&self.sql.fail, &params, Some(lease)).await?;
+        Self::ended(lease, &rows)
     }
 
     async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<Extended> {
         // Extending twice is harmless: the repeat of a lost one is too.
-        let (rows, _) = self
+        let rows = self
             .fenced(
                 &self.sql.extend,
                 &[&lease.id.0, &lease.token, &micros::from_duration(by)],
+                None,
             )
             .await?;
         match rows.first() {
@@ -394,7 +395,7 @@ impl Backend for PostgresBackend {
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State> {
         self.counts.changed();
-        let (rows, repeated) = self
+        let rows = self
             .fenced(
                 &self.sql.release,
                 &[
@@ -403,9 +404,10 @@ impl Backend for PostgresBackend {
                     &micros::from_duration(delay),
                     &self.channel,
                 ],
+                Some(lease),
             )
             .await?;
-        self.ended(lease, &rows, repeated).await
+        Self::ended(lease, &rows)
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {

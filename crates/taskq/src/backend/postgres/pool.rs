@@ -111,18 +111,14 @@ where
     Err(last.unwrap_or(Error::Closed))
 }
 
-/// Runs `sql` on a [fresh](fresh_client) connection, repeated as
-/// [`on_fresh`] says.
-pub(super) async fn query_fresh(
-    pool: &Pool,
+/// Runs `sql` on `client`, prepared for this one run.
+pub(super) async fn run_once(
+    client: &deadpool_postgres::ClientWrapper,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>> {
-    on_fresh(pool, |client| async move {
-        let statement = client.prepare(sql).await.map_err(db_error)?;
-        client.query(&statement, params).await.map_err(db_error)
-    })
-    .await
+    let statement = client.prepare(sql).await.map_err(db_error)?;
+    client.query(&statement, params).await.map_err(db_error)
 }
 
 /// Runs one statement on a pooled connection for a background task (a
@@ -221,47 +217,43 @@ impl PostgresBackend {
     /// fresh connection when the connection was lost before its answer
     /// (a server restart, a killed backend; see [`on_fresh`]): the token
     /// makes the repeat harmless, as it changes nothing once the first one
-    /// applied. Says
-    /// whether it was repeated, for the caller to tell "applied the first
-    /// time" from "the lease was lost" when the repeat finds nothing.
+    /// applied. For the end of a try (`ends`: a fail or release of that
+    /// lease), a repeat that finds nothing to change returns instead, read
+    /// on the same connection, the state the first one left if it applied
+    /// and no claim took the task since (`task_applied.sql`).
     pub(super) async fn fenced(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<(Vec<Row>, bool)> {
+        ends: Option<crate::task::LeaseRef>,
+    ) -> Result<Vec<Row>> {
         match query_detaching_lost(&self.pool, sql, params).await {
             Err(error) if lost(&error) => {
-                tracing::warn!(%error, "the connection was lost during a write; trying it once more");
-                Ok((query_fresh(&self.pool, sql, params).await?, true))
+                tracing::warn!(%error, "the connection was lost during a write; trying it again");
+                on_fresh(&self.pool, |client| async move {
+                    let rows = run_once(&client, sql, params).await?;
+                    match ends {
+                        Some(lease) if rows.is_empty() => {
+                            run_once(&client, &self.sql.applied, &[&lease.id.0, &lease.token]).await
+                        }
+                        _ => Ok(rows),
+                    }
+                })
+                .await
             }
-            other => other.map(|rows| (rows, false)),
+            other => other,
         }
     }
 
-    /// The state the end of a try (a fail or release of `lease`) left:
-    /// what its statement returned, or, when the repeat after a lost
-    /// connection found nothing to change, what the first one applied if
-    /// no claim took the task since. Else the lease was lost.
-    pub(super) async fn ended(
-        &self,
-        lease: crate::task::LeaseRef,
-        rows: &[Row],
-        repeated: bool,
-    ) -> Result<crate::state::State> {
-        let state = match rows.first() {
-            Some(row) => Some(row.try_get::<_, String>(0).map_err(db_error)?),
-            None if repeated => {
-                let found =
-                    query_fresh(&self.pool, &self.sql.applied, &[&lease.id.0, &lease.token])
-                        .await?;
-                found
-                    .first()
-                    .map(|row| row.try_get::<_, String>(0).map_err(db_error))
-                    .transpose()?
-            }
-            None => None,
-        };
-        state.map_or_else(|| Err(super::error::lease_lost(lease)), |s| s.parse())
+    /// The state the end of a try of `lease` left, as its [`fenced`]
+    /// statement returned it; none means the lease was lost.
+    ///
+    /// [`fenced`]: Self::fenced
+    pub(super) fn ended(lease: crate::task::LeaseRef, rows: &[Row]) -> Result<crate::state::State> {
+        match rows.first() {
+            Some(row) => row.try_get::<_, String>(0).map_err(db_error)?.parse(),
+            None => Err(super::error::lease_lost(lease)),
+        }
     }
 
     pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
