@@ -69,7 +69,7 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::TaskNotFound { .. } => NOT_FOUND,
+            Error::TaskNotFound { .. } | Error::ScheduleNotFound { .. } => NOT_FOUND,
             Error::WrongState { .. } | Error::LeaseLost { .. } | Error::Duplicate { .. } => {
                 WRONG_STATE
             }

@@ -95,7 +95,7 @@ impl From<taskq::Error> for Failure {
         use taskq::Error as E;
         let status = match &error {
             E::InvalidInput { .. } => StatusCode::BAD_REQUEST,
-            E::TaskNotFound { .. } => StatusCode::NOT_FOUND,
+            E::TaskNotFound { .. } | E::ScheduleNotFound { .. } => StatusCode::NOT_FOUND,
             E::WrongState { .. } | E::Duplicate { .. } | E::LeaseLost { .. } => {
                 StatusCode::CONFLICT
             }

@@ -35,6 +35,8 @@ use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::FailOutcome;
 use crate::names::TaskId;
 use crate::options::{EnqueueOptions, ListOptions};
+use crate::schedule::{Schedule, ScheduleInfo, Upserted};
+use crate::schedules::Ticked;
 use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
@@ -146,6 +148,11 @@ impl Queue {
 
     fn block<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
         block_on(&self.runtime, future)?
+    }
+
+    /// The schedules of periodic tasks; see [`crate::Queue::schedules`].
+    pub fn schedules(&self) -> Schedules<'_> {
+        Schedules { queue: self }
     }
 
     /// The async queue underneath.
@@ -400,6 +407,72 @@ impl Lease {
     }
 }
 
+/// The schedules of a blocking queue's database ([`Queue::schedules`]);
+/// each call is its [`crate::Schedules`] twin.
+///
+/// ```
+/// use taskq::blocking::Queue;
+/// use taskq::{Schedule, Upserted};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let queue = Queue::open_sqlite(dir.path().join("jobs.db"))?;
+/// let nightly = Schedule::cron("nightly", "cleanup", "0 3 * * *").in_zone("Europe/Berlin");
+/// assert_eq!(queue.schedules().upsert(nightly)?, Upserted::Created);
+/// queue.schedules().run_now("nightly")?;
+/// assert_eq!(queue.len("cleanup")?, 1);
+/// # Ok::<(), taskq::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Schedules<'a> {
+    queue: &'a Queue,
+}
+
+impl Schedules<'_> {
+    fn inner(&self) -> crate::Schedules<'_> {
+        self.queue.queue.schedules()
+    }
+
+    /// See [`crate::Schedules::upsert`].
+    pub fn upsert(&self, schedule: Schedule) -> Result<Upserted> {
+        self.queue.block(self.inner().upsert(schedule))
+    }
+
+    /// See [`crate::Schedules::list`].
+    pub fn list(&self) -> Result<Vec<ScheduleInfo>> {
+        self.queue.block(self.inner().list())
+    }
+
+    /// See [`crate::Schedules::get`].
+    pub fn get(&self, name: &str) -> Result<Option<ScheduleInfo>> {
+        self.queue.block(self.inner().get(name))
+    }
+
+    /// See [`crate::Schedules::remove`].
+    pub fn remove(&self, name: &str) -> Result<()> {
+        self.queue.block(self.inner().remove(name))
+    }
+
+    /// See [`crate::Schedules::pause`].
+    pub fn pause(&self, name: &str) -> Result<bool> {
+        self.queue.block(self.inner().pause(name))
+    }
+
+    /// See [`crate::Schedules::resume`].
+    pub fn resume(&self, name: &str) -> Result<bool> {
+        self.queue.block(self.inner().resume(name))
+    }
+
+    /// See [`crate::Schedules::run_now`].
+    pub fn run_now(&self, name: &str) -> Result<Enqueued> {
+        self.queue.block(self.inner().run_now(name))
+    }
+
+    /// See [`crate::Schedules::tick`].
+    pub fn tick(&self) -> Result<Ticked> {
+        self.queue.block(self.inner().tick())
+    }
+}
+
 /// A [`crate::worker::Worker`] for synchronous handlers: each runs on a
 /// thread of the blocking pool, so it may block as it likes.
 ///
@@ -467,6 +540,13 @@ impl Worker {
                     }
                 }
             })?;
+        Ok(self)
+    }
+
+    /// Declares a periodic task, stored when the worker starts; see
+    /// [`crate::worker::Worker::schedule`].
+    pub fn schedule(&mut self, schedule: Schedule) -> Result<&mut Self> {
+        self.worker.schedule(schedule)?;
         Ok(self)
     }
 

@@ -23,6 +23,13 @@ pub enum Error {
         id: TaskId,
     },
 
+    /// No schedule has this name: it was never declared, or was removed.
+    #[error("schedule {name:?} does not exist")]
+    ScheduleNotFound {
+        /// The name that was looked up.
+        name: String,
+    },
+
     /// The lease is no longer held: the task was claimed again after the
     /// lease expired, or it was released, failed, completed or deleted.
     /// The call changed nothing.

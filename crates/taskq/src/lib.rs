@@ -93,6 +93,8 @@ mod names;
 mod options;
 mod queue;
 mod registry;
+mod schedule;
+mod schedules;
 mod state;
 mod task;
 mod throughput;
@@ -123,6 +125,10 @@ pub use options::{
     MAX_LIST_LIMIT,
 };
 pub use queue::{Queue, MAX_CLAIM_BATCH};
+pub use schedule::{
+    Missed, Schedule, ScheduleInfo, Timing, Upserted, DEFAULT_GRACE, MAX_SCHEDULE_NAME_LEN,
+};
+pub use schedules::{Schedules, Ticked};
 pub use state::{CancelOutcome, State};
 pub use task::{ActionStats, CompletionRef, LeaseRef, NewTask, Task, MAX_PAYLOAD_LEN};
 pub use throughput::{Throughput, THROUGHPUT_KEPT};

@@ -31,6 +31,18 @@ impl TestDb for SqliteDb {
             .unwrap();
         Queue::new(backend, config).unwrap()
     }
+
+    async fn age_schedule(&self, name: &str, by: Duration) {
+        let conn = Connection::open(self.path()).unwrap();
+        let by = i64::try_from(by.as_micros()).unwrap();
+        let aged = conn
+            .execute(
+                "UPDATE taskq_schedules SET next_at = next_at - ?2 WHERE name = ?1",
+                rusqlite::params![name, by],
+            )
+            .unwrap();
+        assert_eq!(aged, 1, "no schedule {name}");
+    }
 }
 
 async fn sqlite_db() -> SqliteDb {

@@ -9,8 +9,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use taskq::blocking::Worker;
 use taskq::sqlite::{FileWatch, SqliteBackend, SqliteConfig};
-use taskq::{NewTask, QueueConfig, State, TaskId};
+use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
+use taskq::{NewTask, QueueConfig, Schedule, State, TaskId};
 
 const MODE: &str = "TASKQ_TEST_CHILD_MODE";
 const DB: &str = "TASKQ_TEST_CHILD_DB";
@@ -136,6 +138,12 @@ fn child_process() {
             let id: i64 = std::env::var(ID).unwrap().parse().unwrap();
             println!("CANCELLED {:?}", queue.cancel(TaskId(id)).unwrap());
         }
+        // Run a worker with the every-second schedule "beat" until the
+        // time TASKQ_TEST_CHILD_UNTIL, printing the tick of each task run.
+        "schedule" => {
+            let until: u64 = std::env::var(UNTIL).unwrap().parse().unwrap();
+            run_schedule_worker(&queue, UNIX_EPOCH + Duration::from_micros(until));
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -143,6 +151,32 @@ fn child_process() {
 const ID: &str = "TASKQ_TEST_CHILD_ID";
 
 const WATCH: &str = "TASKQ_TEST_CHILD_WATCH";
+
+const UNTIL: &str = "TASKQ_TEST_CHILD_UNTIL";
+
+fn beat() -> Schedule {
+    Schedule::every("beat", "beat", Duration::from_secs(1))
+}
+
+/// A worker that declares [`beat`] and runs its tasks until `until`.
+fn run_schedule_worker(queue: &taskq::blocking::Queue, until: SystemTime) {
+    let mut worker = Worker::new(queue, WorkerConfig::default());
+    worker.schedule(beat()).unwrap();
+    worker
+        .handle("beat", |(): (), ctx: TaskContext| {
+            let tick = ctx.task().not_before.duration_since(UNIX_EPOCH).unwrap();
+            println!("RAN {}", tick.as_micros());
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(until.duration_since(SystemTime::now()).unwrap_or_default());
+        stopper.cancel();
+    });
+    worker.run_until(stop).unwrap();
+}
 
 fn unix_micros() -> i64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
@@ -442,4 +476,33 @@ fn a_handler_hears_a_cancel_from_another_process_within_the_watch() {
     runtime.block_on(running).unwrap().unwrap();
     let task = runtime.block_on(workers.get(id)).unwrap().unwrap();
     assert_eq!(task.state, State::Cancelled);
+}
+
+#[test]
+fn four_worker_processes_run_each_tick_of_a_schedule_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("taskq.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&db).unwrap();
+    queue.schedules().upsert(beat()).unwrap();
+    let first = queue.schedules().get("beat").unwrap().unwrap().next_at;
+    // Ten ticks, the last half a second before the workers stop.
+    let until = first + Duration::from_millis(9_500);
+    let until = until
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        .to_string();
+    let children: Vec<Child> = (0..4)
+        .map(|_| spawn_child_with("schedule", &db, &[(UNTIL, &until)]))
+        .collect();
+    let mut ran: Vec<u64> = children
+        .into_iter()
+        .flat_map(|child| lines_with(child, "RAN "))
+        .map(|tick| tick.parse().unwrap())
+        .collect();
+    ran.sort_unstable();
+    let first = u64::try_from(first.duration_since(UNIX_EPOCH).unwrap().as_micros()).unwrap();
+    let expected: Vec<u64> = (0..10).map(|n| first + n * 1_000_000).collect();
+    assert_eq!(ran, expected, "each of ten ticks ran once");
+    assert!(queue.stats().unwrap().is_empty(), "no task left over");
 }

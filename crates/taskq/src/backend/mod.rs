@@ -24,6 +24,7 @@ use crate::attempt::WorkerId;
 use crate::error::Result;
 use crate::names::TaskId;
 use crate::options::{Backoff, ListOptions};
+use crate::schedule::{Schedule, ScheduleInfo, Upserted};
 use crate::state::CancelOutcome;
 use crate::state::State;
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
@@ -38,6 +39,12 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+
+mod connect;
+pub(crate) use connect::connect;
+#[cfg(feature = "sqlite")]
+pub(crate) use connect::open_sqlite;
+pub use connect::redact_url;
 
 /// The partial index that holds every task in one state (both backends
 /// create the same ones, migrations 0001 and 0004) and the condition a statement
@@ -407,6 +414,37 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// first, then by action.
     async fn throughput_since(&self, since: SystemTime) -> Result<Vec<Throughput>>;
 
+    /// Every stored schedule, by name, and the time now by the backend's
+    /// clock (the database server's where there is one).
+    async fn schedule_list(&self) -> Result<(SystemTime, Vec<ScheduleInfo>)>;
+
+    /// Stores a validated `schedule`: a new one next ticks at its first
+    /// tick after now; a stored one takes the given fields and keeps its
+    /// next tick unless its timing changed (see `UpsertPlan`), and stays
+    /// paused if it was. Concurrent declarations of one schedule store it
+    /// once.
+    async fn schedule_upsert(&self, schedule: &Schedule) -> Result<Upserted>;
+
+    /// Removes the schedule `name`; whether there was one.
+    async fn schedule_remove(&self, name: &str) -> Result<bool>;
+
+    /// Pauses or resumes the schedule `name`: whether that changed it, or
+    /// `None` if there is no such schedule.
+    async fn schedule_set_paused(&self, name: &str, paused: bool) -> Result<Option<bool>>;
+
+    /// Enqueues ticks, exactly once: in one transaction, if the schedule
+    /// `name` is not paused and its next tick is still `from`, moves it to
+    /// `to`, inserts `tasks` (the ticks' tasks, oldest first) and records
+    /// the last one as its last tick. `None` when it was not (another
+    /// worker took these ticks first, or the schedule changed).
+    async fn schedule_tick(
+        &self,
+        name: &str,
+        from: SystemTime,
+        to: SystemTime,
+        tasks: Vec<NewTask>,
+    ) -> Result<Option<Vec<Enqueued>>>;
+
     /// Sends what the backend still holds back for the database (wake-ups
     /// waiting for their window, say) and waits until it is sent, so that
     /// a process may exit. The backend stays usable. The default has
@@ -416,145 +454,10 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// A database URL as it may be shown or logged: the password, in the
-/// user part or as a `password` parameter, replaced by `***`.
-///
-/// ```
-/// assert_eq!(
-///     taskq::redact_url("postgres://app:s3cret@db:5432/jobs?password=x&schema=q"),
-///     "postgres://app:***@db:5432/jobs?password=***&schema=q"
-/// );
-/// assert_eq!(taskq::redact_url("sqlite://jobs.db"), "sqlite://jobs.db");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:***@{host}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let params: Vec<String> = query
-                .split('&')
-                .map(|param| match param.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => param.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", params.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
-/// Opens the backend that a database URL names (see
-/// [`Queue::connect`](crate::Queue::connect)): with `create`, creating and
-/// migrating what is missing; without, creating and changing nothing.
-pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>> {
-    #[cfg(feature = "postgres")]
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let (url, schema) = postgres::split_schema(url);
-        let mut config = postgres::PostgresConfig {
-            migrate: create,
-            ..postgres::PostgresConfig::default()
-        };
-        if let Some(schema) = schema {
-            config.schema = schema;
-        }
-        return Ok(Box::new(
-            postgres::PostgresBackend::connect(&url, config).await?,
-        ));
-    }
-    #[cfg(feature = "sqlite")]
-    if let Some(path) = sqlite_path(url) {
-        let config = sqlite::SqliteConfig {
-            migrate: create,
-            create_file: create,
-            ..sqlite::SqliteConfig::default()
-        };
-        return Ok(Box::new(sqlite::SqliteBackend::open(path, config).await?));
-    }
-    let _ = create;
-    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-    let supported = match (cfg!(feature = "sqlite"), cfg!(feature = "postgres")) {
-        (true, true) => "sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
-        (true, false) => "sqlite://PATH; postgres:// needs the feature \"postgres\"",
-        (false, true) => {
-            "postgres://USER:PASSWORD@HOST:PORT/DB; sqlite:// needs the feature \"sqlite\""
-        }
-        (false, false) => "no backend: enable the feature \"sqlite\" or \"postgres\"",
-    };
-    Err(crate::Error::InvalidInput {
-        field: "url",
-        reason: format!(
-            "the scheme {scheme:?} is not supported by this build of taskq (use {supported})"
-        ),
-    })
-}
-
-/// Opens (creating and migrating if needed) the SQLite file at `path`,
-/// with default settings.
-#[cfg(feature = "sqlite")]
-pub(crate) async fn open_sqlite(path: &std::path::Path) -> Result<Box<dyn Backend>> {
-    let backend = sqlite::SqliteBackend::open(path, sqlite::SqliteConfig::default()).await?;
-    Ok(Box::new(backend))
-}
-
-/// The file path of a SQLite URL or plain path; `None` for other schemes.
-#[cfg(feature = "sqlite")]
-fn sqlite_path(url: &str) -> Option<&str> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        return Some(path);
-    }
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        return Some(path);
-    }
-    (!url.contains("://")).then_some(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[cfg(feature = "sqlite")]
-    #[test]
-    fn redacted_urls_keep_everything_but_the_password() {
-        for (url, shown) in [
-            ("postgres://a:b@h/d", "postgres://a:***@h/d"),
-            ("postgresql://a:p@ss:w@rd@h:1/d", "postgresql://a:***@h:1/d"),
-            (
-                "postgres://a@h/d?sslmode=require",
-                "postgres://a@h/d?sslmode=require",
-            ),
-            (
-                "postgres://h/d?user=a&PASSWORD=b",
-                "postgres://h/d?user=a&PASSWORD=***",
-            ),
-            ("postgres://a:b@h", "postgres://a:***@h"),
-            ("sqlite:///var/jobs.db", "sqlite:///var/jobs.db"),
-            ("jobs.db", "jobs.db"),
-        ] {
-            assert_eq!(redact_url(url), shown, "{url}");
-        }
-    }
-
-    #[test]
-    fn sqlite_urls_name_a_path() {
-        assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
-        assert_eq!(sqlite_path("sqlite://a.db"), Some("a.db"));
-        assert_eq!(sqlite_path("sqlite:a.db"), Some("a.db"));
-        assert_eq!(sqlite_path("jobs.db"), Some("jobs.db"));
-        assert_eq!(sqlite_path("postgres://u:p@h/db"), None);
-    }
 
     #[test]
     fn expiry_backoff_spares_the_first_try_then_doubles() {

@@ -39,6 +39,7 @@ mod handler;
 mod meter;
 mod metrics;
 mod runner;
+mod scheduler;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -54,6 +55,7 @@ use crate::error::{Error, Result};
 use crate::names::validate_action;
 use crate::options::validate_duration;
 use crate::queue::{Queue, MAX_CLAIM_BATCH};
+use crate::schedule::Schedule;
 
 pub use handler::{Outcome, StopReason, TaskContext};
 pub use metrics::{MetricsSnapshot, WorkerMetrics};
@@ -91,6 +93,10 @@ pub struct WorkerConfig {
     /// the host name and process id) and shown by `taskq show`. Default:
     /// none.
     pub name: Option<String>,
+    /// Enqueue the due ticks of the database's schedules (see
+    /// [`Worker::schedule`]). Any number of workers may: each tick is
+    /// enqueued once. Default: `true`.
+    pub run_schedules: bool,
 }
 
 impl Default for WorkerConfig {
@@ -102,6 +108,7 @@ impl Default for WorkerConfig {
             error_backoff: Duration::from_millis(100),
             cancel_grace: Duration::from_secs(5),
             name: None,
+            run_schedules: true,
         }
     }
 }
@@ -147,6 +154,7 @@ pub struct Worker {
     queue: Queue,
     config: WorkerConfig,
     registrations: Vec<Registration>,
+    schedules: Vec<Schedule>,
     metrics: Arc<WorkerMetrics>,
 }
 
@@ -223,6 +231,7 @@ impl Worker {
             queue,
             config,
             registrations: Vec::new(),
+            schedules: Vec::new(),
             metrics: Arc::default(),
         }
     }
@@ -324,6 +333,39 @@ impl Worker {
         Ok(self)
     }
 
+    /// Declares a periodic task, stored when the worker starts (see
+    /// [`Schedules::upsert`](crate::Schedules::upsert): declaring it in
+    /// every process is safe). Any running worker enqueues the ticks of
+    /// every stored schedule, whether or not it declared it or handles its
+    /// action; an invalid schedule is refused here.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskq::worker::{TaskContext, Worker, WorkerConfig};
+    /// use taskq::Schedule;
+    ///
+    /// # fn example(queue: taskq::Queue) -> Result<(), taskq::Error> {
+    /// let mut worker = Worker::new(queue, WorkerConfig::default());
+    /// worker.schedule(Schedule::cron("nightly", "cleanup", "0 3 * * *").in_zone("America/New_York"))?;
+    /// worker.handle("cleanup", |_: serde_json::Value, ctx: TaskContext| async move {
+    ///     println!("cleaning up for the tick of {:?}", ctx.task().not_before);
+    ///     Ok::<_, String>(())
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn schedule(&mut self, schedule: Schedule) -> Result<&mut Self> {
+        schedule.validate()?;
+        if self.schedules.iter().any(|s| s.name == schedule.name) {
+            return Err(Error::invalid(
+                "schedule",
+                format!("{:?} is declared twice", schedule.name),
+            ));
+        }
+        self.schedules.push(schedule);
+        Ok(self)
+    }
+
     /// The worker's counters, live; keep the `Arc` to read them while the
     /// worker runs.
     pub fn metrics(&self) -> Arc<WorkerMetrics> {
@@ -364,6 +406,9 @@ impl Worker {
             concurrency = self.config.concurrency,
             "taskq worker starting"
         );
+        for schedule in self.schedules {
+            self.queue.schedules().upsert(schedule).await?;
+        }
         self.queue.ensure_listening();
         let meters = meter::Meters::new(actions.iter().copied());
         let shared = Arc::new(Shared {
@@ -388,6 +433,10 @@ impl Worker {
             .map(|registration| tokio::spawn(dispatch::dispatch(Arc::clone(&shared), registration)))
             .collect();
         let history = tokio::spawn(record_history(Arc::clone(&shared)));
+        let scheduler = shared
+            .config
+            .run_schedules
+            .then(|| tokio::spawn(scheduler::run(Arc::clone(&shared))));
 
         tokio::select! {
             () = shutdown => tracing::info!("taskq worker shutting down"),
@@ -396,6 +445,9 @@ impl Worker {
             }
         }
         shared.stop_claiming.cancel();
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         for dispatcher in dispatchers {
             let _ = dispatcher.await;
         }

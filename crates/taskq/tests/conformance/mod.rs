@@ -13,6 +13,7 @@ pub mod fencing;
 pub mod input;
 pub mod insight;
 pub mod lifecycle;
+pub mod schedules;
 pub mod unique;
 pub mod worker;
 
@@ -47,6 +48,10 @@ pub trait TestDb: Send + Sync {
     async fn queue(&self) -> Queue {
         self.queue_with(QueueConfig::default()).await
     }
+
+    /// Moves the stored next tick of the schedule `name` back by `by`, as
+    /// if no worker had looked at it for that long.
+    async fn age_schedule(&self, name: &str, by: Duration);
 }
 
 /// Starts a claim of `action` on `waiter` that waits up to 20 s, awaits
@@ -196,6 +201,14 @@ macro_rules! conformance_tests {
             attempts::each_try_is_recorded_across_retries_and_expiries,
             attempts::only_the_newest_attempts_are_kept,
             attempts::a_running_task_shows_the_worker_that_holds_it,
+            schedules::declaring_a_schedule_again_changes_nothing_and_a_new_timing_moves_its_next_tick,
+            schedules::concurrent_declarations_create_one_schedule,
+            schedules::bad_schedules_and_unknown_names_are_refused,
+            schedules::a_paused_schedule_enqueues_nothing_and_a_removed_one_is_gone,
+            schedules::run_now_enqueues_at_once_and_leaves_the_ticks_alone,
+            schedules::each_due_tick_is_enqueued_once_however_many_queues_tick,
+            schedules::missed_ticks_follow_the_schedules_policy,
+            schedules::workers_run_each_tick_of_a_schedule_once,
         );
     };
     (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {

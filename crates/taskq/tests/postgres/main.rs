@@ -63,6 +63,20 @@ impl TestDb for PostgresDb {
             .unwrap();
         Queue::new(backend, config).unwrap()
     }
+
+    async fn age_schedule(&self, name: &str, by: Duration) {
+        let by = i64::try_from(by.as_micros()).unwrap();
+        let sql = format!(
+            "UPDATE {}.taskq_schedules SET next_at = next_at - $2 WHERE name = $1",
+            self.schema
+        );
+        let aged = raw_client()
+            .await
+            .execute(&sql, &[&name, &by])
+            .await
+            .unwrap();
+        assert_eq!(aged, 1, "no schedule {name}");
+    }
 }
 
 async fn postgres_db() -> PostgresDb {

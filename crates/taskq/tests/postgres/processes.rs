@@ -87,6 +87,79 @@ async fn child_unique_producer() {
     print!("\n{out}");
 }
 
+fn beat() -> taskq::Schedule {
+    taskq::Schedule::every("beat", "beat", Duration::from_secs(1))
+}
+
+/// The test binary re-run as a worker that declares [`beat`] and runs its
+/// tasks until the time TASKQ_TEST_CHILD_UNTIL (microseconds since the
+/// Unix epoch), printing the tick of each task it ran.
+#[tokio::test]
+#[ignore = "run by four_worker_processes_run_each_tick_of_a_schedule_once as a child process"]
+async fn child_schedule_worker() {
+    use taskq::worker::{TaskContext, Worker, WorkerConfig};
+    let until: u64 = std::env::var("TASKQ_TEST_CHILD_UNTIL")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let until = std::time::UNIX_EPOCH + Duration::from_micros(until);
+    let mut worker = Worker::new(child_queue().await, WorkerConfig::default());
+    worker.schedule(beat()).unwrap();
+    worker
+        .handle("beat", |(): (), ctx: TaskContext| async move {
+            let tick = ctx.task().not_before.duration_since(std::time::UNIX_EPOCH);
+            println!("RAN {}", tick.unwrap().as_micros());
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let wait = until
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    worker.run_until(tokio::time::sleep(wait)).await.unwrap();
+}
+
+#[tokio::test]
+async fn four_worker_processes_run_each_tick_of_a_schedule_once() {
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    queue.schedules().upsert(beat()).await.unwrap();
+    let first = queue
+        .schedules()
+        .get("beat")
+        .await
+        .unwrap()
+        .unwrap()
+        .next_at;
+    let first = u64::try_from(
+        first
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap();
+    // Ten ticks, the last half a second before the workers stop.
+    let until = (first + 9_500_000).to_string();
+    let env = [("TASKQ_TEST_CHILD_UNTIL", until.as_str())];
+    let children: Vec<Child> = (0..4)
+        .map(|_| spawn_child_with(&db, "processes::child_schedule_worker", &env))
+        .collect();
+    let mut ran: Vec<u64> = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        ran.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("RAN "))
+                .map(|t| t.parse::<u64>().unwrap()),
+        );
+    }
+    ran.sort_unstable();
+    let expected: Vec<u64> = (0..10).map(|n| first + n * 1_000_000).collect();
+    assert_eq!(ran, expected, "each of ten ticks ran once");
+    assert!(queue.stats().await.unwrap().is_empty(), "no task left over");
+}
+
 /// Runs `count` child processes of the test `child` on `db`'s schema and
 /// returns the lines they printed after `prefix`.
 fn children_say(db: &PostgresDb, child: &str, count: usize, prefix: &str) -> Vec<String> {

@@ -43,6 +43,7 @@ mod migrate;
 mod notify;
 mod pool;
 mod rows;
+mod schedules;
 mod statements;
 mod throughput;
 mod transactional;
@@ -64,6 +65,7 @@ use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::ListOptions;
+use crate::schedule::{Schedule, ScheduleInfo, Upserted};
 use crate::state::{CancelOutcome, State};
 use crate::task::{due_actions, ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
@@ -494,6 +496,32 @@ impl Backend for PostgresBackend {
             &[&state.as_str(), &micros::from_duration(older_than)],
         )
         .await
+    }
+
+    async fn schedule_list(&self) -> Result<(SystemTime, Vec<ScheduleInfo>)> {
+        self.read(|| self.schedules()).await
+    }
+
+    async fn schedule_upsert(&self, schedule: &Schedule) -> Result<Upserted> {
+        self.upsert_schedule(schedule).await
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool> {
+        self.remove_schedule(name).await
+    }
+
+    async fn schedule_set_paused(&self, name: &str, paused: bool) -> Result<Option<bool>> {
+        self.pause_schedule(name, paused).await
+    }
+
+    async fn schedule_tick(
+        &self,
+        name: &str,
+        from: SystemTime,
+        to: SystemTime,
+        tasks: Vec<NewTask>,
+    ) -> Result<Option<Vec<Enqueued>>> {
+        self.tick_schedule(name, (from, to), &tasks).await
     }
 
     async fn throughput_add(&self, rows: &[Throughput], keep_from: SystemTime) -> Result<()> {

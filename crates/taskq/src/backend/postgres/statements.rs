@@ -51,6 +51,7 @@ pub(super) struct Sql {
     pub(super) follow_ups: String,
     pub(super) throughput_add: String,
     pub(super) throughput_since: String,
+    pub(super) schedules: super::schedules::ScheduleSql,
 }
 
 impl Sql {
@@ -97,6 +98,7 @@ impl Sql {
             follow_ups: fill(include_str!("sql/task_follow_ups.sql")),
             throughput_add: fill(include_str!("sql/throughput_add.sql")),
             throughput_since: fill(include_str!("sql/throughput_since.sql")),
+            schedules: super::schedules::ScheduleSql::new(fill),
         }
     }
 }

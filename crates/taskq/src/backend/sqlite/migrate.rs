@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "dashboard",
         sql: include_str!("migrations/0005_dashboard.sql"),
     },
+    Migration {
+        version: 6,
+        name: "schedules",
+        sql: include_str!("migrations/0006_schedules.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -48,6 +48,7 @@ mod migrate;
 mod notify;
 mod pool;
 mod rows;
+mod schedules;
 mod statements;
 mod throughput;
 mod transactional;
@@ -73,6 +74,7 @@ use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::ListOptions;
+use crate::schedule::{Schedule, ScheduleInfo, Upserted};
 use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
@@ -385,6 +387,51 @@ impl Backend for SqliteBackend {
         let clock = self.clock.clone();
         self.write(move |conn| {
             statements::purge(conn, micros::from_time(clock.now()), state, older_than)
+        })
+        .await
+    }
+
+    async fn schedule_list(&self) -> Result<(SystemTime, Vec<ScheduleInfo>)> {
+        let clock = self.clock.clone();
+        self.read(move |conn| Ok((clock.now(), schedules::list(conn)?)))
+            .await
+    }
+
+    async fn schedule_upsert(&self, schedule: &Schedule) -> Result<Upserted> {
+        let clock = self.clock.clone();
+        let schedule = schedule.clone();
+        self.write(move |conn| schedules::upsert(conn, micros::from_time(clock.now()), &schedule))
+            .await
+    }
+
+    async fn schedule_remove(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |conn| schedules::remove(conn, &name)).await
+    }
+
+    async fn schedule_set_paused(&self, name: &str, paused: bool) -> Result<Option<bool>> {
+        let clock = self.clock.clone();
+        let name = name.to_owned();
+        self.write(move |conn| {
+            schedules::set_paused(conn, micros::from_time(clock.now()), &name, paused)
+        })
+        .await
+    }
+
+    async fn schedule_tick(
+        &self,
+        name: &str,
+        from: SystemTime,
+        to: SystemTime,
+        tasks: Vec<NewTask>,
+    ) -> Result<Option<Vec<Enqueued>>> {
+        let clock = self.clock.clone();
+        let mark = Arc::clone(&self.mark);
+        let name = name.to_owned();
+        let (from, to) = (micros::from_time(from), micros::from_time(to));
+        self.write(move |conn| {
+            let now = micros::from_time(clock.now());
+            schedules::tick(conn, now, (&name, from, to), &tasks, Some(&mark))
         })
         .await
     }
