@@ -21,6 +21,7 @@ Examples:
   taskq stats
   taskq cancel 42
   taskq pause email
+  taskq schedule add nightly report --cron '0 3 * * *' --zone Europe/Berlin
   taskq work email -- ./send-email.sh
   taskq --database postgres://app@db.internal/app list --state failed";
 
@@ -67,6 +68,7 @@ pub enum Command {
     Delete(commands::delete::Args),
     Purge(commands::purge::Args),
     RequeueExpired(commands::requeue_expired::Args),
+    Schedule(commands::schedule::Args),
     Work(commands::work::Args),
     Dashboard(commands::dashboard::Args),
 }
@@ -74,10 +76,13 @@ pub enum Command {
 impl Command {
     /// Whether the command only reads, and so must create nothing.
     pub fn only_reads(&self) -> bool {
-        matches!(
-            self,
-            Command::Len(_) | Command::Stats(_) | Command::List(_) | Command::Show(_)
-        )
+        match self {
+            Command::Schedule(args) => args.only_reads(),
+            _ => matches!(
+                self,
+                Command::Len(_) | Command::Stats(_) | Command::List(_) | Command::Show(_)
+            ),
+        }
     }
 
     /// The queue's settings for the command.

@@ -37,7 +37,10 @@ fn unique_keys_and_priorities_on_enqueue() {
         let table = db.ok(&["list", "--action", "sync"]).stdout;
         assert!(table.contains("PRIO") && table.contains("-5"), "{table}");
         let stats = db.json(&["stats"]);
-        assert_eq!(stats[0]["priorities"], serde_json::json!([-5, 0]));
+        assert_eq!(
+            stats["actions"][0]["priorities"],
+            serde_json::json!([-5, 0])
+        );
         let table = db.ok(&["stats"]).stdout;
         assert!(
             table.contains("PRIORITIES") && table.contains("-5,0"),

@@ -70,7 +70,10 @@ fn stats_and_list_show_what_the_dashboard_shows() {
         db.ok(&["enqueue", "other", "3"]);
         let stats = db.json(&["stats"]);
         assert!(
-            stats[0]["oldest_ready"].as_str().unwrap().ends_with('Z'),
+            stats["actions"][0]["oldest_ready"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z'),
             "{stats}"
         );
         assert!(db.ok(&["stats"]).stdout.contains("OLDEST READY"));

@@ -38,12 +38,6 @@ pub struct Args {
 /// The options of a task, shared by `enqueue` and `bulk`.
 #[derive(Debug, clap::Args)]
 pub struct TaskOptions {
-    /// Tries before the task fails for good; -1 retries forever.
-    #[arg(long, default_value_t = taskq::DEFAULT_MAX_TRIES, allow_negative_numbers = true)]
-    pub max_tries: i32,
-    /// Lease length of each try, like 30s or 2m.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Duration,
     /// Wait this long before the task may run, like 10m.
     #[arg(long, value_parser = parse_duration, conflicts_with = "run_at", allow_hyphen_values = true)]
     pub delay: Option<Duration>,
@@ -53,6 +47,20 @@ pub struct TaskOptions {
     /// The id of the task that spawned this one.
     #[arg(long, value_parser = parse_id)]
     pub parent: Option<TaskId>,
+    #[command(flatten)]
+    pub settings: TaskSettings,
+}
+
+/// The options of a task that a schedule's tasks take too (`enqueue`,
+/// `bulk` and `schedule add`).
+#[derive(Debug, clap::Args)]
+pub struct TaskSettings {
+    /// Tries before the task fails for good; -1 retries forever.
+    #[arg(long, default_value_t = taskq::DEFAULT_MAX_TRIES, allow_negative_numbers = true)]
+    pub max_tries: i32,
+    /// Lease length of each try, like 30s or 2m.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub timeout: Duration,
     /// Priority: lower runs first (-32768 to 32767).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub priority: i16,
@@ -72,9 +80,9 @@ pub struct TaskOptions {
 }
 
 impl TaskOptions {
-    /// A task of `action` with these options.
+    /// `task` with these options.
     pub fn apply(&self, task: NewTask) -> NewTask {
-        let mut task = task.max_tries(self.max_tries).timeout(self.timeout);
+        let mut task = self.settings.apply(task);
         if let Some(delay) = self.delay {
             task = task.delay(delay);
         }
@@ -84,6 +92,14 @@ impl TaskOptions {
         if let Some(parent) = self.parent {
             task = task.parent(parent);
         }
+        task
+    }
+}
+
+impl TaskSettings {
+    /// `task` with these settings.
+    pub fn apply(&self, task: NewTask) -> NewTask {
+        let mut task = task.max_tries(self.max_tries).timeout(self.timeout);
         if let Some(key) = &self.unique_key {
             let mut unique = Unique::key(key.clone());
             for state in &self.unique_including {

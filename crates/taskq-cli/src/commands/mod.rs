@@ -14,6 +14,7 @@ pub mod purge;
 pub mod requeue_expired;
 pub mod resume;
 pub mod retry;
+pub mod schedule;
 pub mod show;
 pub mod stats;
 pub mod work;

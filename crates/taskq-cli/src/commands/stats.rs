@@ -2,14 +2,17 @@
 
 use std::time::{Duration, SystemTime};
 
+use serde_json::json;
 use taskq::Queue;
 
+use super::schedule;
 use crate::failure::Failure;
 use crate::output::{self, Output};
 
 /// Print task counts per action and state, how long the oldest ready task
 /// of each action has waited, the priorities of its queued tasks (lowest,
-/// first to run, first), and which actions are paused.
+/// first to run, first), which actions are paused, and when each schedule
+/// ticks next. With --json: {"actions": [...], "schedules": [...]}.
 ///
 /// Example: taskq stats --json
 #[derive(Debug, clap::Args)]
@@ -17,14 +20,51 @@ pub struct Args {}
 
 pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     let stats = queue.stats().await?;
+    let schedules = queue.schedules().list().await?;
     if out.json {
-        let mut value = serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
+        let mut actions =
+            serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
         // Times as everywhere else in the command's JSON.
-        for (row, stats) in value.as_array_mut().into_iter().flatten().zip(&stats) {
+        for (row, stats) in actions.as_array_mut().into_iter().flatten().zip(&stats) {
             row["oldest_ready"] = stats.oldest_ready.map(output::time).into();
         }
-        return out.json(&value);
+        let schedules: Vec<_> = schedules.iter().map(schedule::schedule_json).collect();
+        return out.json(&json!({"actions": actions, "schedules": schedules}));
     }
+    actions(&stats, out)?;
+    if schedules.is_empty() {
+        return Ok(());
+    }
+    out.line("")?;
+    let rows: Vec<Vec<String>> = schedules
+        .iter()
+        .map(|info| {
+            let [local, utc] = schedule::both_times(info.next_at);
+            vec![
+                info.schedule.name.clone(),
+                info.schedule.action.clone(),
+                schedule::timing(&info.schedule.timing),
+                schedule::due(info.next_at),
+                local,
+                utc,
+                if info.paused { "paused" } else { "" }.to_owned(),
+            ]
+        })
+        .collect();
+    let header = [
+        "SCHEDULE",
+        "ACTION",
+        "TIMING",
+        "NEXT",
+        "NEXT (LOCAL)",
+        "NEXT (UTC)",
+        "PAUSED",
+    ];
+    out.table(&header, &rows, "")
+}
+
+/// The table of actions.
+fn actions(stats: &[taskq::ActionStats], out: &Output) -> Result<(), Failure> {
     let rows: Vec<Vec<String>> = stats
         .iter()
         .map(|row| {

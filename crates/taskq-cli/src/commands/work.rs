@@ -54,6 +54,10 @@ pub struct Args {
     /// the host name and process id) and shown by `taskq show`.
     #[arg(long)]
     pub name: Option<String>,
+    /// Do not enqueue the due ticks of schedules (`taskq schedule`); by
+    /// default every worker does, each tick once across all of them.
+    #[arg(long)]
+    pub no_schedules: bool,
 }
 
 /// The last `ERROR_TAIL` characters of a command's standard error.
@@ -147,6 +151,7 @@ pub async fn run(args: Args, queue: Queue, out: &Output) -> Result<(), Failure> 
         claim_batch: args.concurrency.min(taskq::MAX_CLAIM_BATCH),
         shutdown_timeout: args.shutdown_timeout,
         name: args.name,
+        run_schedules: !args.no_schedules,
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(queue, config);

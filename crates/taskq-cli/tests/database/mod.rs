@@ -116,7 +116,7 @@ impl Db {
 
     pub fn stats(&self, action: &str) -> Value {
         let stats = self.json(&["stats"]);
-        stats
+        stats["actions"]
             .as_array()
             .unwrap()
             .iter()
