@@ -42,6 +42,10 @@
 //!   [unique key](Unique);
 //! - control over tasks: [`Queue::cancel`], [`Queue::pause`],
 //!   [`Queue::retry_with`], and each task's [`attempts`](Task::attempts);
+//! - periodic tasks: a [`Schedule`] (cron in a time zone, or an
+//!   interval) declared with [`worker::Worker::schedule`] or
+//!   [`Queue::schedules`], its ticks enqueued once by whichever worker
+//!   takes them;
 //! - [`sqlite`]: the SQLite backend, its durability settings, and
 //!   enqueueing inside your own `rusqlite` transaction;
 //! - `postgres` (feature `postgres`): the PostgreSQL backend, and
