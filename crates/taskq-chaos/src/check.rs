@@ -74,6 +74,13 @@ pub struct Report {
     pub pauses: u64,
     pub started_while_paused: u64,
     pub poison_forever_most_tries: i64,
+    /// Ticks of the schedule (schedules scenario) that have a task, run
+    /// or still in the database.
+    pub ticks: u64,
+    /// Ticks with more than one task: must be 0.
+    pub ticks_enqueued_twice: u64,
+    /// Ticks between the first and the last without a task: must be 0.
+    pub ticks_missed: u64,
     pub out_of_order: u64,
     /// The longest time from the end of a fault to the next execution
     /// (faults after which nothing was left to run excepted).
@@ -99,7 +106,7 @@ impl Report {
              poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
              executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
              left after stop {}; cancels of queued {}, of running {}, ran after cancel {}, cancelled {}; \
-             pauses {}, started while paused {}; integrity {}",
+             pauses {}, started while paused {}; ticks {}, enqueued twice {}, missed {}; integrity {}",
             r.backend,
             r.scenario,
             r.enqueues_acknowledged,
@@ -133,6 +140,9 @@ impl Report {
             r.cancelled,
             r.pauses,
             r.started_while_paused,
+            r.ticks,
+            r.ticks_enqueued_twice,
+            r.ticks_missed,
             r.integrity,
         )
     }
@@ -151,6 +161,8 @@ impl Report {
             ("out of order", self.out_of_order),
             ("ran after cancel", self.ran_after_cancel),
             ("started while paused", self.started_while_paused),
+            ("ticks enqueued twice", self.ticks_enqueued_twice),
+            ("ticks missed", self.ticks_missed),
             (
                 "ran again after finishing",
                 if self.reruns_forbidden {
@@ -166,7 +178,7 @@ impl Report {
     }
 }
 
-fn lines(dir: &Path, prefix: &str) -> Vec<serde_json::Value> {
+pub(crate) fn lines(dir: &Path, prefix: &str) -> Vec<serde_json::Value> {
     let mut all = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("read the run directory")
@@ -470,6 +482,10 @@ pub async fn check(
         report.out_of_order = ledgers.order.windows(2).filter(|w| w[0] >= w[1]).count() as u64;
     }
     let present = read_tasks(queue, &mut report, &mut ledgers.follow_ups).await;
+    let ticks = crate::ticks::check(&crate::ticks::lines(dir), &all_tasks(queue).await);
+    report.ticks = ticks.ticks;
+    report.ticks_enqueued_twice = ticks.enqueued_twice;
+    report.ticks_missed = ticks.missed;
     let there = |i: &u64| ledgers.executed.contains(i) || present.contains(i);
     report.lost = journals.acked.iter().filter(|i| !there(i)).count() as u64;
     report.stale_completions_accepted = ledgers

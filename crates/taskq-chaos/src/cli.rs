@@ -112,6 +112,9 @@ pub(crate) enum ScenarioName {
     /// no task cancelled while queued runs after, and no task starts while
     /// the action is paused.
     CancelPause,
+    /// Workers killed at random while a schedule ticks every second: each
+    /// worker enqueues due ticks, and no tick is enqueued twice or missed.
+    Schedules,
     /// SQLite: another process holds the write lock, twice for two seconds
     /// (callers wait) and once for eleven (past the ten-second busy
     /// timeout: callers fail with a typed busy error). Not part of `all`.
@@ -132,7 +135,7 @@ pub(crate) enum ScenarioName {
     All,
 }
 
-pub(crate) const SCENARIOS: [ScenarioName; 8] = [
+pub(crate) const SCENARIOS: [ScenarioName; 9] = [
     ScenarioName::KillWorkers,
     ScenarioName::KillProducer,
     ScenarioName::PauseWorkers,
@@ -141,4 +144,5 @@ pub(crate) const SCENARIOS: [ScenarioName; 8] = [
     ScenarioName::Ordered,
     ScenarioName::HandOver,
     ScenarioName::CancelPause,
+    ScenarioName::Schedules,
 ];

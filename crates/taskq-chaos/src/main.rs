@@ -10,6 +10,7 @@ mod fleet;
 mod plan;
 mod roles;
 mod scenario;
+mod ticks;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -46,6 +46,13 @@ pub(crate) fn plan(scenario: ScenarioName, short: bool) -> Plan {
             failpoints: Some("after-effect=0.002,before-commit=0.002,inside-completion=0.002"),
             ..base
         },
+        // Slower enqueues, so that the schedule ticks through a run of
+        // about ten seconds (short) or two minutes.
+        ScenarioName::Schedules => Plan {
+            failpoints: Some("after-effect=0.002,before-commit=0.002,inside-completion=0.002"),
+            pause_ms: 50,
+            ..base
+        },
         ScenarioName::KillProducer => Plan {
             batch: 100,
             pause_ms: 5,

@@ -15,6 +15,8 @@ use serde_json::json;
 use taskq::worker::{Outcome, StopReason, TaskContext, Worker, WorkerConfig};
 use taskq::{NewTask, Queue, FOREVER};
 
+use crate::ticks::BEAT;
+
 /// The action every scenario uses, and the one of follow-up tasks.
 pub const ACTION: &str = "chaos";
 pub const FOLLOW_UP: &str = "chaos-follow-up";
@@ -149,6 +151,17 @@ fn register(worker: &mut Worker, journal: &Arc<Mutex<Journal>>, work: Duration, 
                     .map_err(|e| e.to_string())?
                     .timeout(ctx.task().timeout);
                 Ok::<_, String>(Outcome::follow_up(vec![follow_up]))
+            }
+        })
+        .expect("register");
+    let ledger_for_ticks = Arc::clone(journal);
+    worker
+        .handle(BEAT, move |(): (), ctx: TaskContext| {
+            let journal = Arc::clone(&ledger_for_ticks);
+            async move {
+                let line = crate::ticks::ran(ctx.id(), ctx.task().not_before);
+                journal.lock().unwrap().line(line);
+                Ok::<_, String>(())
             }
         })
         .expect("register");

@@ -101,6 +101,7 @@ fn wants_faults(scenario: ScenarioName) -> bool {
     matches!(
         scenario,
         ScenarioName::KillWorkers
+            | ScenarioName::Schedules
             | ScenarioName::HandOver
             | ScenarioName::CancelPause
             | ScenarioName::PauseWorkers
@@ -136,7 +137,10 @@ impl Faults<'_> {
     /// Injects the scenario's next fault.
     fn inject(&mut self) {
         match self.scenario {
-            ScenarioName::KillWorkers | ScenarioName::HandOver | ScenarioName::CancelPause => {
+            ScenarioName::KillWorkers
+            | ScenarioName::Schedules
+            | ScenarioName::HandOver
+            | ScenarioName::CancelPause => {
                 self.fleet.kill_worker();
                 self.injected += 1;
             }
@@ -264,6 +268,9 @@ pub(crate) async fn run_scenario(
     };
     if faults.fleet.plan.workers_after_producer {
         let _ = faults.producer.wait();
+    }
+    if scenario == ScenarioName::Schedules {
+        crate::ticks::declare(&queue).await;
     }
     faults.fleet.spawn_workers();
     let stop_control = Arc::new(AtomicBool::new(false));

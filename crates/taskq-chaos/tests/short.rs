@@ -2,7 +2,8 @@
 //! PostgreSQL server (`./scripts/test` starts one and sets
 //! `TASKQ_TEST_POSTGRES_URL`). The harness exits non-zero when a figure
 //! that must be zero is not: tasks lost, unexpected or stuck, partial
-//! batches, stale completions accepted, tasks out of order.
+//! batches, stale completions accepted, tasks out of order, ticks of a
+//! schedule enqueued twice or missed.
 
 use std::process::Command;
 
@@ -19,7 +20,7 @@ fn run(backend: &str, postgres_url: Option<&str>) {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
         stdout.lines().count(),
-        8,
+        9,
         "every scenario reported: {stdout}"
     );
     assert!(
@@ -32,6 +33,12 @@ fn run(backend: &str, postgres_url: Option<&str>) {
         .find(|line| line.contains("HandOver:"))
         .expect("the hand-over scenario reported");
     assert!(!hand_over.contains("handed over 0;"), "{hand_over}");
+    // The schedules scenario's schedule ticked while workers were killed.
+    let schedules = stdout
+        .lines()
+        .find(|line| line.contains("Schedules:"))
+        .expect("the schedules scenario reported");
+    assert!(!schedules.contains("ticks 0,"), "{schedules}");
 }
 
 #[test]
