@@ -1,6 +1,7 @@
 //! End-to-end tests of `taskq schedule` on SQLite and PostgreSQL: adding,
 //! listing, pausing, resuming, running now and removing schedules, their
-//! place in `stats`, and `taskq work` enqueuing their ticks.
+//! place in `stats`, and `taskq work` enqueuing their ticks; and `taskq
+//! work` removing finished tasks past their retention.
 
 mod database;
 
@@ -175,5 +176,42 @@ fn a_worker_enqueues_the_ticks_of_every_schedule() {
         std::thread::sleep(std::time::Duration::from_millis(2_500));
         stop(worker);
         assert_eq!(listed(&db, "beat")["last_task"], before);
+    }
+}
+
+#[test]
+fn a_worker_removes_finished_tasks_past_their_retention() {
+    for db in both() {
+        let failed = db.json(&["enqueue", "flaky", "1", "--max-tries", "1"])["id"].to_string();
+        let cancelled = db.json(&["enqueue", "later", "2", "--delay", "1h"])["id"].to_string();
+        db.ok(&["cancel", &cancelled]);
+        let worker = db
+            .command(&[
+                "work",
+                "flaky",
+                "--retain-failed",
+                "0s",
+                "--retain-cancelled",
+                "forever",
+                "--retention-every",
+                "100ms",
+                "--",
+                "false",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("the failed task to be removed", 30, || {
+            db.run(&["show", &failed]).code == 3
+        });
+        stop(worker);
+        assert_eq!(
+            db.json(&["show", &cancelled])["state"],
+            "cancelled",
+            "kept forever"
+        );
+        let bad = db.run(&["work", "x", "--retain-failed", "soon", "--", "true"]);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
     }
 }

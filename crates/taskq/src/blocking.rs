@@ -289,6 +289,11 @@ impl Queue {
         self.block(self.queue.purge(state, older_than))
     }
 
+    /// See [`crate::Queue::purge_batch`].
+    pub fn purge_batch(&self, state: State, older_than: Duration, limit: u32) -> Result<u64> {
+        self.block(self.queue.purge_batch(state, older_than, limit))
+    }
+
     /// See [`crate::Queue::requeue_expired`].
     pub fn requeue_expired(&self) -> Result<u64> {
         self.block(self.queue.requeue_expired())

@@ -128,7 +128,7 @@ pub use options::{
     DEFAULT_MAX_TRIES, DEFAULT_TIMEOUT, FOREVER, MAX_DURATION, MAX_ERROR_FILTER_LEN,
     MAX_LIST_LIMIT,
 };
-pub use queue::{Queue, MAX_CLAIM_BATCH};
+pub use queue::{Queue, MAX_CLAIM_BATCH, MAX_PURGE_BATCH};
 pub use schedule::{
     Missed, Schedule, ScheduleInfo, Timing, Upserted, DEFAULT_GRACE, MAX_SCHEDULE_NAME_LEN,
 };

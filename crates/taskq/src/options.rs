@@ -293,8 +293,10 @@ pub struct QueueConfig {
     /// How failed tries are spaced out. Default: see [`Backoff`].
     pub backoff: Backoff,
     /// Keep completed tasks as [`State::Succeeded`] instead of deleting
-    /// them, for auditing; purge them with
-    /// [`Queue::purge`](crate::Queue::purge). Default: `false`.
+    /// them, for auditing; running workers remove them after their
+    /// [`Retention`](crate::worker::Retention) (7 days by default), and
+    /// [`Queue::purge`](crate::Queue::purge) removes them by hand.
+    /// Default: `false`.
     pub retain_completed: bool,
     /// How often an idle [`Queue::claim_wait`](crate::Queue::claim_wait)
     /// looks for ready tasks when no wake-up arrives: the most a task

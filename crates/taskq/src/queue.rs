@@ -21,6 +21,20 @@ use crate::wakeup::Wakeups;
 /// The most tasks one [`Queue::claim_many`] call may take.
 pub const MAX_CLAIM_BATCH: u32 = 1000;
 
+/// The most tasks one [`Queue::purge_batch`] call may delete.
+pub const MAX_PURGE_BATCH: u32 = 10_000;
+
+/// Checks what a purge is given: a finished state, a duration that fits.
+fn validate_purge(state: State, older_than: Duration) -> Result<()> {
+    if !state.is_finished() {
+        return Err(Error::invalid(
+            "state",
+            format!("only failed, succeeded or cancelled tasks can be purged, not {state} ones"),
+        ));
+    }
+    validate_duration("older_than", older_than, true)
+}
+
 /// A task queue on some backend. Cheap to clone: clones share the backend.
 ///
 /// Every method validates its input, then makes one atomic step in the
@@ -487,16 +501,28 @@ impl Queue {
     /// [`State::Succeeded`] or [`State::Cancelled`]) that finished at least
     /// `older_than` ago, and returns how many.
     pub async fn purge(&self, state: State, older_than: Duration) -> Result<u64> {
-        if !state.is_finished() {
+        validate_purge(state, older_than)?;
+        self.backend().task_purge(state, older_than, None).await
+    }
+
+    /// [`purge`](Self::purge), at most `limit` tasks (1 to
+    /// [`MAX_PURGE_BATCH`]), the longest finished first: a batch short
+    /// enough not to hold up other writers. Tasks another caller is
+    /// purging or retrying at that moment are left out, so that several
+    /// callers take different tasks; call again until it returns less
+    /// than `limit`. Workers do this on their own (see
+    /// [`Retention`](crate::worker::Retention)).
+    pub async fn purge_batch(&self, state: State, older_than: Duration, limit: u32) -> Result<u64> {
+        if !(1..=MAX_PURGE_BATCH).contains(&limit) {
             return Err(Error::invalid(
-                "state",
-                format!(
-                    "only failed, succeeded or cancelled tasks can be purged, not {state} ones"
-                ),
+                "limit",
+                format!("a purge batch is 1 to {MAX_PURGE_BATCH} tasks, not {limit}"),
             ));
         }
-        validate_duration("older_than", older_than, true)?;
-        self.backend().task_purge(state, older_than).await
+        validate_purge(state, older_than)?;
+        self.backend()
+            .task_purge(state, older_than, Some(limit))
+            .await
     }
 
     /// Requeues every task whose lease has expired (or fails it, when its

@@ -43,6 +43,22 @@ impl TestDb for SqliteDb {
             .unwrap();
         assert_eq!(aged, 1, "no schedule {name}");
     }
+
+    async fn age_finished(&self, ids: &[taskq::TaskId], by: Duration) {
+        let mut conn = Connection::open(self.path()).unwrap();
+        let by = i64::try_from(by.as_micros()).unwrap();
+        let tx = conn.transaction().unwrap();
+        for id in ids {
+            let aged = tx
+                .execute(
+                    "UPDATE taskq_tasks SET finished_at = finished_at - ?2 WHERE id = ?1 AND finished_at IS NOT NULL",
+                    rusqlite::params![id.0, by],
+                )
+                .unwrap();
+            assert_eq!(aged, 1, "task {id} is not finished");
+        }
+        tx.commit().unwrap();
+    }
 }
 
 async fn sqlite_db() -> SqliteDb {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use taskq::worker::{Outcome, StopReason, TaskContext, Worker, WorkerConfig};
+use taskq::worker::{Outcome, Retention, StopReason, TaskContext, Worker, WorkerConfig};
 use taskq::Queue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -58,6 +58,32 @@ pub struct Args {
     /// default every worker does, each tick once across all of them.
     #[arg(long)]
     pub no_schedules: bool,
+    /// How long succeeded tasks (kept by a unique key that counts them)
+    /// stay before workers remove them, like 7d; `forever` keeps them.
+    #[arg(long, default_value = "7d", value_parser = parse_retention)]
+    pub retain_succeeded: Retained,
+    /// How long tasks that failed for good stay, like 30d, or `forever`.
+    #[arg(long, default_value = "30d", value_parser = parse_retention)]
+    pub retain_failed: Retained,
+    /// How long cancelled tasks stay, like 30d, or `forever`.
+    #[arg(long, default_value = "30d", value_parser = parse_retention)]
+    pub retain_cancelled: Retained,
+    /// How often this worker removes finished tasks past their retention
+    /// (at a random moment of each period, in batches).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub retention_every: Duration,
+}
+
+/// A retention: a duration, or `None` for forever.
+#[derive(Clone, Copy, Debug)]
+pub struct Retained(Option<Duration>);
+
+/// `30d`, `12h`, or `forever`.
+fn parse_retention(text: &str) -> Result<Retained, String> {
+    if text == "forever" {
+        return Ok(Retained(None));
+    }
+    parse_duration(text).map(|d| Retained(Some(d)))
 }
 
 /// The last `ERROR_TAIL` characters of a command's standard error.
@@ -152,6 +178,12 @@ pub async fn run(args: Args, queue: Queue, out: &Output) -> Result<(), Failure> 
         shutdown_timeout: args.shutdown_timeout,
         name: args.name,
         run_schedules: !args.no_schedules,
+        retention: Retention {
+            succeeded: args.retain_succeeded.0,
+            failed: args.retain_failed.0,
+            cancelled: args.retain_cancelled.0,
+            every: args.retention_every,
+        },
         ..WorkerConfig::default()
     };
     let mut worker = Worker::new(queue, config);

@@ -402,8 +402,16 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     }
 
     /// Deletes tasks in a finished `state` that finished at least
-    /// `older_than` ago; returns how many.
-    async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64>;
+    /// `older_than` ago, the oldest first, at most `limit` of them (all
+    /// with `None`); returns how many. Tasks another transaction holds
+    /// are left for later, so that two purges at once take different
+    /// tasks and neither waits.
+    async fn task_purge(
+        &self,
+        state: State,
+        older_than: Duration,
+        limit: Option<u32>,
+    ) -> Result<u64>;
 
     /// Adds the counts of `rows` (one per minute and action at most) to
     /// the throughput history, in one transaction, and removes the

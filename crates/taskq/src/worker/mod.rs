@@ -38,6 +38,7 @@ mod dispatch;
 mod handler;
 mod meter;
 mod metrics;
+mod retention;
 mod runner;
 mod scheduler;
 
@@ -59,6 +60,7 @@ use crate::schedule::Schedule;
 
 pub use handler::{Outcome, StopReason, TaskContext};
 pub use metrics::{MetricsSnapshot, WorkerMetrics};
+pub use retention::Retention;
 /// The token type of [`TaskContext::cancellation`] and
 /// [`blocking::Worker::run_until`](crate::blocking::Worker::run_until).
 pub use tokio_util::sync::CancellationToken;
@@ -97,6 +99,11 @@ pub struct WorkerConfig {
     /// [`Worker::schedule`]). Any number of workers may: each tick is
     /// enqueued once. Default: `true`.
     pub run_schedules: bool,
+    /// How long finished tasks stay before this worker (like every other)
+    /// removes them. Default: [`Retention::default`] (succeeded 7 days,
+    /// failed and cancelled 30 days); [`Retention::KEEP_ALL`] removes
+    /// nothing.
+    pub retention: Retention,
 }
 
 impl Default for WorkerConfig {
@@ -109,6 +116,7 @@ impl Default for WorkerConfig {
             cancel_grace: Duration::from_secs(5),
             name: None,
             run_schedules: true,
+            retention: Retention::default(),
         }
     }
 }
@@ -130,6 +138,7 @@ impl WorkerConfig {
         if let Some(name) = &self.name {
             crate::names::validate_name("name", "worker name", name, 255)?;
         }
+        self.retention.validate()?;
         validate_duration("error_backoff", self.error_backoff, false)
     }
 }
@@ -437,6 +446,7 @@ impl Worker {
             .config
             .run_schedules
             .then(|| tokio::spawn(scheduler::run(Arc::clone(&shared))));
+        let retention = tokio::spawn(retention::run(Arc::clone(&shared)));
 
         tokio::select! {
             () = shutdown => tracing::info!("taskq worker shutting down"),
@@ -448,6 +458,7 @@ impl Worker {
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
+        let _ = retention.await;
         for dispatcher in dispatchers {
             let _ = dispatcher.await;
         }

@@ -13,6 +13,7 @@ pub mod fencing;
 pub mod input;
 pub mod insight;
 pub mod lifecycle;
+pub mod retention;
 pub mod schedules;
 pub mod unique;
 pub mod worker;
@@ -52,6 +53,9 @@ pub trait TestDb: Send + Sync {
     /// Moves the stored next tick of the schedule `name` back by `by`, as
     /// if no worker had looked at it for that long.
     async fn age_schedule(&self, name: &str, by: Duration);
+
+    /// Moves the finish time of the finished tasks `ids` back by `by`.
+    async fn age_finished(&self, ids: &[taskq::TaskId], by: Duration);
 }
 
 /// Starts a claim of `action` on `waiter` that waits up to 20 s, awaits
@@ -201,6 +205,9 @@ macro_rules! conformance_tests {
             attempts::each_try_is_recorded_across_retries_and_expiries,
             attempts::only_the_newest_attempts_are_kept,
             attempts::a_running_task_shows_the_worker_that_holds_it,
+            retention::purge_batches_take_the_longest_finished_first,
+            retention::concurrent_purge_batches_remove_each_task_once,
+            retention::workers_remove_exactly_the_finished_tasks_past_their_retention,
             schedules::declaring_a_schedule_again_changes_nothing_and_a_new_timing_moves_its_next_tick,
             schedules::concurrent_declarations_create_one_schedule,
             schedules::bad_schedules_and_unknown_names_are_refused,

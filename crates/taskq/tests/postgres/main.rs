@@ -77,6 +77,22 @@ impl TestDb for PostgresDb {
             .unwrap();
         assert_eq!(aged, 1, "no schedule {name}");
     }
+
+    async fn age_finished(&self, ids: &[TaskId], by: Duration) {
+        let by = i64::try_from(by.as_micros()).unwrap();
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let sql = format!(
+            "UPDATE {}.taskq_tasks SET finished_at = finished_at - $2::bigint * interval '1 microsecond' \
+             WHERE id = ANY($1) AND finished_at IS NOT NULL",
+            self.schema
+        );
+        let aged = raw_client()
+            .await
+            .execute(&sql, &[&ids, &by])
+            .await
+            .unwrap();
+        assert_eq!(aged, ids.len() as u64, "not every task is finished");
+    }
 }
 
 async fn postgres_db() -> PostgresDb {

@@ -137,18 +137,22 @@ async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
             );
         }
     }
-    // A purge reads the finished tasks only, whatever state it is given.
-    let purge = (
-        include_str!("../../src/backend/postgres/sql/task_purge.sql"),
-        "text, bigint",
-        "'failed', 0",
-    );
-    for generic in [false, true] {
-        let plan = plan(&client, schema, purge, generic).await;
-        assert!(
-            plan.contains("taskq_tasks_finished") && !plan.contains("Seq Scan"),
-            "purge, generic plan: {generic}, reads:\n{plan}"
+    // A purge reads the finished tasks only, whatever state it is given,
+    // in a batch or all at once.
+    for limit in ["500", "NULL"] {
+        let args = format!("'failed', 0, {limit}");
+        let purge = (
+            include_str!("../../src/backend/postgres/sql/task_purge.sql"),
+            "text, bigint, bigint",
+            args.as_str(),
         );
+        for generic in [false, true] {
+            let plan = plan(&client, schema, purge, generic).await;
+            assert!(
+                plan.contains("taskq_tasks_finished") && !plan.contains("Seq Scan"),
+                "purge of {limit}, generic plan: {generic}, reads:\n{plan}"
+            );
+        }
     }
 }
 

@@ -489,13 +489,17 @@ impl Backend for PostgresBackend {
         }
     }
 
-    async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
+    async fn task_purge(
+        &self,
+        state: State,
+        older_than: Duration,
+        limit: Option<u32>,
+    ) -> Result<u64> {
         self.counts.changed();
-        self.execute(
-            &self.sql.purge,
-            &[&state.as_str(), &micros::from_duration(older_than)],
-        )
-        .await
+        let limit = limit.map(i64::from);
+        let older_than = micros::from_duration(older_than);
+        self.execute(&self.sql.purge, &[&state.as_str(), &older_than, &limit])
+            .await
     }
 
     async fn schedule_list(&self) -> Result<(SystemTime, Vec<ScheduleInfo>)> {

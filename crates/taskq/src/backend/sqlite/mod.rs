@@ -383,10 +383,16 @@ impl Backend for SqliteBackend {
         self.write(move |conn| statements::delete(conn, id)).await
     }
 
-    async fn task_purge(&self, state: State, older_than: Duration) -> Result<u64> {
+    async fn task_purge(
+        &self,
+        state: State,
+        older_than: Duration,
+        limit: Option<u32>,
+    ) -> Result<u64> {
         let clock = self.clock.clone();
         self.write(move |conn| {
-            statements::purge(conn, micros::from_time(clock.now()), state, older_than)
+            let now = micros::from_time(clock.now());
+            statements::purge(conn, now, (state, older_than), limit)
         })
         .await
     }

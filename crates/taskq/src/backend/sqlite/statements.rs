@@ -438,12 +438,14 @@ pub(crate) fn delete(conn: &Connection, id: TaskId) -> Result<()> {
 pub(crate) fn purge(
     conn: &Connection,
     now: i64,
-    state: State,
-    older_than: Duration,
+    (state, older_than): (State, Duration),
+    limit: Option<u32>,
 ) -> Result<u64> {
     let cutoff = now.saturating_sub(micros::from_duration(older_than));
+    // SQLite reads a negative limit as none.
+    let limit = limit.map_or(-1, i64::from);
     conn.prepare_cached(include_str!("sql/task_purge.sql"))
-        .and_then(|mut s| s.execute(params![state.as_str(), cutoff]))
+        .and_then(|mut s| s.execute(params![state.as_str(), cutoff, limit]))
         .map(|n| n as u64)
         .map_err(db_error)
 }
@@ -480,7 +482,7 @@ pub(super) mod tests {
         let purge = plan(
             &conn,
             include_str!("sql/task_purge.sql"),
-            params!["failed", 0],
+            params!["failed", 0, 100],
         );
         assert!(
             purge.contains("INDEX taskq_tasks_finished"),
