@@ -1,5 +1,5 @@
 //! The overview: every action's counts, pause state, backlog age and the
-//! last hour's throughput.
+//! last hour's throughput, and every schedule's next tick.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::State;
 
 use crate::chart::{self, Minute};
-use crate::page::{html, relative, Chrome, Failure, PageResult};
+use crate::page::{html, relative, span, time, Chrome, Failure, PageResult};
 use crate::App;
 
 /// One action's row.
@@ -28,11 +28,45 @@ pub(crate) struct Row {
     failed_hour: u64,
 }
 
+/// One schedule's row.
+pub(crate) struct ScheduleRow {
+    name: String,
+    action: String,
+    /// The query string that filters the task list to its action.
+    query: String,
+    timing: String,
+    next: String,
+    next_at: String,
+    last: String,
+    paused: bool,
+}
+
+impl ScheduleRow {
+    fn of(info: &taskq::ScheduleInfo) -> Self {
+        let schedule = &info.schedule;
+        let timing = match &schedule.timing {
+            taskq::Timing::Cron { expression, zone } => format!("{expression} ({zone})"),
+            taskq::Timing::Every(every) => format!("every {}", span(*every)),
+        };
+        ScheduleRow {
+            name: schedule.name.clone(),
+            action: schedule.action.clone(),
+            query: serde_urlencoded::to_string([("action", &schedule.action)]).unwrap_or_default(),
+            timing,
+            next: relative(info.next_at),
+            next_at: time(info.next_at),
+            last: info.last_at.map_or_else(|| "-".to_owned(), relative),
+            paused: info.paused,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct Overview {
     chrome: Chrome,
     rows: Vec<Row>,
+    schedules: Vec<ScheduleRow>,
     chart: String,
     completed_hour: u64,
     retried_hour: u64,
@@ -44,6 +78,7 @@ struct Overview {
 pub(crate) async fn page(State(app): State<App>, chrome: Chrome) -> PageResult {
     let fail = |error: taskq::Error| Failure::from(error).on(&chrome);
     let stats = app.queue.stats().await.map_err(fail)?;
+    let schedules = app.queue.schedules().list().await.map_err(fail)?;
     let history = app
         .queue
         .throughput(Duration::from_secs(60 * chart::MINUTES as u64))
@@ -74,6 +109,7 @@ pub(crate) async fn page(State(app): State<App>, chrome: Chrome) -> PageResult {
     let total = |get: fn(&Minute) -> u64| all.iter().map(get).sum::<u64>();
     let overview = Overview {
         rows,
+        schedules: schedules.iter().map(ScheduleRow::of).collect(),
         chart: chart::svg(&all, 720, 120, true),
         completed_hour: total(|m| m.completed),
         retried_hour: total(|m| m.retried),

@@ -28,6 +28,9 @@ async fn dashboard(
 #[tokio::test]
 async fn the_overview_shows_each_action_its_counts_pause_and_charts() {
     let (_dir, queue, _seeded, router) = dashboard(DashboardConfig::default()).await;
+    let nightly = taskq::Schedule::cron("nightly", "report", "0 3 * * *").in_zone("Europe/Berlin");
+    queue.schedules().upsert(nightly).await.unwrap();
+    queue.schedules().pause("nightly").await.unwrap();
     queue
         .record_throughput(vec![taskq::Throughput {
             minute: std::time::SystemTime::now(),
@@ -50,6 +53,9 @@ async fn the_overview_shows_each_action_its_counts_pause_and_charts() {
         "<svg",
         "Pause",
         "Resume",
+        "Schedules",
+        "nightly",
+        "0 3 * * * (Europe/Berlin)",
     ] {
         assert!(page.body.contains(text), "{text} missing:\n{}", page.body);
     }
