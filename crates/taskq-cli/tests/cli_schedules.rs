@@ -17,44 +17,33 @@ fn listed(db: &database::Db, name: &str) -> Value {
     found.cloned().unwrap_or(Value::Null)
 }
 
+/// Adds (or declares again) a nightly schedule in Berlin.
+const NIGHTLY: [&str; 13] = [
+    "schedule",
+    "add",
+    "nightly",
+    "report",
+    r#"{"full": true}"#,
+    "--cron",
+    "0 3 * * *",
+    "--zone",
+    "Europe/Berlin",
+    "--priority",
+    "-3",
+    "--max-tries",
+    "2",
+];
+
 #[test]
 fn schedules_are_added_listed_paused_run_and_removed() {
     for db in both() {
-        let added = db.json(&[
-            "schedule",
-            "add",
-            "nightly",
-            "report",
-            r#"{"full": true}"#,
-            "--cron",
-            "0 3 * * *",
-            "--zone",
-            "Europe/Berlin",
-            "--priority",
-            "-3",
-            "--max-tries",
-            "2",
-        ]);
+        let added = db.json(&NIGHTLY);
         assert_eq!(added["upserted"], "created");
         assert!(
             added["next_at"].as_str().unwrap().ends_with(":00:00Z"),
             "{added}"
         );
-        let again = db.json(&[
-            "schedule",
-            "add",
-            "nightly",
-            "report",
-            r#"{"full": true}"#,
-            "--cron",
-            "0 3 * * *",
-            "--zone",
-            "Europe/Berlin",
-            "--priority",
-            "-3",
-            "--max-tries",
-            "2",
-        ]);
+        let again = db.json(&NIGHTLY);
         assert_eq!(
             (&again["upserted"], &again["next_at"]),
             (&json!("unchanged"), &added["next_at"])

@@ -288,22 +288,8 @@ impl PostgresBackend {
             return Err(lease_lost(lease));
         }
         crate::failpoint::hit("inside-completion");
-        let insert = tx
-            .prepare_cached(self.sql.insert_for(follow_ups, true))
-            .await
-            .map_err(db_error)?;
-        let notify = tx
-            .prepare_cached(&self.sql.notify)
-            .await
-            .map_err(db_error)?;
-        let ids = super::transactional::insert_and_notify(
-            &*tx,
-            &self.sql,
-            (&insert, &notify),
-            &self.channel,
-            follow_ups,
-        )
-        .await?;
+        let ids = super::transactional::insert_prepared(&tx, &self.sql, &self.channel, follow_ups)
+            .await?;
         tx.commit().await.map_err(db_error)?;
         Ok(ids)
     }

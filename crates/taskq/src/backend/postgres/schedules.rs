@@ -175,22 +175,8 @@ impl PostgresBackend {
             return Ok(Some(Vec::new()));
         }
         self.counts.changed();
-        let insert = tx
-            .prepare_cached(self.sql.insert_for(tasks, true))
-            .await
-            .map_err(db_error)?;
-        let notify = tx
-            .prepare_cached(&self.sql.notify)
-            .await
-            .map_err(db_error)?;
-        let enqueued = super::transactional::insert_and_notify(
-            &*tx,
-            &self.sql,
-            (&insert, &notify),
-            &self.channel,
-            tasks,
-        )
-        .await?;
+        let enqueued =
+            super::transactional::insert_prepared(&tx, &self.sql, &self.channel, tasks).await?;
         if let Some((task, last)) = tasks.last().zip(enqueued.last()) {
             let at = match task.options.not_before {
                 Some(NotBefore::At(at)) => micros::from_time(at),

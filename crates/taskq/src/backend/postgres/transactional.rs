@@ -14,6 +14,22 @@ use crate::error::Result;
 use crate::task::{due_actions, follow_ups_of, CompletionRef, NewTask};
 use crate::unique::Enqueued;
 
+/// [`insert_and_notify`] in one of the backend's own transactions, with
+/// its two statements prepared once per connection.
+pub(super) async fn insert_prepared(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &Sql,
+    channel: &str,
+    tasks: &[NewTask],
+) -> Result<Vec<Enqueued>> {
+    let insert = tx
+        .prepare_cached(sql.insert_for(tasks, true))
+        .await
+        .map_err(db_error)?;
+    let notify = tx.prepare_cached(&sql.notify).await.map_err(db_error)?;
+    insert_and_notify(&**tx, sql, (&insert, &notify), channel, tasks).await
+}
+
 /// Inserts validated `tasks` and, for those due now, queues their wake-up
 /// in the same transaction (delivered if it commits), sent together
 /// (pipelined): one round trip, and one more to look up the holders of
