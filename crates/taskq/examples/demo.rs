@@ -9,17 +9,19 @@
 //! inspection, with a record of each try. Every completed resize enqueues a
 //! follow-up "notify" task in the same transaction. One task jumps the line
 //! with a lower priority, a second enqueue of a unique key adds nothing, and
-//! one task is cancelled before it runs. At the end it prints what happened.
+//! one task is cancelled before it runs. The worker also declares a
+//! schedule that ticks every second and runs its ticks. At the end it
+//! prints what happened.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use taskq::sqlite::{SqliteBackend, SqliteConfig};
 use taskq::worker::{
     CancellationToken, MetricsSnapshot, Outcome, TaskContext, Worker, WorkerConfig,
 };
-use taskq::{Backoff, ListOptions, NewTask, Queue, QueueConfig, State};
+use taskq::{Backoff, ListOptions, NewTask, Queue, QueueConfig, Schedule, State};
 
 #[derive(Serialize, Deserialize)]
 struct Resize {
@@ -165,6 +167,27 @@ async fn work(queue: &Queue) -> Result<(Vec<String>, MetricsSnapshot, u32), task
     worker.handle("resize", move |job: Resize, ctx: TaskContext| {
         resize(job, ctx, Arc::clone(&resize_log))
     })?;
+    // A periodic task: each tick enqueues one "heartbeat" task, carrying
+    // the tick's time (every worker of every process may declare it).
+    worker.schedule(Schedule::every(
+        "heartbeat",
+        "heartbeat",
+        Duration::from_secs(1),
+    ))?;
+    let beats = Arc::clone(&log);
+    worker.handle("heartbeat", move |(): (), ctx: TaskContext| {
+        let beats = Arc::clone(&beats);
+        async move {
+            let late = SystemTime::now().duration_since(ctx.task().not_before);
+            let late = late.unwrap_or_default();
+            let line = format!(
+                "heartbeat task {}: the schedule's tick, run {late:.1?} after it",
+                ctx.id()
+            );
+            beats.lock().unwrap().push(line);
+            Ok::<_, String>(())
+        }
+    })?;
     let counter = Arc::clone(&notified);
     worker.handle("notify", move |_message: String, _ctx: TaskContext| {
         let counter = Arc::clone(&counter);
@@ -177,7 +200,7 @@ async fn work(queue: &Queue) -> Result<(Vec<String>, MetricsSnapshot, u32), task
     let stop = CancellationToken::new();
     let started = Instant::now();
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
-    // Stop once nothing is queued or running any more.
+    // Stop once nothing is queued or running any more, and a tick has run.
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let busy = queue
@@ -185,7 +208,12 @@ async fn work(queue: &Queue) -> Result<(Vec<String>, MetricsSnapshot, u32), task
             .await?
             .iter()
             .any(|row| row.queued + row.running > 0);
-        if !busy {
+        let ticked = log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("heartbeat"));
+        if !busy && ticked {
             break;
         }
     }
