@@ -1,5 +1,6 @@
 //! The changes: retry, cancel and delete one task; retry or delete all
-//! that a filter matches; purge; pause and resume. Each is a POST (the
+//! that a filter matches; purge; pause and resume an action; pause,
+//! resume and run now a schedule. Each is a POST (the
 //! guard has checked its CSRF token); the destructive ones are reached
 //! through a confirmation page. Each answers with a page saying what
 //! changed.
@@ -384,6 +385,77 @@ async fn pause_or_resume(
         (true, false) => ("Paused", format!("{action} was already paused; nothing changed.")),
         (false, true) => ("Resumed", format!("{action} is resumed: workers claim its tasks again.")),
         (false, false) => ("Resumed", format!("{action} was not paused; nothing changed.")),
+    };
+    done(&chrome, title, vec![line], vec![overview_link()])
+}
+
+/// The schedule a schedule's button names.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ScheduleForm {
+    schedule: String,
+}
+
+/// What a schedule's button does.
+#[derive(Clone, Copy)]
+enum ScheduleChange {
+    Pause,
+    Resume,
+    RunNow,
+}
+
+/// `POST /schedules/pause`.
+pub(crate) async fn pause_schedule(
+    State(app): State<App>,
+    chrome: Chrome,
+    form: Result<Form<ScheduleForm>, FormRejection>,
+) -> PageResult {
+    change_schedule(app, chrome, form, ScheduleChange::Pause).await
+}
+
+/// `POST /schedules/resume`.
+pub(crate) async fn resume_schedule(
+    State(app): State<App>,
+    chrome: Chrome,
+    form: Result<Form<ScheduleForm>, FormRejection>,
+) -> PageResult {
+    change_schedule(app, chrome, form, ScheduleChange::Resume).await
+}
+
+/// `POST /schedules/run-now`.
+pub(crate) async fn run_schedule_now(
+    State(app): State<App>,
+    chrome: Chrome,
+    form: Result<Form<ScheduleForm>, FormRejection>,
+) -> PageResult {
+    change_schedule(app, chrome, form, ScheduleChange::RunNow).await
+}
+
+async fn change_schedule(
+    app: App,
+    chrome: Chrome,
+    form: Result<Form<ScheduleForm>, FormRejection>,
+    change: ScheduleChange,
+) -> PageResult {
+    let Form(form) = form.map_err(|e| Failure::bad_request(e.body_text()).on(&chrome))?;
+    let fail = |e: taskq::Error| Failure::from(e).on(&chrome);
+    let (name, schedules) = (&form.schedule, app.queue.schedules());
+    let (title, line) = match change {
+        ScheduleChange::Pause => match schedules.pause(name).await.map_err(fail)? {
+            true => ("Paused", format!("The schedule {name} is paused: no worker enqueues its ticks until it is resumed.")),
+            false => ("Paused", format!("The schedule {name} was already paused; nothing changed.")),
+        },
+        ScheduleChange::Resume => match schedules.resume(name).await.map_err(fail)? {
+            true => ("Resumed", format!("The schedule {name} is resumed; ticks missed meanwhile follow its missed-tick policy.")),
+            false => ("Resumed", format!("The schedule {name} was not paused; nothing changed.")),
+        },
+        ScheduleChange::RunNow => {
+            let enqueued = schedules.run_now(name).await.map_err(fail)?;
+            let line = match enqueued.duplicate {
+                false => format!("Task {} of the schedule {name} is enqueued, ready now.", enqueued.id),
+                true => format!("Task {} already holds the schedule's unique key; nothing was added.", enqueued.id),
+            };
+            return done(&chrome, "Enqueued", vec![line], vec![task_link(enqueued.id), overview_link()]);
+        }
     };
     done(&chrome, title, vec![line], vec![overview_link()])
 }

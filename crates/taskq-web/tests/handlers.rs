@@ -388,6 +388,45 @@ async fn actions_are_paused_and_resumed_from_the_overview() {
 }
 
 #[tokio::test]
+async fn schedules_are_paused_resumed_and_run_from_the_overview() {
+    let (_dir, queue, _seeded, router) = dashboard(DashboardConfig::default()).await;
+    let beat = taskq::Schedule::every("beat", "beat", std::time::Duration::from_secs(3600));
+    queue.schedules().upsert(beat).await.unwrap();
+    let browser = Browser::open(router).await;
+    let overview = browser.get("/").await.expect(StatusCode::OK);
+    assert!(overview.body.contains("/schedules/pause") && overview.body.contains("Run now"));
+    let paused = browser
+        .post("/schedules/pause", &[("schedule", "beat")])
+        .await
+        .expect(StatusCode::OK);
+    assert!(paused.body.contains("beat is paused"), "{}", paused.body);
+    assert!(queue.schedules().get("beat").await.unwrap().unwrap().paused);
+    let again = browser
+        .post("/schedules/pause", &[("schedule", "beat")])
+        .await
+        .expect(StatusCode::OK);
+    assert!(again.body.contains("already paused"));
+    let ran = browser
+        .post("/schedules/run-now", &[("schedule", "beat")])
+        .await
+        .expect(StatusCode::OK);
+    assert!(ran.body.contains("is enqueued"), "{}", ran.body);
+    assert_eq!(queue.len("beat").await.unwrap(), 1);
+    let resumed = browser
+        .post("/schedules/resume", &[("schedule", "beat")])
+        .await
+        .expect(StatusCode::OK);
+    assert!(resumed.body.contains("beat is resumed"));
+    assert!(!queue.schedules().get("beat").await.unwrap().unwrap().paused);
+    let missing = browser
+        .post("/schedules/pause", &[("schedule", "nope")])
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let bad = browser.post("/schedules/run-now", &[]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn changes_without_the_right_csrf_token_or_from_another_site_are_refused() {
     let (_dir, queue, seeded, router) = dashboard(DashboardConfig::default()).await;
     let browser = Browser::open(router).await;
