@@ -46,6 +46,24 @@ async fn metrics_include_the_workers_counts_and_histograms() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // A schedule's ticks are counted by whoever enqueues them.
+    let beat = taskq::Schedule::every("beat", "beat", Duration::from_secs(1));
+    queue.schedules().upsert(beat).await.unwrap();
+    while queue
+        .schedules()
+        .get("beat")
+        .await
+        .unwrap()
+        .unwrap()
+        .last_task
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker took a tick"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let config = DashboardConfig {
         worker_metrics: Some(handle),
         ..DashboardConfig::default()
@@ -60,6 +78,7 @@ async fn metrics_include_the_workers_counts_and_histograms() {
         "taskq_worker_run_seconds_bucket{action=\"resize\",le=\"+Inf\"} 5",
         "taskq_worker_wait_seconds_count{action=\"resize\"} 5",
         "taskq_worker_in_flight{action=\"resize\"} 0",
+        "taskq_schedule_ticks_total{schedule=\"beat\"} ",
     ] {
         assert!(page.body.contains(line), "{line} missing:\n{}", page.body);
     }

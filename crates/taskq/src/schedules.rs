@@ -1,6 +1,8 @@
 //! Periodic tasks from the queue: declare, list, pause, resume, remove
 //! and run schedules, and enqueue the ticks that are due.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
@@ -122,8 +124,9 @@ impl Schedules<'_> {
     /// processes call this at once: workers call it on their own (see
     /// [`Worker::schedule`](crate::worker::Worker::schedule)), so a
     /// program without a worker rarely needs it. A stored schedule that no
-    /// longer reads (a time zone this build does not know) is skipped
-    /// with a warning in the log.
+    /// longer reads (a time zone this build does not know) is skipped,
+    /// with a warning in the log the first time. Each tick taken is
+    /// counted in the `metrics` series `taskq_schedule_ticks_total`.
     pub async fn tick(&self) -> Result<Ticked> {
         let (now, schedules) = self.queue.backend().schedule_list().await?;
         let mut ticked = Ticked::default();
@@ -140,7 +143,7 @@ impl Schedules<'_> {
                     // Another process took these ticks: it knows the next.
                     Ok(None) => continue,
                     Err(error @ Error::InvalidInput { .. }) => {
-                        tracing::warn!(schedule = info.schedule.name, %error, "skipping a schedule that does not read");
+                        warn_once(&info.schedule.name, &error);
                         continue;
                     }
                     Err(error) => return Err(error),
@@ -174,6 +177,12 @@ impl Schedules<'_> {
             );
         }
         let enqueued = added.iter().filter(|e| !e.duplicate).count() as u64;
+        let name = schedule.name.clone();
+        metrics::counter!("taskq_schedule_ticks_total", "schedule" => name.clone())
+            .increment(plan.ticks.len() as u64);
+        if plan.missed {
+            metrics::counter!("taskq_schedule_missed_total", "schedule" => name).increment(1);
+        }
         if enqueued > 0 {
             self.queue.wake(std::slice::from_ref(&schedule.action));
         }
@@ -190,6 +199,22 @@ struct Taken {
     enqueued: u64,
     missed: bool,
     next: SystemTime,
+}
+
+/// The schedules this process has warned about as unreadable.
+static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Warns that the schedule `name` does not read (a time zone or cron
+/// syntax this build does not know), once per process rather than at
+/// every look.
+fn warn_once(name: &str, error: &Error) {
+    let first = WARNED
+        .lock()
+        .map(|mut warned| warned.insert(name.to_owned()))
+        .unwrap_or(true);
+    if first {
+        tracing::warn!(schedule = name, %error, "skipping a schedule that does not read (said once per process)");
+    }
 }
 
 fn not_found(name: &str) -> Error {

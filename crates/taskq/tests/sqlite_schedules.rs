@@ -121,3 +121,23 @@ async fn fall_back_neither_skips_nor_doubles_a_tick() {
     distinct.dedup();
     assert_eq!(distinct, hourly, "no hour twice");
 }
+
+#[tokio::test]
+async fn a_stored_schedule_that_does_not_read_is_skipped_and_the_others_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(utc("2027-03-27T11:00:00Z"));
+    let queue = berlin_queue(&dir, &clock).await;
+    // As a newer taskq might have stored it: a zone this build does not know.
+    let conn = rusqlite::Connection::open(dir.path().join("taskq.db")).unwrap();
+    let changed = conn
+        .execute("UPDATE taskq_schedules SET zone = 'Mars/Olympus' WHERE name = 'daily'", [])
+        .unwrap();
+    assert_eq!(changed, 1);
+    for _ in 0..2 {
+        walk(&queue, &clock, clock.now() + Duration::from_secs(3600)).await;
+    }
+    assert_eq!(ticks(&queue, "daily").await.len(), 0);
+    assert_eq!(ticks(&queue, "hourly").await.len(), 2, "the others tick");
+    let listed = queue.schedules().list().await.unwrap();
+    assert_eq!(listed.len(), 2, "it is still listed, as stored");
+}
