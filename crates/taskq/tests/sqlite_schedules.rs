@@ -130,7 +130,10 @@ async fn a_stored_schedule_that_does_not_read_is_skipped_and_the_others_tick() {
     // As a newer taskq might have stored it: a zone this build does not know.
     let conn = rusqlite::Connection::open(dir.path().join("taskq.db")).unwrap();
     let changed = conn
-        .execute("UPDATE taskq_schedules SET zone = 'Mars/Olympus' WHERE name = 'daily'", [])
+        .execute(
+            "UPDATE taskq_schedules SET zone = 'Mars/Olympus' WHERE name = 'daily'",
+            [],
+        )
         .unwrap();
     assert_eq!(changed, 1);
     for _ in 0..2 {
