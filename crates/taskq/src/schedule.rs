@@ -247,15 +247,20 @@ impl Schedule {
         self.clock()?.after(now)
     }
 
-    /// The task of the tick at `tick`.
-    pub(crate) fn task_at(&self, tick: SystemTime) -> NewTask {
-        let mut options = self.options.clone();
-        options.not_before = Some(NotBefore::At(tick));
+    /// The schedule's task, ready at once (see `Schedules::run_now`).
+    pub(crate) fn task(&self) -> NewTask {
         NewTask {
             action: self.action.clone(),
             payload: self.payload.clone(),
-            options,
+            options: self.options.clone(),
         }
+    }
+
+    /// The task of the tick at `tick`.
+    pub(crate) fn task_at(&self, tick: SystemTime) -> NewTask {
+        let mut task = self.task();
+        task.options.not_before = Some(NotBefore::At(tick));
+        task
     }
 
     /// What to do with a schedule whose next tick is `next` when it is

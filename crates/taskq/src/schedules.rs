@@ -114,10 +114,7 @@ impl Schedules<'_> {
     /// (which stay as they are), paused or not.
     pub async fn run_now(&self, name: &str) -> Result<Enqueued> {
         let info = self.get(name).await?.ok_or_else(|| not_found(name))?;
-        let mut task = info.schedule.task_at(SystemTime::UNIX_EPOCH);
-        task.options.not_before = None;
-        let enqueued = self.queue.enqueue_many(vec![task]).await?;
-        Ok(enqueued[0])
+        self.queue.enqueue_task(info.schedule.task()).await
     }
 
     /// Enqueues the ticks that are due, each exactly once however many
@@ -169,20 +166,19 @@ impl Schedules<'_> {
         let Some(added) = added else {
             return Ok(None);
         };
+        let name = schedule.name.clone();
         if plan.missed {
             tracing::info!(
-                schedule = schedule.name,
+                schedule = name,
                 policy = schedule.missed.as_str(),
                 "ticks of a schedule were missed (no worker enqueued them in time)"
             );
+            metrics::counter!("taskq_schedule_missed_total", "schedule" => name.clone())
+                .increment(1);
         }
-        let enqueued = added.iter().filter(|e| !e.duplicate).count() as u64;
-        let name = schedule.name.clone();
-        metrics::counter!("taskq_schedule_ticks_total", "schedule" => name.clone())
+        metrics::counter!("taskq_schedule_ticks_total", "schedule" => name)
             .increment(plan.ticks.len() as u64);
-        if plan.missed {
-            metrics::counter!("taskq_schedule_missed_total", "schedule" => name).increment(1);
-        }
+        let enqueued = added.iter().filter(|e| !e.duplicate).count() as u64;
         if enqueued > 0 {
             self.queue.wake(std::slice::from_ref(&schedule.action));
         }
