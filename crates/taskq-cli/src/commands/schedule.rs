@@ -164,7 +164,7 @@ async fn add(args: AddArgs, queue: &Queue, out: &Output) -> Result<(), Failure> 
     let schedule = match (&args.cron, args.every) {
         (Some(cron), _) => Schedule::cron(&args.name, &args.action, cron).in_zone(&args.zone),
         (None, Some(every)) => Schedule::every(&args.name, &args.action, every),
-        (None, None) => unreachable!("clap requires --cron or --every"),
+        (None, None) => return Err(Failure::invalid("give --cron EXPR or --every DURATION")),
     };
     let mut schedule = schedule
         .options(options)
@@ -226,6 +226,12 @@ fn list(schedules: &[ScheduleInfo], out: &Output) -> Result<(), Failure> {
         let rows: Vec<Value> = schedules.iter().map(schedule_json).collect();
         return out.json(&Value::Array(rows));
     }
+    table(schedules, out, "no schedules")
+}
+
+/// The schedules as a table for people (`schedule list`, `stats`);
+/// `empty` when there are none.
+pub fn table(schedules: &[ScheduleInfo], out: &Output, empty: &str) -> Result<(), Failure> {
     let rows: Vec<Vec<String>> = schedules
         .iter()
         .map(|info| {
@@ -246,7 +252,7 @@ fn list(schedules: &[ScheduleInfo], out: &Output) -> Result<(), Failure> {
         })
         .collect();
     let header = [
-        "NAME",
+        "SCHEDULE",
         "ACTION",
         "TIMING",
         "NEXT",
@@ -256,7 +262,7 @@ fn list(schedules: &[ScheduleInfo], out: &Output) -> Result<(), Failure> {
         "MISSED",
         "PAUSED",
     ];
-    out.table(&header, &rows, "no schedules")
+    out.table(&header, &rows, empty)
 }
 
 /// Everything about a stored schedule, for `--json`.

@@ -36,31 +36,7 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
         return Ok(());
     }
     out.line("")?;
-    let rows: Vec<Vec<String>> = schedules
-        .iter()
-        .map(|info| {
-            let [local, utc] = schedule::both_times(info.next_at);
-            vec![
-                info.schedule.name.clone(),
-                info.schedule.action.clone(),
-                schedule::timing(&info.schedule.timing),
-                schedule::due(info.next_at),
-                local,
-                utc,
-                if info.paused { "paused" } else { "" }.to_owned(),
-            ]
-        })
-        .collect();
-    let header = [
-        "SCHEDULE",
-        "ACTION",
-        "TIMING",
-        "NEXT",
-        "NEXT (LOCAL)",
-        "NEXT (UTC)",
-        "PAUSED",
-    ];
-    out.table(&header, &rows, "")
+    schedule::table(&schedules, out, "")
 }
 
 /// The table of actions.
