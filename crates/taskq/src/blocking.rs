@@ -33,6 +33,7 @@ use crate::bulk::RetriedMany;
 use crate::control::CancelledMany;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
 use crate::lease::FailOutcome;
+use crate::limits::{LimitInfo, Limits};
 use crate::names::TaskId;
 use crate::options::{EnqueueOptions, ListOptions};
 use crate::schedule::{Schedule, ScheduleInfo, Upserted};
@@ -277,6 +278,21 @@ impl Queue {
     /// See [`crate::Queue::paused`].
     pub fn paused(&self) -> Result<Vec<String>> {
         self.block(self.queue.paused())
+    }
+
+    /// See [`crate::Queue::set_limits`].
+    pub fn set_limits(&self, action: &str, limits: Limits) -> Result<()> {
+        self.block(self.queue.set_limits(action, limits))
+    }
+
+    /// See [`crate::Queue::clear_limits`].
+    pub fn clear_limits(&self, action: &str) -> Result<bool> {
+        self.block(self.queue.clear_limits(action))
+    }
+
+    /// See [`crate::Queue::limits`].
+    pub fn limits(&self) -> Result<Vec<LimitInfo>> {
+        self.block(self.queue.limits())
     }
 
     /// See [`crate::Queue::delete`].

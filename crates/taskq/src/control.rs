@@ -1,8 +1,9 @@
-//! Control over tasks from the queue: cancel, pause and resume, retry
-//! with a new unique key.
+//! Control over tasks from the queue: cancel, pause and resume, limits,
+//! retry with a new unique key.
 
 use crate::backend::CancelTarget;
 use crate::error::{Error, Result};
+use crate::limits::{LimitInfo, Limits};
 use crate::names::{validate_action, TaskId};
 use crate::queue::Queue;
 use crate::state::{CancelOutcome, State};
@@ -127,6 +128,58 @@ impl Queue {
     pub async fn pause(&self, action: &str) -> Result<bool> {
         validate_action(action)?;
         self.backend().task_pause(action).await
+    }
+
+    /// Sets the limits of `action` for every worker on every machine,
+    /// replacing any it had; empty limits remove them. Claims made from
+    /// then on keep to them (see [`Limits`]); running tasks go on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::{Limits, NewTask};
+    ///
+    /// queue.set_limits("import", Limits::new().concurrency(2).per_key(1)).await?;
+    /// for customer in ["ada", "ada", "bob"] {
+    ///     queue.enqueue_task(NewTask::json("import", &customer)?.concurrency_key(customer)).await?;
+    /// }
+    /// // One of ada's and bob's: ada's second waits for her first.
+    /// let claimed = queue.claim_many("import", 10).await?;
+    /// assert_eq!(claimed.len(), 2);
+    /// assert_eq!(queue.limits().await?[0].running, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_limits(&self, action: &str, limits: Limits) -> Result<()> {
+        validate_action(action)?;
+        limits.validate()?;
+        if limits.is_empty() {
+            self.clear_limits(action).await?;
+            return Ok(());
+        }
+        self.backend().limit_set(action, limits).await?;
+        // A raised limit may admit what waits.
+        self.wake(&[action.to_owned()]);
+        Ok(())
+    }
+
+    /// Removes the limits of `action` and wakes the workers waiting for
+    /// it. Returns false if it had none.
+    pub async fn clear_limits(&self, action: &str) -> Result<bool> {
+        validate_action(action)?;
+        let cleared = self.backend().limit_clear(action).await?;
+        if cleared {
+            self.wake(&[action.to_owned()]);
+        }
+        Ok(cleared)
+    }
+
+    /// Every limited action, by name, with its limits and how much of them
+    /// is in use now: the slots taken, the rate's tokens, the busy keys.
+    pub async fn limits(&self) -> Result<Vec<LimitInfo>> {
+        self.backend().limit_list().await
     }
 
     /// Resumes a paused `action` and wakes the workers waiting for it.

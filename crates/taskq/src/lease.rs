@@ -60,6 +60,8 @@ pub struct Lease {
     // payload.
     task: Arc<Task>,
     queue: Queue,
+    /// Its action has limits: ending the task frees a slot.
+    limited: bool,
 }
 
 impl Lease {
@@ -67,6 +69,22 @@ impl Lease {
         Lease {
             task: Arc::new(task),
             queue,
+            limited: false,
+        }
+    }
+
+    /// The lease, marked as one of a limited action.
+    pub(crate) fn limited(mut self) -> Self {
+        self.limited = true;
+        self
+    }
+
+    /// After the task ended (or was given back): a slot of its limited
+    /// action is free, and the workers waiting for one hear of it.
+    fn freed(&self) {
+        if self.limited {
+            self.queue.wake(std::slice::from_ref(&self.task.action));
+            self.queue.backend().announce_freed(&self.task.action);
         }
     }
 
@@ -178,6 +196,7 @@ impl Lease {
             .task_complete(self.lease_ref(), follow_ups, retain)
             .await?;
         self.queue.wake(&due);
+        self.freed();
         Ok(Completion::Completed(ids))
     }
 
@@ -220,6 +239,7 @@ impl Lease {
             .backend()
             .task_fail(self.lease_ref(), &reason, to)
             .await?;
+        self.freed();
         Ok(match (state, to) {
             (State::Cancelled, _) => FailOutcome::Cancelled,
             (State::Queued, FailTo::Retry(after)) => FailOutcome::Retrying { after },
@@ -235,8 +255,9 @@ impl Lease {
         self.queue
             .backend()
             .task_fail(self.lease_ref(), &reason, FailTo::Fail)
-            .await
-            .map(drop)
+            .await?;
+        self.freed();
+        Ok(())
     }
 
     /// Ends the task [cancelled](State::Cancelled), with `reason` as its
@@ -246,8 +267,9 @@ impl Lease {
         self.queue
             .backend()
             .task_fail(self.lease_ref(), &reason, FailTo::Cancel)
-            .await
-            .map(drop)
+            .await?;
+        self.freed();
+        Ok(())
     }
 
     /// Moves the lease end to `by` from now (a heartbeat). Fails with
@@ -315,6 +337,7 @@ impl Lease {
         if state == State::Queued {
             self.queue.wake(std::slice::from_ref(&self.task.action));
         }
+        self.freed();
         Ok(())
     }
 
@@ -326,8 +349,9 @@ impl Lease {
         self.queue
             .backend()
             .task_release(self.lease_ref(), delay)
-            .await
-            .map(drop)
+            .await?;
+        self.freed();
+        Ok(())
     }
 }
 

@@ -92,6 +92,7 @@ mod failpoint;
 mod handoff;
 mod history;
 mod lease;
+mod limits;
 mod micros;
 mod names;
 mod options;
@@ -122,6 +123,7 @@ pub use clock::{Clock, ManualClock};
 pub use control::CancelledMany;
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
 pub use lease::{FailOutcome, Lease};
+pub use limits::{LimitInfo, Limits, Rate, MAX_CONCURRENCY_KEY_LEN, MAX_LIMIT};
 pub use names::{TaskId, MAX_ACTION_LEN};
 pub use options::{
     Backoff, ConnectOptions, EnqueueOptions, ListOptions, NotBefore, Order, QueueConfig,

@@ -49,6 +49,10 @@ pub struct EnqueueOptions {
     /// A unique key, and the states and period it holds among. Default:
     /// `None`.
     pub unique: Option<Unique>,
+    /// The key the action's per-key concurrency limit counts it under
+    /// (see [`Limits::per_key`](crate::Limits::per_key)). Default: `None`,
+    /// held back by no per-key limit.
+    pub concurrency_key: Option<String>,
 }
 
 impl Default for EnqueueOptions {
@@ -60,6 +64,7 @@ impl Default for EnqueueOptions {
             parent: None,
             priority: 0,
             unique: None,
+            concurrency_key: None,
         }
     }
 }
@@ -98,6 +103,9 @@ impl EnqueueOptions {
         }
         if let Some(unique) = &self.unique {
             unique.validate()?;
+        }
+        if let Some(key) = &self.concurrency_key {
+            crate::limits::validate_concurrency_key(key)?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::attempt::WorkerId;
-use crate::backend::{Backend, ExpiryBackoff, Waiters};
+use crate::backend::{Backend, ExpiryBackoff, Held, Waiters};
 use crate::error::{Error, Result};
 use crate::handoff::{HandOffs, Offer};
 use crate::lease::Lease;
@@ -279,7 +279,8 @@ impl Queue {
         }
         let due = due_actions(&tasks);
         if let [task] = tasks.as_slice() {
-            if task.options.not_before.is_none() && task.options.unique.is_none() {
+            let plain = task.options.unique.is_none() && task.options.concurrency_key.is_none();
+            if task.options.not_before.is_none() && plain {
                 if let Some(offer) = self.inner.shared.hand_offs.take_offer(&task.action) {
                     return self.hand_off(tasks, offer).await;
                 }
@@ -349,6 +350,17 @@ impl Queue {
         limit: u32,
         worker: &WorkerId,
     ) -> Result<Vec<Lease>> {
+        Ok(self.claim_held(action, limit, worker).await?.0)
+    }
+
+    /// [`claim_many_as`](Queue::claim_many_as), saying too what the
+    /// action's limits held back.
+    pub(crate) async fn claim_held(
+        &self,
+        action: &str,
+        limit: u32,
+        worker: &WorkerId,
+    ) -> Result<(Vec<Lease>, Held)> {
         validate_action(action)?;
         if limit == 0 || limit > MAX_CLAIM_BATCH {
             return Err(Error::invalid(
@@ -357,14 +369,20 @@ impl Queue {
             ));
         }
         let expiry = ExpiryBackoff::from_backoff(&self.inner.config.backoff);
-        let tasks = self
+        let claimed = self
             .backend()
             .task_claim(action, limit, expiry, worker)
             .await?;
-        Ok(tasks
-            .into_iter()
-            .map(|task| Lease::new(task, self.clone()))
-            .collect())
+        let held = claimed.held;
+        let leases = claimed.tasks.into_iter().map(|task| {
+            let lease = Lease::new(task, self.clone());
+            if held.limited {
+                lease.limited()
+            } else {
+                lease
+            }
+        });
+        Ok((leases.collect(), held))
     }
 
     /// Claims the oldest ready task of `action`, waiting up to `max_wait`

@@ -510,6 +510,8 @@ pub(crate) struct StoredOptions {
     priority: i16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unique: Option<StoredUnique>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    concurrency_key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -532,6 +534,7 @@ impl StoredOptions {
                 finished: u.finished.clone(),
                 period_us: u.period.map(|p| p.as_micros() as u64),
             }),
+            concurrency_key: options.concurrency_key.clone(),
         };
         serde_json::to_string(&stored).unwrap_or_default()
     }
@@ -549,6 +552,7 @@ impl StoredOptions {
                 finished: u.finished,
                 period: u.period_us.map(Duration::from_micros),
             }),
+            concurrency_key: stored.concurrency_key,
             ..EnqueueOptions::default()
         })
     }

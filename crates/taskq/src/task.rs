@@ -89,6 +89,8 @@ pub struct Task {
     /// Its finished tries, oldest first: the newest
     /// [`KEPT_ATTEMPTS`](crate::KEPT_ATTEMPTS).
     pub attempts: Vec<Attempt>,
+    /// The key its action's per-key concurrency limit counts it under.
+    pub concurrency_key: Option<String>,
 }
 
 impl Task {
@@ -330,6 +332,15 @@ impl NewTask {
         self
     }
 
+    /// Counts the task under `key` for its action's per-key concurrency
+    /// limit (see [`Limits::per_key`](crate::Limits::per_key)): with a
+    /// limit of 1 and a customer's id as the key, one task per customer
+    /// runs at a time, while the tasks of other customers run beside it.
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.options.concurrency_key = Some(key.into());
+        self
+    }
+
     /// Checks the action, payload and options; every enqueue path calls it.
     pub fn validate(&self) -> Result<()> {
         validate_action(&self.action)?;
@@ -477,6 +488,7 @@ mod tests {
             started_at: None,
             worker: None,
             attempts: Vec::new(),
+            concurrency_key: None,
         };
         let err = stored.payload_json::<Vec<i32>>().unwrap_err();
         assert!(matches!(err, Error::PayloadDecode { id: TaskId(7), .. }));

@@ -14,6 +14,9 @@ use taskq::sqlite::{FileWatch, SqliteBackend, SqliteConfig};
 use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
 use taskq::{NewTask, QueueConfig, Schedule, State, TaskId};
 
+#[path = "conformance/ledger.rs"]
+mod ledger;
+
 const MODE: &str = "TASKQ_TEST_CHILD_MODE";
 const DB: &str = "TASKQ_TEST_CHILD_DB";
 
@@ -144,6 +147,12 @@ fn child_process() {
             let until: u64 = std::env::var(UNTIL).unwrap().parse().unwrap();
             run_schedule_worker(&queue, UNIX_EPOCH + Duration::from_micros(until));
         }
+        // Run a worker of four slots for "limited" tasks until the time
+        // TASKQ_TEST_CHILD_UNTIL, printing when each ran.
+        "limited" => {
+            let until: u64 = std::env::var(UNTIL).unwrap().parse().unwrap();
+            run_limited_worker(&queue, UNIX_EPOCH + Duration::from_micros(until));
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -166,6 +175,31 @@ fn run_schedule_worker(queue: &taskq::blocking::Queue, until: SystemTime) {
         .handle("beat", |(): (), ctx: TaskContext| {
             let tick = ctx.task().not_before.duration_since(UNIX_EPOCH).unwrap();
             println!("RAN {}", tick.as_micros());
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let stop = CancellationToken::new();
+    let stopper = stop.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(until.duration_since(SystemTime::now()).unwrap_or_default());
+        stopper.cancel();
+    });
+    worker.run_until(stop).unwrap();
+}
+
+/// A worker of four slots whose handler takes 20 ms, printing its start
+/// and end, until `until`.
+fn run_limited_worker(queue: &taskq::blocking::Queue, until: SystemTime) {
+    let config = WorkerConfig {
+        concurrency: 4,
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(queue, config);
+    worker
+        .handle("limited", |_: i32, _ctx: TaskContext| {
+            let start = ledger::now_micros();
+            std::thread::sleep(Duration::from_millis(20));
+            println!("RAN {start} {}", ledger::now_micros());
             Ok::<_, String>(())
         })
         .unwrap();
@@ -505,4 +539,33 @@ fn four_worker_processes_run_each_tick_of_a_schedule_once() {
     let expected: Vec<u64> = (0..10).map(|n| first + n * 1_000_000).collect();
     assert_eq!(ran, expected, "each of ten ticks ran once");
     assert!(queue.stats().unwrap().is_empty(), "no task left over");
+}
+
+#[test]
+fn a_concurrency_limit_of_three_holds_across_four_worker_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("taskq.db");
+    let queue = taskq::blocking::Queue::open_sqlite(&db).unwrap();
+    queue
+        .set_limits("limited", taskq::Limits::new().concurrency(3))
+        .unwrap();
+    let tasks = (0..120)
+        .map(|i| NewTask::json("limited", &i).unwrap())
+        .collect();
+    queue.enqueue_many(tasks).unwrap();
+    let until = (ledger::now_micros() + 6_000_000).to_string();
+    let children: Vec<Child> = (0..4)
+        .map(|_| spawn_child_with("limited", &db, &[(UNTIL, &until)]))
+        .collect();
+    let runs: Vec<(u64, u64)> = children
+        .into_iter()
+        .flat_map(|child| lines_with(child, "RAN "))
+        .map(|line| ledger::parse_run(&line))
+        .collect();
+    assert_eq!(runs.len(), 120, "every task ran once");
+    assert_eq!(
+        ledger::max_overlap(&runs),
+        3,
+        "never more than three at once"
+    );
 }

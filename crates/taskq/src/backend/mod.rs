@@ -22,6 +22,8 @@ use async_trait::async_trait;
 
 use crate::attempt::WorkerId;
 use crate::error::Result;
+pub use crate::limits::Held;
+use crate::limits::{LimitInfo, Limits};
 use crate::names::TaskId;
 use crate::options::{Backoff, ListOptions};
 use crate::schedule::{Schedule, ScheduleInfo, Upserted};
@@ -70,6 +72,26 @@ impl StateIndex {
             }
         };
         StateIndex { name, holds }
+    }
+}
+
+/// What a claim took, and what the action's limits held back.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Claimed {
+    /// The tasks claimed, first by priority, then not-before, then id.
+    pub tasks: Vec<Task>,
+    /// Whether the action is limited, and when its rate admits the next.
+    pub held: Held,
+}
+
+impl Claimed {
+    /// Tasks claimed from an action without limits.
+    pub fn unlimited(tasks: Vec<Task>) -> Self {
+        Claimed {
+            tasks,
+            held: Held::default(),
+        }
     }
 }
 
@@ -294,14 +316,17 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// `tries + 1`, a new lease token, a lease ending `timeout` from now
     /// and `worker` as its holder. Expired leases of the action are
     /// requeued first, as [`task_requeue_expired`](Self::task_requeue_expired)
-    /// does.
+    /// does. When the action has [limits](Self::limit_set), the claim
+    /// takes only what they admit, in its own transaction, passing over
+    /// the tasks of keys at their per-key limit, and says so in
+    /// [`Claimed::held`].
     async fn task_claim(
         &self,
         action: &str,
         limit: u32,
         expiry: ExpiryBackoff,
         worker: &WorkerId,
-    ) -> Result<Vec<Task>>;
+    ) -> Result<Claimed>;
 
     /// Completes the leased task (deleting it, or marking it succeeded when
     /// `retain` is set) and inserts `follow_ups` with their parent set, all
@@ -452,6 +477,25 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
         to: SystemTime,
         tasks: Vec<NewTask>,
     ) -> Result<Option<Vec<Enqueued>>>;
+
+    /// Sets the limits of `action` (validated, not empty), replacing any
+    /// it had. A changed rate starts with a bucket no fuller than before
+    /// (full for a new one).
+    async fn limit_set(&self, action: &str, limits: Limits) -> Result<()>;
+
+    /// Removes the limits of `action`; says whether it had any.
+    async fn limit_clear(&self, action: &str) -> Result<bool>;
+
+    /// Every limited action with its limits and what of them is in use,
+    /// by action.
+    async fn limit_list(&self) -> Result<Vec<LimitInfo>>;
+
+    /// Tells the waiters of other processes that a slot of the limited
+    /// `action` came free (a task of it ended). The default tells no one:
+    /// they find it at their next look.
+    fn announce_freed(&self, action: &str) {
+        let _ = action;
+    }
 
     /// Sends what the backend still holds back for the database (wake-ups
     /// waiting for their window, say) and waits until it is sent, so that

@@ -80,8 +80,9 @@ fn claim_size(shared: &Shared, free: usize, capacity: usize, round_trip: Duratio
     (free + done_soon + ahead).min(batch)
 }
 
-/// Waits, idle, until tasks of `action` may be ready: a wake-up, or the
-/// poll interval. Meanwhile an enqueue of this process may hand over a
+/// Waits, idle, until tasks of `action` may be ready: a wake-up, the
+/// poll interval, or `retry_in` (when the action's rate admits the next
+/// claim), whichever comes first. Meanwhile an enqueue of this process may hand over a
 /// task it claimed for this worker (see `Queue::enqueue_many`): each is
 /// started in a free slot, and the wait goes on, since nothing older was
 /// ready. Returns false when the worker stops claiming.
@@ -91,13 +92,15 @@ async fn wait_idle(
     action: &str,
     limit: &Option<Arc<Semaphore>>,
     wakeup: &mut WakeupSubscription,
+    retry_in: Option<Duration>,
 ) -> bool {
     enum Idle {
         Handed(Option<Lease>),
         Look,
         Stop,
     }
-    let poll = tokio::time::sleep(shared.queue.config().poll_interval);
+    let poll_interval = shared.queue.config().poll_interval;
+    let poll = tokio::time::sleep(retry_in.map_or(poll_interval, |r| r.min(poll_interval)));
     tokio::pin!(poll);
     let _idle = shared.queue.wakeups().idle(action);
     loop {
@@ -172,11 +175,11 @@ pub(super) async fn dispatch(shared: Arc<Shared>, registration: Registration) {
         let sent = Instant::now();
         let claimed = shared
             .queue
-            .claim_many_as(&action, want as u32, &shared.worker)
+            .claim_held(&action, want as u32, &shared.worker)
             .await;
         round_trip = (round_trip * 7 + sent.elapsed()) / 8;
-        let leases = match claimed {
-            Ok(leases) => leases,
+        let (leases, held) = match claimed {
+            Ok(claimed) => claimed,
             Err(error) if error.is_permanent() => {
                 stop_for_good(&shared, &action, error);
                 break;
@@ -195,13 +198,23 @@ pub(super) async fn dispatch(shared: Arc<Shared>, registration: Registration) {
         };
         shared.metrics.count(Event::Claimed);
         error_wait = shared.config.error_backoff;
-        // Fewer than asked for: nothing else was ready, so once the claimed
-        // tasks have started, wait for news instead of claiming again.
+        // Fewer than asked for: nothing else was ready (or the action's
+        // limits admitted no more), so once the claimed tasks have started,
+        // wait for news instead of claiming again: a task enqueued, a slot
+        // freed, the rate's next token.
         let drained = leases.len() < want;
         start_claimed(&shared, &handler, leases, slots, &mut prefetched);
         if drained
             && prefetched.is_empty()
-            && !wait_idle(&shared, &handler, &action, &limit, &mut wakeup).await
+            && !wait_idle(
+                &shared,
+                &handler,
+                &action,
+                &limit,
+                &mut wakeup,
+                held.retry_in,
+            )
+            .await
         {
             break;
         }

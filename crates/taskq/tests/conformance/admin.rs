@@ -79,6 +79,7 @@ pub async fn get_returns_every_field(db: &dyn TestDb) {
         parent: Some(TaskId(12345)),
         priority: -3,
         unique: Some(taskq::Unique::key("every-field")),
+        concurrency_key: Some("every-key".into()),
     };
     let id = queue.enqueue_with("a", &"x", options).await.unwrap();
     let task = queue.get(id).await.unwrap().unwrap();
@@ -88,6 +89,7 @@ pub async fn get_returns_every_field(db: &dyn TestDb) {
     assert_eq!(task.state, State::Queued);
     assert_eq!((task.tries, task.max_tries), (0, 4));
     assert_eq!(task.timeout, Duration::from_secs(7));
+    assert_eq!(task.concurrency_key.as_deref(), Some("every-key"));
     assert_eq!(task.parent, Some(TaskId(12345)));
     assert_eq!(
         (task.expires, task.finished_at, task.last_error),

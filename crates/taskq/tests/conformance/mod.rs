@@ -12,7 +12,9 @@ pub mod control;
 pub mod fencing;
 pub mod input;
 pub mod insight;
+pub mod ledger;
 pub mod lifecycle;
+pub mod limits;
 pub mod retention;
 pub mod schedules;
 pub mod unique;
@@ -216,6 +218,13 @@ macro_rules! conformance_tests {
             schedules::each_due_tick_is_enqueued_once_however_many_queues_tick,
             schedules::missed_ticks_follow_the_schedules_policy,
             schedules::workers_run_each_tick_of_a_schedule_once,
+            limits::a_concurrency_limit_holds_across_queues,
+            limits::an_expired_lease_gives_its_slot_back,
+            limits::a_rate_limit_admits_a_bucket_then_its_rate,
+            limits::a_busy_key_holds_back_only_its_own_tasks,
+            limits::a_per_key_limit_never_runs_two_of_a_key,
+            limits::a_paused_limited_action_is_not_claimed,
+            limits::limits_are_set_listed_changed_and_refused_when_bad,
         );
     };
     (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {

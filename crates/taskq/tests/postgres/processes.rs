@@ -87,6 +87,68 @@ async fn child_unique_producer() {
     print!("\n{out}");
 }
 
+/// The test binary re-run as a worker of four slots for "limited" tasks,
+/// whose handler takes 20 ms, until the time TASKQ_TEST_CHILD_UNTIL,
+/// printing when each ran.
+#[tokio::test]
+#[ignore = "run by a_concurrency_limit_of_three_holds_across_four_worker_processes as a child process"]
+async fn child_limited_worker() {
+    use crate::conformance::ledger::now_micros;
+    use taskq::worker::{TaskContext, Worker, WorkerConfig};
+    let until: u64 = std::env::var("TASKQ_TEST_CHILD_UNTIL")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let config = WorkerConfig {
+        concurrency: 4,
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(child_queue().await, config);
+    worker
+        .handle("limited", |_: i32, _ctx: TaskContext| async move {
+            let start = now_micros();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            println!("RAN {start} {}", now_micros());
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let wait = Duration::from_micros(until.saturating_sub(now_micros()));
+    worker.run_until(tokio::time::sleep(wait)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_concurrency_limit_of_three_holds_across_four_worker_processes() {
+    use crate::conformance::ledger::{max_overlap, now_micros, parse_run};
+    let db = postgres_db().await;
+    let queue = db.queue().await;
+    queue
+        .set_limits("limited", taskq::Limits::new().concurrency(3))
+        .await
+        .unwrap();
+    let tasks = (0..120)
+        .map(|i| NewTask::json("limited", &i).unwrap())
+        .collect();
+    queue.enqueue_many(tasks).await.unwrap();
+    let until = (now_micros() + 6_000_000).to_string();
+    let env = [("TASKQ_TEST_CHILD_UNTIL", until.as_str())];
+    let children: Vec<Child> = (0..4)
+        .map(|_| spawn_child_with(&db, "processes::child_limited_worker", &env))
+        .collect();
+    let mut runs = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        runs.extend(
+            stdout
+                .lines()
+                .filter_map(|line| line.find("RAN ").map(|at| parse_run(&line[at + 4..]))),
+        );
+    }
+    assert_eq!(runs.len(), 120, "every task ran once");
+    assert_eq!(max_overlap(&runs), 3, "never more than three at once");
+}
+
 fn beat() -> taskq::Schedule {
     taskq::Schedule::every("beat", "beat", Duration::from_secs(1))
 }

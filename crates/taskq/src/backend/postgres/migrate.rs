@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedules",
         sql: include_str!("migrations/0006_schedules.sql"),
     },
+    Migration {
+        version: 7,
+        name: "limits",
+        sql: include_str!("migrations/0007_limits.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -38,6 +38,7 @@ mod config;
 mod control;
 mod counts;
 mod error;
+mod limits;
 mod list;
 mod migrate;
 mod notify;
@@ -60,8 +61,9 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 
 use crate::attempt::WorkerId;
-use crate::backend::{Backend, CancelTarget, ExpiryBackoff, Extended, FailTo, Waiters};
+use crate::backend::{Backend, CancelTarget, Claimed, ExpiryBackoff, Extended, FailTo, Waiters};
 use crate::error::{Error, Result};
+use crate::limits::{LimitInfo, Limits};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::ListOptions;
@@ -102,6 +104,8 @@ pub struct PostgresBackend {
     counts: counts::TallyFolder,
     /// When each action's expired leases were last requeued by a claim.
     expiry_checked: Mutex<HashMap<String, std::time::Instant>>,
+    /// Which actions have limits, as last learned.
+    limit_hints: limits::Hints,
     listener: Mutex<Option<JoinHandle<()>>>,
     /// The server process id of that listener's session while it listens.
     own_listener: notifier::OwnListener,
@@ -173,6 +177,7 @@ impl PostgresBackend {
             notifier,
             counts,
             expiry_checked: Mutex::new(HashMap::new()),
+            limit_hints: limits::Hints::default(),
             pool,
             pg_config,
             channel: channel(&config.schema),
@@ -263,7 +268,11 @@ impl Backend for PostgresBackend {
         task: NewTask,
         worker: &WorkerId,
     ) -> Result<(Enqueued, Option<Task>)> {
-        if task.options.not_before.is_some() || task.options.unique.is_some() {
+        let options = &task.options;
+        if options.not_before.is_some()
+            || options.unique.is_some()
+            || options.concurrency_key.is_some()
+        {
             let ids = self.task_insert_many(vec![task]).await?;
             return Ok((ids[0], None));
         }
@@ -299,45 +308,29 @@ impl Backend for PostgresBackend {
         limit: u32,
         expiry: ExpiryBackoff,
         worker: &WorkerId,
-    ) -> Result<Vec<Task>> {
-        let client = self.client().await?;
-        let claim = client
-            .prepare_cached(&self.sql.claim)
-            .await
-            .map_err(db_error)?;
-        let limit = i64::from(limit);
-        let worker = worker.to_json();
-        let claim_params: [&(dyn ToSql + Sync); 3] = [&Some(action), &limit, &worker];
-        let claimed = if self.expiry_due(action) {
-            let expire = client
-                .prepare_cached(&self.sql.requeue_expired)
-                .await
-                .map_err(db_error)?;
-            let expire_params: [&(dyn ToSql + Sync); 3] =
-                [&Some(action), &expiry.initial_micros, &expiry.max_micros];
-            // Sent together (pipelined); each statement is its own
-            // transaction, and the claim sees what the requeue committed.
-            let (expired, claimed) = tokio::join!(
-                client.execute(&expire, &expire_params),
-                client.query(&claim, &claim_params),
-            );
-            if expired.map_err(db_error)? > 0 {
-                self.counts.changed();
+    ) -> Result<Claimed> {
+        let mut expire = self.expiry_due(action);
+        let mut hint = self.limit_hints.get(action);
+        loop {
+            let tasks = self
+                .claim_once(action, limit, expiry, worker, expire, hint)
+                .await?;
+            if tasks.len() as u32 >= limit {
+                let limited = hint != limits::Hint::Unlimited;
+                let held = crate::limits::Held {
+                    limited,
+                    retry_in: None,
+                };
+                return Ok(Claimed { tasks, held });
             }
-            claimed
-        } else {
-            client.query(&claim, &claim_params).await
-        };
-        let mut tasks = claimed
-            .map_err(db_error)?
-            .iter()
-            .map(read_task)
-            .collect::<Result<Vec<_>>>()?;
-        if !tasks.is_empty() {
-            self.counts.changed();
+            let (held, wrong) = self.held_back(action, tasks.is_empty()).await?;
+            if !(wrong && tasks.is_empty()) {
+                return Ok(Claimed { tasks, held });
+            }
+            // The other statement, once: the hint is right now.
+            expire = false;
+            hint = self.limit_hints.get(action);
         }
-        tasks.sort_by_key(|task| (task.priority, task.not_before, task.id));
-        Ok(tasks)
     }
 
     async fn task_complete(
@@ -526,6 +519,22 @@ impl Backend for PostgresBackend {
         tasks: Vec<NewTask>,
     ) -> Result<Option<Vec<Enqueued>>> {
         self.tick_schedule(name, (from, to), &tasks).await
+    }
+
+    async fn limit_set(&self, action: &str, limits: Limits) -> Result<()> {
+        self.set_limits(action, limits).await
+    }
+
+    async fn limit_clear(&self, action: &str) -> Result<bool> {
+        self.clear_limits(action).await
+    }
+
+    async fn limit_list(&self) -> Result<Vec<LimitInfo>> {
+        self.list_limits().await
+    }
+
+    fn announce_freed(&self, action: &str) {
+        self.notifier.notify(vec![action.to_owned()]);
     }
 
     async fn throughput_add(&self, rows: &[Throughput], keep_from: SystemTime) -> Result<()> {

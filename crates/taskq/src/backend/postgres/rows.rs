@@ -41,6 +41,7 @@ pub(super) fn read_task(row: &Row) -> Result<Task> {
             started_at: row.try_get(19)?,
             worker: worker_from_json(row.try_get::<_, Option<&str>>(20)?),
             attempts: attempts_from_json(row.try_get::<_, Option<&str>>(21)?),
+            concurrency_key: row.try_get(22)?,
         })
     };
     read().map_err(db_error)

@@ -52,6 +52,7 @@ pub(super) struct Sql {
     pub(super) throughput_add: String,
     pub(super) throughput_since: String,
     pub(super) schedules: super::schedules::ScheduleSql,
+    pub(super) limits: super::limits::LimitSql,
 }
 
 impl Sql {
@@ -99,6 +100,7 @@ impl Sql {
             throughput_add: fill(include_str!("sql/throughput_add.sql")),
             throughput_since: fill(include_str!("sql/throughput_since.sql")),
             schedules: super::schedules::ScheduleSql::new(fill),
+            limits: super::limits::LimitSql::new(fill),
         }
     }
 }
@@ -139,6 +141,7 @@ pub(super) struct InsertColumns<'a> {
     pub(super) keys: Vec<Option<&'a str>>,
     pub(super) key_states: Vec<i16>,
     pub(super) periods: Vec<Option<i64>>,
+    pub(super) concurrency_keys: Vec<Option<&'a str>>,
 }
 
 impl<'a> InsertColumns<'a> {
@@ -155,6 +158,7 @@ impl<'a> InsertColumns<'a> {
             keys: Vec::with_capacity(tasks.len()),
             key_states: Vec::with_capacity(tasks.len()),
             periods: Vec::with_capacity(tasks.len()),
+            concurrency_keys: Vec::with_capacity(tasks.len()),
         };
         for task in tasks {
             let options = &task.options;
@@ -181,12 +185,15 @@ impl<'a> InsertColumns<'a> {
             columns
                 .periods
                 .push(unique.and_then(crate::Unique::period_micros));
+            columns
+                .concurrency_keys
+                .push(options.concurrency_key.as_deref());
         }
         columns
     }
 
     /// The arrays, as `task_insert_many` binds them.
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 11] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 12] {
         [
             &self.actions,
             &self.payloads,
@@ -199,11 +206,12 @@ impl<'a> InsertColumns<'a> {
             &self.keys,
             &self.key_states,
             &self.periods,
+            &self.concurrency_keys,
         ]
     }
 
     /// The values of task `i`, as `task_insert` binds them.
-    pub(super) fn params_of(&self, i: usize) -> [&(dyn ToSql + Sync); 11] {
+    pub(super) fn params_of(&self, i: usize) -> [&(dyn ToSql + Sync); 12] {
         [
             &self.actions[i],
             &self.payloads[i],
@@ -216,6 +224,7 @@ impl<'a> InsertColumns<'a> {
             &self.keys[i],
             &self.key_states[i],
             &self.periods[i],
+            &self.concurrency_keys[i],
         ]
     }
 }

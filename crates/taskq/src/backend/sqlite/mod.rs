@@ -43,6 +43,7 @@ mod config;
 mod control;
 mod counts;
 mod error;
+mod limits;
 mod list;
 mod migrate;
 mod notify;
@@ -68,9 +69,10 @@ use async_trait::async_trait;
 use rusqlite::TransactionBehavior;
 
 use crate::attempt::WorkerId;
-use crate::backend::{Backend, CancelTarget, ExpiryBackoff, Extended, FailTo, Waiters};
+use crate::backend::{Backend, CancelTarget, Claimed, ExpiryBackoff, Extended, FailTo, Waiters};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::limits::{LimitInfo, Limits};
 use crate::micros;
 use crate::names::TaskId;
 use crate::options::ListOptions;
@@ -259,7 +261,7 @@ impl Backend for SqliteBackend {
         limit: u32,
         expiry: ExpiryBackoff,
         worker: &WorkerId,
-    ) -> Result<Vec<Task>> {
+    ) -> Result<Claimed> {
         let clock = self.clock.clone();
         let action = action.to_owned();
         let worker = worker.clone();
@@ -440,6 +442,24 @@ impl Backend for SqliteBackend {
             schedules::tick(conn, now, (&name, from, to), &tasks, Some(&mark))
         })
         .await
+    }
+
+    async fn limit_set(&self, action: &str, limits: Limits) -> Result<()> {
+        let clock = self.clock.clone();
+        let action = action.to_owned();
+        self.write(move |conn| limits::set(conn, micros::from_time(clock.now()), &action, limits))
+            .await
+    }
+
+    async fn limit_clear(&self, action: &str) -> Result<bool> {
+        let action = action.to_owned();
+        self.write(move |conn| limits::clear(conn, &action)).await
+    }
+
+    async fn limit_list(&self) -> Result<Vec<LimitInfo>> {
+        let clock = self.clock.clone();
+        self.read(move |conn| limits::list(conn, micros::from_time(clock.now())))
+            .await
     }
 
     async fn throughput_add(&self, rows: &[Throughput], keep_from: SystemTime) -> Result<()> {

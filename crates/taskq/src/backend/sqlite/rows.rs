@@ -38,6 +38,7 @@ pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
         started_at: row.get::<_, Option<i64>>(19)?.map(micros::to_time),
         worker: worker_from_json(row.get::<_, Option<String>>(20)?.as_deref()),
         attempts: attempts_from_json(row.get::<_, Option<String>>(21)?.as_deref()),
+        concurrency_key: row.get(22)?,
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::attempt::WorkerId;
-use crate::backend::{ExpiryBackoff, Extended, FailTo};
+use crate::backend::{Claimed, ExpiryBackoff, Extended, FailTo};
 use crate::error::{Error, Result};
 use crate::micros;
 use crate::names::TaskId;
@@ -100,6 +100,7 @@ pub(crate) fn insert(
                 unique.map(|u| &u.key),
                 unique.map_or(0, Unique::states_bits),
                 slot,
+                options.concurrency_key,
             ])
             .map_err(db_error)?;
         let inserted = (changed == 1).then(|| conn.last_insert_rowid());
@@ -133,10 +134,11 @@ pub(crate) fn insert_claimed(
     mark: CachedMark,
     worker: &WorkerId,
 ) -> Result<(Enqueued, Option<Task>)> {
-    // A delayed task, one with a unique key, or one with an older task
-    // ready or its action paused, is only queued.
+    // A delayed task, one with a unique or concurrency key, or one with
+    // an older task ready or its action paused or limited, is only queued.
     let queue_only = task.options.not_before.is_some()
         || task.options.unique.is_some()
+        || task.options.concurrency_key.is_some()
         || conn
             .prepare_cached(include_str!("sql/task_any_ready.sql"))
             .and_then(|mut s| s.query_row(params![task.action, now], |row| row.get(0)))
@@ -194,8 +196,11 @@ pub(crate) fn claim(
     limit: u32,
     expiry: ExpiryBackoff,
     worker: &WorkerId,
-) -> Result<Vec<Task>> {
+) -> Result<Claimed> {
     requeue_expired(conn, now, Some(action), expiry)?;
+    if let Some(claimed) = super::limits::claim(conn, now, action, limit, worker)? {
+        return Ok(claimed);
+    }
     let mut statement = conn
         .prepare_cached(include_str!("sql/task_claim.sql"))
         .map_err(db_error)?;
@@ -205,7 +210,7 @@ pub(crate) fn claim(
         .map_err(db_error)?;
     // RETURNING gives no order; hand out the first first.
     tasks.sort_by_key(|task| (task.priority, task.not_before, task.id));
-    Ok(tasks)
+    Ok(Claimed::unlimited(tasks))
 }
 
 /// Runs a fenced single-row write; zero rows changed means the lease is lost.
@@ -525,7 +530,7 @@ mod prepare_tests {
             max_micros: 1,
         };
         for now in 2..40 {
-            let claimed = claim(&conn, now, "a", 1, expiry, &worker).unwrap();
+            let claimed = claim(&conn, now, "a", 1, expiry, &worker).unwrap().tasks;
             let lease = LeaseRef {
                 id: claimed[0].id,
                 token: claimed[0].lease_token,

@@ -1,4 +1,5 @@
--- $1 action, $2 limit, $3 the worker (JSON). Nothing of a paused action.
+-- $1 action, $2 limit, $3 the worker (JSON). Nothing of a paused action,
+-- nor of a limited one: task_claim_limited.sql claims those.
 -- The first ready tasks by priority, then not-before, then id: the order
 -- of the ready index, read one priority at a time (each a range of due
 -- tasks), so that tasks waiting for a later time are never read, however
@@ -19,6 +20,7 @@ WITH RECURSIVE levels (p) AS (
     (SELECT priority FROM {schema}.taskq_tasks
      WHERE action = $1 AND state = 'queued'
        AND NOT EXISTS (SELECT 1 FROM {schema}.taskq_paused WHERE action = $1)
+       AND NOT EXISTS (SELECT 1 FROM {schema}.taskq_limits WHERE action = $1)
      ORDER BY priority LIMIT 1)
     UNION ALL
     SELECT (SELECT priority FROM {schema}.taskq_tasks
@@ -45,7 +47,7 @@ WITH RECURSIVE levels (p) AS (
         ))
       AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
       AND (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
-    RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token, t.priority, t.unique_key, t.unique_states, t.unique_slot, t.cancel_requested, t.started_at, t.worker, t.attempts, t.counted
+    RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token, t.priority, t.unique_key, t.unique_states, t.unique_slot, t.cancel_requested, t.started_at, t.worker, t.attempts, t.concurrency_key, t.counted
 ), counted AS (
     INSERT INTO {schema}.taskq_tallies (action, state, n)
     SELECT action, 'queued', -count(*) FROM claimed WHERE counted GROUP BY action

@@ -3,7 +3,8 @@
 -- (JSON) that claims it. Inserted already claimed (tries 1, a new
 -- lease token, a lease ending its timeout from now) when no other task of
 -- the action is ready, queued and due or running under an expired lease,
--- and the action is not paused;
+-- and the action is neither paused nor limited (a limited claim decides
+-- whether a task of it may run);
 -- queued otherwise. Returns the task either way.
 -- A queued one is tallied in taskq_tallies (a running one is counted live,
 -- see migration 0003); `taskq.tallied` tells the counting triggers (meant
@@ -20,6 +21,8 @@ WITH decided AS (
                     WHERE action = $1 AND state = 'running' AND expires <= now()
                 ) OR EXISTS (
                     SELECT 1 FROM {schema}.taskq_paused WHERE action = $1
+                ) OR EXISTS (
+                    SELECT 1 FROM {schema}.taskq_limits WHERE action = $1
                 ) THEN 'queued' ELSE 'running' END AS state
     WHERE (SELECT set_config('taskq.tallied', 'on', true)) = 'on'
 ), tallied AS (
@@ -37,4 +40,4 @@ SELECT
     CASE WHEN state = 'running' THEN now() END,
     CASE WHEN state = 'running' THEN $7::text END
 FROM decided
-RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token, t.priority, t.unique_key, t.unique_states, t.unique_slot, t.cancel_requested, t.started_at, t.worker, t.attempts
+RETURNING t.id, t.action, t.payload, t.state, t.not_before, t.tries, t.max_tries, t.timeout_us, t.expires, t.parent, t.last_error, t.created_at, t.finished_at, t.lease_token, t.priority, t.unique_key, t.unique_states, t.unique_slot, t.cancel_requested, t.started_at, t.worker, t.attempts, t.concurrency_key

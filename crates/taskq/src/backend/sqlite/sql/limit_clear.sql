@@ -1,0 +1,2 @@
+-- ?1 action. Removes its limits.
+DELETE FROM taskq_limits WHERE action = ?1
