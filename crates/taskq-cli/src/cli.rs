@@ -22,6 +22,7 @@ Examples:
   taskq cancel 42
   taskq pause email
   taskq schedule add nightly report --cron '0 3 * * *' --zone Europe/Berlin
+  taskq limit set charge --concurrency 5 --rate 20/1s
   taskq work email -- ./send-email.sh
   taskq --database postgres://app@db.internal/app list --state failed";
 
@@ -69,6 +70,7 @@ pub enum Command {
     Purge(commands::purge::Args),
     RequeueExpired(commands::requeue_expired::Args),
     Schedule(commands::schedule::Args),
+    Limit(commands::limit::Args),
     Work(commands::work::Args),
     Dashboard(commands::dashboard::Args),
 }
@@ -78,6 +80,7 @@ impl Command {
     pub fn only_reads(&self) -> bool {
         match self {
             Command::Schedule(args) => args.only_reads(),
+            Command::Limit(args) => args.only_reads(),
             _ => matches!(
                 self,
                 Command::Len(_) | Command::Stats(_) | Command::List(_) | Command::Show(_)

@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Purge(args) => commands::purge::run(args, &queue, &out).await,
         Command::RequeueExpired(args) => commands::requeue_expired::run(args, &queue, &out).await,
         Command::Schedule(args) => commands::schedule::run(args, &queue, &out).await,
+        Command::Limit(args) => commands::limit::run(args, &queue, &out).await,
         Command::Work(args) => commands::work::run(args, queue.clone(), &out).await,
         Command::Dashboard(args) => {
             commands::dashboard::run(args, queue.clone(), &cli.database, &out).await

@@ -149,6 +149,7 @@ pub fn task_json(task: &Task) -> Value {
         "unique_key": task.unique_key,
         "unique_states": task.unique_states,
         "unique_window": task.unique_window.map(time),
+        "concurrency_key": task.concurrency_key,
         "cancel_requested": task.cancel_requested.map(time),
         "started_at": task.started_at.map(time),
         "worker": task.worker,

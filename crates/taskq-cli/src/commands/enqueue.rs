@@ -77,6 +77,10 @@ pub struct TaskSettings {
     /// (counted from the Unix epoch), finished ones included, like 1h.
     #[arg(long, value_parser = parse_duration, requires = "unique_key", allow_hyphen_values = true)]
     pub unique_per: Option<Duration>,
+    /// The key the action's per-key limit counts the task under (see
+    /// `taskq limit set --per-key`), like a customer's id.
+    #[arg(long)]
+    pub concurrency_key: Option<String>,
 }
 
 impl TaskOptions {
@@ -109,6 +113,9 @@ impl TaskSettings {
                 unique = unique.per(period);
             }
             task = task.unique(unique);
+        }
+        if let Some(key) = &self.concurrency_key {
+            task = task.concurrency_key(key.clone());
         }
         task.priority(self.priority)
     }

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod delete;
 pub mod enqueue;
 pub mod len;
+pub mod limit;
 pub mod list;
 pub mod migrate;
 pub mod pause;

@@ -79,6 +79,12 @@ fn fields(task: &Task) -> Vec<(&'static str, String)> {
         ("state", task.state.to_string()),
         ("priority", task.priority.to_string()),
         ("unique key", unique),
+        (
+            "concurrency key",
+            task.concurrency_key
+                .clone()
+                .unwrap_or_else(|| "-".to_owned()),
+        ),
         ("tries", format!("{} of {max}", task.tries)),
         ("timeout", output::duration(task.timeout)),
         ("not before", output::time(task.not_before)),

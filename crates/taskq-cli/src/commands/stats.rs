@@ -5,14 +5,15 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 use taskq::Queue;
 
-use super::schedule;
+use super::{limit, schedule};
 use crate::failure::Failure;
 use crate::output::{self, Output};
 
 /// Print task counts per action and state, how long the oldest ready task
 /// of each action has waited, the priorities of its queued tasks (lowest,
-/// first to run, first), which actions are paused, and when each schedule
-/// ticks next. With --json: {"actions": [...], "schedules": [...]}.
+/// first to run, first), which actions are paused, the limited actions
+/// with the slots taken, and when each schedule ticks next. With --json:
+/// {"actions": [...], "limits": [...], "schedules": [...]}.
 ///
 /// Example: taskq stats --json
 #[derive(Debug, clap::Args)]
@@ -21,6 +22,7 @@ pub struct Args {}
 pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
     let stats = queue.stats().await?;
     let schedules = queue.schedules().list().await?;
+    let limits = queue.limits().await?;
     if out.json {
         let mut actions =
             serde_json::to_value(&stats).map_err(|e| Failure::other(e.to_string()))?;
@@ -29,9 +31,14 @@ pub async fn run(_args: Args, queue: &Queue, out: &Output) -> Result<(), Failure
             row["oldest_ready"] = stats.oldest_ready.map(output::time).into();
         }
         let schedules: Vec<_> = schedules.iter().map(schedule::schedule_json).collect();
-        return out.json(&json!({"actions": actions, "schedules": schedules}));
+        let limits: Vec<_> = limits.iter().map(limit::limit_json).collect();
+        return out.json(&json!({"actions": actions, "limits": limits, "schedules": schedules}));
     }
     actions(&stats, out)?;
+    if !limits.is_empty() {
+        out.line("")?;
+        limit::table(&limits, out, "")?;
+    }
     if schedules.is_empty() {
         return Ok(());
     }
