@@ -81,6 +81,13 @@ pub struct Report {
     pub ticks_enqueued_twice: u64,
     /// Ticks between the first and the last without a task: must be 0.
     pub ticks_missed: u64,
+    /// The most tasks of a limited action that ran at once (0: no limit).
+    pub limit_most_running: u64,
+    /// Starts of a limited action's task past its limit: must be 0.
+    pub limit_exceeded: u64,
+    /// Starts past the limit counting the runs of killed workers until
+    /// their lease ended (their slot is held, they do not run): counted.
+    pub limit_exceeded_while_a_dead_lease_held: u64,
     pub out_of_order: u64,
     /// The longest time from the end of a fault to the next execution
     /// (faults after which nothing was left to run excepted).
@@ -106,7 +113,8 @@ impl Report {
              poison-forever tries {}; out of order {}; resumed within {:.2} s of a fault; \
              executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
              left after stop {}; cancels of queued {}, of running {}, ran after cancel {}, cancelled {}; \
-             pauses {}, started while paused {}; ticks {}, enqueued twice {}, missed {}; integrity {}",
+             pauses {}, started while paused {}; ticks {}, enqueued twice {}, missed {}; \
+             limit: at most {} at once, exceeded {} ({} counting dead leases); integrity {}",
             r.backend,
             r.scenario,
             r.enqueues_acknowledged,
@@ -143,6 +151,9 @@ impl Report {
             r.ticks,
             r.ticks_enqueued_twice,
             r.ticks_missed,
+            r.limit_most_running,
+            r.limit_exceeded,
+            r.limit_exceeded_while_a_dead_lease_held,
             r.integrity,
         )
     }
@@ -163,6 +174,7 @@ impl Report {
             ("started while paused", self.started_while_paused),
             ("ticks enqueued twice", self.ticks_enqueued_twice),
             ("ticks missed", self.ticks_missed),
+            ("limit exceeded", self.limit_exceeded),
             (
                 "ran again after finishing",
                 if self.reruns_forbidden {
@@ -463,6 +475,7 @@ pub async fn check(
     dir: &Path,
     ordered: bool,
     faults: &[(i64, i64)],
+    limited: Option<std::time::Duration>,
     timeline: bool,
 ) -> Report {
     let mut report = Report::default();
@@ -486,6 +499,12 @@ pub async fn check(
     report.ticks = ticks.ticks;
     report.ticks_enqueued_twice = ticks.enqueued_twice;
     report.ticks_missed = ticks.missed;
+    if let Some(lease) = limited {
+        let overlaps = crate::limits::check(dir, lease);
+        report.limit_most_running = overlaps.most;
+        report.limit_exceeded = overlaps.exceeded;
+        report.limit_exceeded_while_a_dead_lease_held = overlaps.exceeded_with_unfinished;
+    }
     let there = |i: &u64| ledgers.executed.contains(i) || present.contains(i);
     report.lost = journals.acked.iter().filter(|i| !there(i)).count() as u64;
     report.stale_completions_accepted = ledgers

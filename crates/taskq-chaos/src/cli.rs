@@ -112,8 +112,10 @@ pub(crate) enum ScenarioName {
     /// no task cancelled while queued runs after, and no task starts while
     /// the action is paused.
     CancelPause,
-    /// Workers killed at random while a schedule ticks every second: each
-    /// worker enqueues due ticks, and no tick is enqueued twice or missed.
+    /// Workers killed at random while a schedule ticks every second and
+    /// the harness's action is limited to five at once across the fleet:
+    /// each worker enqueues due ticks, no tick is enqueued twice or
+    /// missed, and no more than five tasks ever run at once.
     Schedules,
     /// SQLite: another process holds the write lock, twice for two seconds
     /// (callers wait) and once for eleven (past the ten-second busy

@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod control;
 mod fleet;
+mod limits;
 mod plan;
 mod roles;
 mod scenario;

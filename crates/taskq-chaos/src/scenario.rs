@@ -271,6 +271,7 @@ pub(crate) async fn run_scenario(
     }
     if scenario == ScenarioName::Schedules {
         crate::ticks::declare(&queue).await;
+        crate::limits::set(&queue).await;
     }
     faults.fleet.spawn_workers();
     let stop_control = Arc::new(AtomicBool::new(false));
@@ -296,7 +297,16 @@ pub(crate) async fn run_scenario(
     fleet.stop();
 
     let ordered = scenario == ScenarioName::Ordered;
-    let mut report = check::check(&queue, dir.path(), ordered, &fleet.faults, timeline).await;
+    let limited = (scenario == ScenarioName::Schedules).then_some(fleet.plan.lease);
+    let mut report = check::check(
+        &queue,
+        dir.path(),
+        ordered,
+        &fleet.faults,
+        limited,
+        timeline,
+    )
+    .await;
     report.scenario = format!("{scenario:?}");
     report.reruns_forbidden = scenario == ScenarioName::KillBackends;
     report.backend = backend.to_string();
