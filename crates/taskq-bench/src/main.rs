@@ -440,8 +440,8 @@ async fn run(args: Args) {
         .unwrap_or_else(|| dir_holder.as_ref().unwrap().path().to_path_buf());
     let databases = databases(&args, &dir);
     let steps = |d: &Database| match d {
-        Database::Sqlite { .. } => 12,
-        Database::Postgres { .. } => 14,
+        Database::Sqlite { .. } => 14,
+        Database::Postgres { .. } => 16,
     };
     let total: usize = databases.iter().map(steps).sum::<usize>() * args.runs;
     let bench = Bench {

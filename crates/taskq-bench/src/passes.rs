@@ -186,6 +186,34 @@ impl Pass<'_> {
             };
             self.add(label, runs, target);
         }
+        self.limited_drains().await;
+    }
+
+    /// drain-8 under limits, against the unlimited drain-8 of the same
+    /// pass: a concurrency limit of 8 (the worker's own size, so that
+    /// only the limit's cost shows), and a per-key limit of 1 over 1,000
+    /// keys.
+    async fn limited_drains(&mut self) {
+        let (bench, database, sizes) = (self.bench, self.database, self.sizes);
+        let n = sizes.drain;
+        let runs = bench
+            .measure(database, "drain-8 limited to 8", |f| async move {
+                let limits = taskq::Limits::new().concurrency(8);
+                f.queue.set_limits("bench", limits).await.expect("limit");
+                workloads::preload(&f.queue, n).await;
+                (workloads::drain(&f.queue, n, 8).await, f)
+            })
+            .await;
+        self.add("drain-8 limited to 8", runs, ratio("drain-8", 0.7));
+        let runs = bench
+            .measure(database, "drain-8 one per key of 1,000", |f| async move {
+                let limits = taskq::Limits::new().per_key(1);
+                f.queue.set_limits("bench", limits).await.expect("limit");
+                workloads::preload_keyed(&f.queue, n, 1000).await;
+                (workloads::drain(&f.queue, n, 8).await, f)
+            })
+            .await;
+        self.add("drain-8 one per key of 1,000", runs, ratio("drain-8", 0.7));
     }
 
     async fn latencies(&mut self) {

@@ -149,6 +149,19 @@ pub async fn preload(queue: &Queue, n: usize) {
     }
 }
 
+/// Loads `n` tasks without timing it, each with one of `keys`
+/// concurrency keys, in turn.
+pub async fn preload_keyed(queue: &Queue, n: usize, keys: usize) {
+    let mut i = 0;
+    while i < n {
+        let tasks = (i..(i + 1000).min(n))
+            .map(|i| task(i).concurrency_key(format!("key-{}", i % keys)))
+            .collect();
+        queue.enqueue_many(tasks).await.expect("preload");
+        i += 1000;
+    }
+}
+
 /// Runs a worker of `concurrency` with a do-nothing handler until `n`
 /// tasks are completed; the worker's defaults otherwise.
 pub async fn drain(queue: &Queue, n: usize, concurrency: usize) -> Run {
