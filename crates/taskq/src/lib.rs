@@ -46,6 +46,9 @@
 //!   interval) declared with [`worker::Worker::schedule`] or
 //!   [`Queue::schedules`], its ticks enqueued once by whichever worker
 //!   takes them;
+//! - limits across every worker: [`Queue::set_limits`] with [`Limits`]
+//!   (how many run at once, how many start per period, how many per
+//!   [concurrency key](NewTask::concurrency_key));
 //! - [`sqlite`]: the SQLite backend, its durability settings, and
 //!   enqueueing inside your own `rusqlite` transaction;
 //! - `postgres` (feature `postgres`): the PostgreSQL backend, and

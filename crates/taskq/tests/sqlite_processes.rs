@@ -178,13 +178,7 @@ fn run_schedule_worker(queue: &taskq::blocking::Queue, until: SystemTime) {
             Ok::<_, String>(())
         })
         .unwrap();
-    let stop = CancellationToken::new();
-    let stopper = stop.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(until.duration_since(SystemTime::now()).unwrap_or_default());
-        stopper.cancel();
-    });
-    worker.run_until(stop).unwrap();
+    run_until(worker, until);
 }
 
 /// A worker of four slots whose handler takes 20 ms, printing its start
@@ -203,6 +197,11 @@ fn run_limited_worker(queue: &taskq::blocking::Queue, until: SystemTime) {
             Ok::<_, String>(())
         })
         .unwrap();
+    run_until(worker, until);
+}
+
+/// Runs `worker` until the time `until`.
+fn run_until(worker: Worker, until: SystemTime) {
     let stop = CancellationToken::new();
     let stopper = stop.clone();
     std::thread::spawn(move || {
