@@ -1,5 +1,6 @@
 //! The overview: every action's counts, pause state, backlog age and the
-//! last hour's throughput, and every schedule's next tick.
+//! last hour's throughput, every limited action's limits and the slots
+//! taken, and every schedule's next tick.
 
 use std::time::{Duration, SystemTime};
 
@@ -61,11 +62,47 @@ impl ScheduleRow {
     }
 }
 
+/// One limited action's row: each limit in words, or `-` when off.
+pub(crate) struct LimitRow {
+    action: String,
+    /// The query string that filters the task list to the action.
+    query: String,
+    running: String,
+    rate: String,
+    tokens: String,
+    per_key: String,
+    busy_keys: String,
+}
+
+impl LimitRow {
+    fn of(info: &taskq::LimitInfo) -> Self {
+        let dash = || "-".to_owned();
+        let limits = &info.limits;
+        LimitRow {
+            action: info.action.clone(),
+            query: serde_urlencoded::to_string([("action", &info.action)]).unwrap_or_default(),
+            running: match limits.concurrency {
+                Some(n) => format!("{} of {n}", info.running),
+                None => info.running.to_string(),
+            },
+            rate: limits.rate.map_or_else(dash, |rate| {
+                format!("{} per {}", rate.count, span(rate.per))
+            }),
+            tokens: info.tokens.map_or_else(dash, |n| n.to_string()),
+            per_key: limits.per_key.map_or_else(dash, |n| n.to_string()),
+            busy_keys: limits
+                .per_key
+                .map_or_else(dash, |_| info.busy_keys.to_string()),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct Overview {
     chrome: Chrome,
     rows: Vec<Row>,
+    limits: Vec<LimitRow>,
     schedules: Vec<ScheduleRow>,
     chart: String,
     completed_hour: u64,
@@ -79,6 +116,7 @@ pub(crate) async fn page(State(app): State<App>, chrome: Chrome) -> PageResult {
     let fail = |error: taskq::Error| Failure::from(error).on(&chrome);
     let stats = app.queue.stats().await.map_err(fail)?;
     let schedules = app.queue.schedules().list().await.map_err(fail)?;
+    let limits = app.queue.limits().await.map_err(fail)?;
     let history = app
         .queue
         .throughput(Duration::from_secs(60 * chart::MINUTES as u64))
@@ -109,6 +147,7 @@ pub(crate) async fn page(State(app): State<App>, chrome: Chrome) -> PageResult {
     let total = |get: fn(&Minute) -> u64| all.iter().map(get).sum::<u64>();
     let overview = Overview {
         rows,
+        limits: limits.iter().map(LimitRow::of).collect(),
         schedules: schedules.iter().map(ScheduleRow::of).collect(),
         chart: chart::svg(&all, 720, 120, true),
         completed_hour: total(|m| m.completed),

@@ -31,6 +31,11 @@ async fn the_overview_shows_each_action_its_counts_pause_and_charts() {
     let nightly = taskq::Schedule::cron("nightly", "report", "0 3 * * *").in_zone("Europe/Berlin");
     queue.schedules().upsert(nightly).await.unwrap();
     queue.schedules().pause("nightly").await.unwrap();
+    let limits = taskq::Limits::new()
+        .concurrency(3)
+        .rate(taskq::Rate::per_second(20))
+        .per_key(1);
+    queue.set_limits("email", limits).await.unwrap();
     queue
         .record_throughput(vec![taskq::Throughput {
             minute: std::time::SystemTime::now(),
@@ -56,6 +61,9 @@ async fn the_overview_shows_each_action_its_counts_pause_and_charts() {
         "Schedules",
         "nightly",
         "0 3 * * * (Europe/Berlin)",
+        "Limits",
+        "0 of 3",
+        "20 per 1s",
     ] {
         assert!(page.body.contains(text), "{text} missing:\n{}", page.body);
     }
