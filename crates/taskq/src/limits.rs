@@ -184,7 +184,8 @@ pub struct Held {
 }
 
 /// The tokens in a bucket of `rate` that held `tokens` `elapsed_us` ago,
-/// at most `rate.count`.
+/// at most `rate.count`. (PostgreSQL works them out in SQL.)
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn refill(rate: Rate, tokens: f64, elapsed_us: i64) -> f64 {
     let per = rate.per_micros().max(1) as f64;
     let count = f64::from(rate.count);
