@@ -160,21 +160,31 @@ impl PostgresBackend {
         Ok(tasks)
     }
 
-    /// What the limits of `action` hold back after a claim that took fewer
-    /// tasks than asked (`empty`: none), learning whether it has limits
-    /// when that may have changed (and correcting the hint). Says whether
-    /// the claim ran the wrong statement for the action, which an empty
-    /// claim then runs again with the right one.
-    pub(super) async fn held_back(&self, action: &str, empty: bool) -> Result<(Held, bool)> {
-        let hint = self.limit_hints.get(action);
-        if !empty && hint == (Hint::Limited { rate: false }) {
-            return Ok((
-                Held {
+    /// What the limits of `action` hold back after a claim by the
+    /// statement `hint` called for took fewer tasks than asked (`empty`:
+    /// none), learning whether it has limits when that may have changed
+    /// (and correcting the hint). Says whether the claim ran the wrong
+    /// statement for the action, which an empty claim then runs again with
+    /// the right one. A claim that took tasks needs no look: the plain
+    /// statement takes nothing of a limited action, so its tasks prove the
+    /// action unlimited, and without a rate nothing waits for a time.
+    pub(super) async fn held_back(
+        &self,
+        action: &str,
+        hint: Hint,
+        empty: bool,
+    ) -> Result<(Held, bool)> {
+        match hint {
+            _ if empty => {}
+            Hint::Unlimited => return Ok((Held::default(), false)),
+            Hint::Limited { rate: false } => {
+                let held = Held {
                     limited: true,
                     retry_in: None,
-                },
-                false,
-            ));
+                };
+                return Ok((held, false));
+            }
+            Hint::Limited { rate: true } => {}
         }
         let rows = self.query(&self.sql.limits.bucket, &[&action]).await?;
         let Some(row) = rows.first() else {

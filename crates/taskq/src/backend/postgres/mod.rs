@@ -323,7 +323,7 @@ impl Backend for PostgresBackend {
                 };
                 return Ok(Claimed { tasks, held });
             }
-            let (held, wrong) = self.held_back(action, tasks.is_empty()).await?;
+            let (held, wrong) = self.held_back(action, hint, tasks.is_empty()).await?;
             if !(wrong && tasks.is_empty()) {
                 return Ok(Claimed { tasks, held });
             }
