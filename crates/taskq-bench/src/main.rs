@@ -2,6 +2,8 @@
 //! and PostgreSQL, each figure also given as a ratio to the raw limit of
 //! the database measured in the same run. `./scripts/bench` runs it.
 
+mod churn;
+mod churn_report;
 mod passes;
 mod raw;
 mod report;
@@ -73,6 +75,8 @@ struct Args {
     /// The producer process's enqueues per second.
     #[arg(long, hide = true, default_value_t = 50)]
     produce_rate: u32,
+    #[command(flatten)]
+    churn: churn::ChurnArgs,
 }
 
 /// The database the producer process enqueues into: a SQLite file, or a
@@ -439,6 +443,9 @@ async fn run(args: Args) {
         .clone()
         .unwrap_or_else(|| dir_holder.as_ref().unwrap().path().to_path_buf());
     let databases = databases(&args, &dir);
+    if args.churn.churn {
+        return run_churn(&args, &databases).await;
+    }
     let steps = |d: &Database| match d {
         Database::Sqlite { .. } => 14,
         Database::Postgres { .. } => 16,
@@ -464,4 +471,27 @@ async fn run(args: Args) {
     report::judge(&mut scale_figures);
     let seconds = started.elapsed().as_secs_f64();
     print(&args, bench.runs, seconds, &figures, &scale_figures);
+}
+
+/// The sustained-churn run on the PostgreSQL database of `databases`.
+async fn run_churn(args: &Args, databases: &[Database]) {
+    let Some(database) = databases
+        .iter()
+        .find(|d| matches!(d, Database::Postgres { .. }))
+    else {
+        eprintln!("taskq-bench: --churn runs on PostgreSQL only (--backend postgres)");
+        std::process::exit(2);
+    };
+    let churn = churn::run(database, &args.churn).await;
+    if args.json {
+        println!("{}", serde_json::json!(churn));
+    } else {
+        churn_report::print(&churn);
+    }
+    if let Some(path) = &args.churn.churn_svg {
+        if let Err(error) = churn_report::svg(&churn, path) {
+            eprintln!("taskq-bench: could not draw {}: {error}", path.display());
+            std::process::exit(1);
+        }
+    }
 }

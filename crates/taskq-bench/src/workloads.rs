@@ -11,13 +11,15 @@ use taskq::{NewTask, Queue};
 
 use crate::report::{percentile, Run};
 
+/// A benchmark task's payload: its number, and when it was made (Unix
+/// microseconds).
 #[derive(Serialize, Deserialize)]
-struct Payload {
+pub(crate) struct Payload {
     i: usize,
-    t: i64,
+    pub(crate) t: i64,
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -66,7 +68,7 @@ pub(crate) fn carried() -> &'static str {
     CARRY.get().copied().unwrap_or(Carry::Plain).name()
 }
 
-fn task(i: usize) -> NewTask {
+pub(crate) fn task(i: usize) -> NewTask {
     let task = NewTask::json("bench", &Payload { i, t: now_micros() }).expect("a payload encodes");
     match CARRY.get().copied().unwrap_or(Carry::Plain) {
         Carry::Plain => task,
