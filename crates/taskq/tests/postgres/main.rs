@@ -16,6 +16,7 @@ mod notify;
 mod plans;
 mod processes;
 mod transactional;
+mod vacuum;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Child, Command, Stdio};

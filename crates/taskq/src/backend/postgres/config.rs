@@ -26,6 +26,18 @@ pub struct PostgresConfig {
     /// operations fail with [`Error::SchemaTooOld`] until it is migrated
     /// (by [`Queue::migrate`](crate::Queue::migrate) or another process).
     pub migrate: bool,
+    /// Dead rows past which this process vacuums `taskq_tasks` or
+    /// `taskq_tallies` itself (`VACUUM (SKIP_LOCKED)`) while it writes,
+    /// between autovacuum's rounds, which come once a minute at most: a
+    /// busy queue leaves two dead rows per task. At 600 tasks a second,
+    /// `Some(5_000)` keeps them under 10,000 where autovacuum alone lets
+    /// 70,000 pile up; but while long transactions hold old rows (a
+    /// pinned xmin horizon, REPEATABLE READ reports) its vacuums of the
+    /// grown table slowed claims in `BENCHMARKS.md` (session 13), so it is
+    /// off unless asked for. Needs a role that owns the tables (the one
+    /// that migrated them); with another, the tables are left to
+    /// autovacuum and a log line says so. Default: `None`; at least 100.
+    pub vacuum_after: Option<u64>,
 }
 
 impl Default for PostgresConfig {
@@ -35,6 +47,7 @@ impl Default for PostgresConfig {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
             migrate: true,
+            vacuum_after: None,
         }
     }
 }
@@ -45,6 +58,9 @@ impl PostgresConfig {
         validate_schema(&self.schema)?;
         if self.pool_size == 0 {
             return Err(Error::invalid("pool_size", "must be at least 1"));
+        }
+        if self.vacuum_after.is_some_and(|n| n < 100) {
+            return Err(Error::invalid("vacuum_after", "must be at least 100"));
         }
         validate_duration("connect_timeout", self.connect_timeout, false)
     }

@@ -172,7 +172,7 @@ impl PostgresBackend {
         &self,
         target: CancelTarget,
     ) -> Result<Vec<(TaskId, CancelOutcome)>> {
-        self.counts.changed();
+        self.wrote();
         let rows = match &target {
             CancelTarget::Id(id) => {
                 self.query(&self.sql.cancel_id, &[&id.0, &self.channel])

@@ -142,7 +142,7 @@ impl PostgresBackend {
                 client.query(&claim, &claim_params),
             );
             if expired.map_err(db_error)? > 0 {
-                self.counts.changed();
+                self.wrote();
             }
             claimed
         } else {
@@ -154,7 +154,7 @@ impl PostgresBackend {
             .map(read_task)
             .collect::<Result<Vec<_>>>()?;
         if !tasks.is_empty() {
-            self.counts.changed();
+            self.wrote();
         }
         tasks.sort_by_key(|task| (task.priority, task.not_before, task.id));
         Ok(tasks)

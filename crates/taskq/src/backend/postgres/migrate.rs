@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "limits",
         sql: include_str!("migrations/0007_limits.sql"),
     },
+    Migration {
+        version: 8,
+        name: "churn",
+        sql: include_str!("migrations/0008_churn.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -48,6 +48,7 @@ mod schedules;
 mod statements;
 mod throughput;
 mod transactional;
+mod vacuum;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -102,6 +103,7 @@ pub struct PostgresBackend {
     completer: completer::Completer,
     notifier: notifier::Notifier,
     counts: counts::TallyFolder,
+    vacuum: vacuum::Vacuumer,
     /// When each action's expired leases were last requeued by a claim.
     expiry_checked: Mutex<HashMap<String, std::time::Instant>>,
     /// Which actions have limits, as last learned.
@@ -172,10 +174,13 @@ impl PostgresBackend {
             include_str!("sql/task_counts_adopt.sql").replace("{schema}", &quoted),
             &config.schema,
         );
+        let vacuum =
+            vacuum::Vacuumer::spawn(pool.clone(), &config.schema, &quoted, config.vacuum_after);
         let backend = PostgresBackend {
             completer,
             notifier,
             counts,
+            vacuum,
             expiry_checked: Mutex::new(HashMap::new()),
             limit_hints: limits::Hints::default(),
             pool,
@@ -197,6 +202,13 @@ impl PostgresBackend {
                 .store(found < migrate::SCHEMA_VERSION, Ordering::Relaxed);
         }
         Ok(backend)
+    }
+
+    /// Notes that this process wrote tasks: the counts have tallies to
+    /// fold, and the tables may have dead rows to vacuum.
+    fn wrote(&self) {
+        self.counts.changed();
+        self.vacuum.changed();
     }
 
     /// Whether a claim of `action` should first requeue its expired
@@ -236,7 +248,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
-        self.counts.changed();
+        self.wrote();
         let columns = InsertColumns::new(&tasks);
         let due = due_actions(&tasks);
         let one = tasks.len() == 1;
@@ -276,7 +288,7 @@ impl Backend for PostgresBackend {
             let ids = self.task_insert_many(vec![task]).await?;
             return Ok((ids[0], None));
         }
-        self.counts.changed();
+        self.wrote();
         let rows = self
             .query(
                 &self.sql.insert_claimed,
@@ -340,9 +352,11 @@ impl Backend for PostgresBackend {
         retain: bool,
     ) -> Result<Vec<Enqueued>> {
         // Deleting a running task changes no tally (running tasks are
-        // counted live); keeping it, or follow-ups, do.
+        // counted live); keeping it, or follow-ups, do. Either leaves a
+        // dead row.
+        self.vacuum.changed();
         if retain || !follow_ups.is_empty() {
-            self.counts.changed();
+            self.wrote();
         }
         if follow_ups.is_empty() {
             self.completer.complete(lease, retain).await?;
@@ -353,7 +367,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_fail(&self, lease: LeaseRef, error: &str, to: FailTo) -> Result<State> {
-        self.counts.changed();
+        self.wrote();
         let (retry_after, ends) = match to {
             FailTo::Retry(after) => (Some(micros::from_duration(after)), State::Failed),
             FailTo::Fail => (None, State::Failed),
@@ -389,7 +403,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State> {
-        self.counts.changed();
+        self.wrote();
         let rows = self
             .fenced(
                 &self.sql.release,
@@ -406,7 +420,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_requeue_expired(&self, expiry: ExpiryBackoff) -> Result<u64> {
-        self.counts.changed();
+        self.wrote();
         let params: [&(dyn ToSql + Sync); 3] =
             [&None::<&str>, &expiry.initial_micros, &expiry.max_micros];
         self.execute(&self.sql.requeue_expired, &params).await
@@ -454,7 +468,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
-        self.counts.changed();
+        self.wrote();
         self.retry(id, key).await
     }
 
@@ -475,7 +489,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {
-        self.counts.changed();
+        self.wrote();
         match self.execute(&self.sql.delete, &[&id.0]).await? {
             1 => Ok(()),
             _ => Err(Error::TaskNotFound { id }),
@@ -488,7 +502,7 @@ impl Backend for PostgresBackend {
         older_than: Duration,
         limit: Option<u32>,
     ) -> Result<u64> {
-        self.counts.changed();
+        self.wrote();
         let limit = limit.map(i64::from);
         let older_than = micros::from_duration(older_than);
         self.execute(&self.sql.purge, &[&state.as_str(), &older_than, &limit])

@@ -174,7 +174,7 @@ impl PostgresBackend {
             tx.commit().await.map_err(db_error)?;
             return Ok(Some(Vec::new()));
         }
-        self.counts.changed();
+        self.wrote();
         let enqueued =
             super::transactional::insert_prepared(&tx, &self.sql, &self.channel, tasks).await?;
         if let Some((task, last)) = tasks.last().zip(enqueued.last()) {
