@@ -5,11 +5,11 @@
 //! some in `taskq_tallies`. Autovacuum looks at a database once a minute
 //! (`autovacuum_naptime`, a server setting no table can change), so at
 //! 600 tasks a second some 70,000 dead rows pile up between its rounds,
-//! and every claim steps over the dead index entries they leave. So while
-//! this process writes, it reads the tables' dead-row counts once a second
-//! and vacuums a table itself (`VACUUM (SKIP_LOCKED)`, a few milliseconds
-//! on a table that is kept small) once [`PostgresConfig::vacuum_after`]
-//! rows are dead (off unless set). Processes need no coordination: a vacuum that finds
+//! and the table grows to hold them. So while this process writes, it
+//! reads the tables' dead-row counts once a second and vacuums a table
+//! itself (`VACUUM (SKIP_LOCKED)`, a few milliseconds on a table that is
+//! kept small) once [`PostgresConfig::vacuum_after`] rows are dead (off
+//! unless set). Processes need no coordination: a vacuum that finds
 //! another (or autovacuum) at work on the table skips it, and one that
 //! just ran shows in the counts the others read.
 //!
