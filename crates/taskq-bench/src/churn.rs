@@ -17,6 +17,7 @@ use serde::Serialize;
 use taskq::worker::{CancellationToken, TaskContext, Worker, WorkerConfig};
 use taskq::Queue;
 
+use crate::raw::pg_client;
 use crate::report::percentile;
 use crate::workloads::{self, Payload};
 use crate::Database;
@@ -225,14 +226,6 @@ async fn produce(queue: Queue, rate: u32, enqueued: Arc<AtomicU64>, stop: Cancel
     }
 }
 
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL");
-    tokio::spawn(connection);
-    client
-}
-
 async fn sleep_until(started: Instant, at: u64) {
     tokio::time::sleep_until((started + Duration::from_secs(at)).into()).await;
 }
@@ -240,7 +233,7 @@ async fn sleep_until(started: Instant, at: u64) {
 /// Holds a transaction with a transaction id open, idle, for `pin`.
 async fn pin_xmin(url: String, pin: Window, started: Instant) {
     sleep_until(started, pin.from).await;
-    let client = connect(&url).await;
+    let client = pg_client(&url).await;
     client
         .batch_execute("BEGIN; SELECT txid_current();")
         .await
@@ -254,7 +247,7 @@ async fn pin_xmin(url: String, pin: Window, started: Instant) {
 async fn read(url: String, schema: String, readers: Window, started: Instant, n: u64) {
     sleep_until(started, readers.from).await;
     tokio::time::sleep(Duration::from_secs(5 * n)).await;
-    let client = connect(&url).await;
+    let client = pg_client(&url).await;
     let end = started + Duration::from_secs(readers.from + readers.length);
     let count = format!("SELECT count(*) FROM \"{schema}\".taskq_tasks");
     while Instant::now() < end {
@@ -286,7 +279,7 @@ impl Sampler {
                          FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY relname"
                 .to_owned();
         Sampler {
-            client: connect(url).await,
+            client: pg_client(url).await,
             statement,
             schema: schema.to_owned(),
         }

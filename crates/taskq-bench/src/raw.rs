@@ -123,7 +123,8 @@ pub fn sqlite_claim_delete(path: &Path, config: &SqliteConfig, n: usize) -> Run 
     rate(n, started)
 }
 
-async fn pg_client(url: &str) -> tokio_postgres::Client {
+/// A connection of its own to the server at `url`.
+pub(crate) async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect to PostgreSQL");

@@ -82,9 +82,12 @@ impl Vacuumer {
         Vacuumer { changed, task }
     }
 
-    /// Notes that this process wrote, so dead rows may have appeared.
+    /// Notes that this process wrote, so dead rows may have appeared
+    /// (nothing when the loop is off, the default).
     pub(super) fn changed(&self) {
-        self.changed.store(true, Ordering::Relaxed);
+        if self.task.is_some() {
+            self.changed.store(true, Ordering::Relaxed);
+        }
     }
 }
 
