@@ -119,7 +119,10 @@ fn validate_count(field: &'static str, value: Option<u32>) -> Result<()> {
 ///
 /// Kept as a token bucket of `count` tokens that refills evenly over `per`:
 /// a quiet action may start a burst of `count` at once, and over any time
-/// `t` at most `count + count * t / per` start.
+/// `t` at most `count + count * t / per` start. The time is the
+/// database's clock (the PostgreSQL server's, or the clock of the machine
+/// that writes the SQLite file), so a step forward of that clock refills
+/// the bucket by as much as the step would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Rate {
     /// How many claims.
