@@ -166,7 +166,7 @@ fn label(text: String) -> &'static str {
 
 pub async fn check(backend: &Database, rows: usize, progress: &ProgressBar) -> Vec<Figure> {
     let name = backend.name();
-    let big = if rows % 1_000_000 == 0 {
+    let big = if rows.is_multiple_of(1_000_000) {
         format!("{}M", rows / 1_000_000)
     } else {
         format!("{}k", rows / 1_000)

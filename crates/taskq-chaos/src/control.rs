@@ -28,7 +28,7 @@ pub(crate) async fn run(queue: Queue, dir: &Path, stop: Arc<AtomicBool>) {
         round += 1;
         cancel_some(&queue, &mut journal, State::Queued, 3).await;
         cancel_some(&queue, &mut journal, State::Running, 1).await;
-        if round % 4 == 0 {
+        if round.is_multiple_of(4) {
             pause_a_while(&queue, &mut journal).await;
         }
         tokio::time::sleep(Duration::from_millis(150)).await;

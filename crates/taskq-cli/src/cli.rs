@@ -24,6 +24,7 @@ Examples:
   taskq schedule add nightly report --cron '0 3 * * *' --zone Europe/Berlin
   taskq limit set charge --concurrency 5 --rate 20/1s
   taskq work email -- ./send-email.sh
+  taskq completions bash > ~/.local/share/bash-completion/completions/taskq
   taskq --database postgres://app@db.internal/app list --state failed";
 
 /// Operate durable task queues from the shell: enqueue tasks, inspect and
@@ -73,6 +74,8 @@ pub enum Command {
     Limit(commands::limit::Args),
     Work(commands::work::Args),
     Dashboard(commands::dashboard::Args),
+    Completions(commands::completions::Args),
+    Man(commands::man::Args),
 }
 
 impl Command {

@@ -69,14 +69,20 @@ fn usage_error(error: clap::Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let out = output::Output { json: cli.json };
+    // Commands about taskq itself need no database.
+    let command = match cli.command {
+        Command::Completions(args) => return commands::completions::run(args, &out),
+        Command::Man(args) => return commands::man::run(args, &out),
+        command => command,
+    };
     // Commands that only look create nothing: no SQLite file, no schema.
     let options = taskq::ConnectOptions {
-        create: !cli.command.only_reads(),
-        config: cli.command.queue_config(),
+        create: !command.only_reads(),
+        config: command.queue_config(),
     };
     let queue = taskq::Queue::connect_with(&cli.database, options).await?;
-    let out = output::Output { json: cli.json };
-    let done = match cli.command {
+    let done = match command {
         Command::Migrate(args) => commands::migrate::run(args, &queue, &out).await,
         Command::Enqueue(args) => commands::enqueue::run(args, &queue, &out).await,
         Command::Bulk(args) => commands::bulk::run(args, &queue, &out).await,
@@ -97,6 +103,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dashboard(args) => {
             commands::dashboard::run(args, queue.clone(), &cli.database, &out).await
         }
+        // Answered above, before connecting; the same answer here.
+        Command::Completions(args) => commands::completions::run(args, &out),
+        Command::Man(args) => commands::man::run(args, &out),
     };
     // Wake-ups for other processes' workers go out before the process
     // ends, even when the command failed after an enqueue.

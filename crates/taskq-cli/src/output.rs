@@ -1,5 +1,5 @@
-//! Printing results: aligned tables and human times for people, JSON for
-//! scripts.
+//! Printing results: aligned tables (through `comfy-table`) and human
+//! times for people, JSON for scripts.
 
 use std::time::{Duration, SystemTime};
 
@@ -31,35 +31,35 @@ impl Output {
         written(writeln!(std::io::stdout().lock(), "{text}"))
     }
 
+    /// Prints bytes as they are (a generated script or page).
+    pub fn bytes(&self, bytes: &[u8]) -> Result<(), Failure> {
+        written(std::io::stdout().lock().write_all(bytes))
+    }
+
     /// Prints a JSON value, one line.
     pub fn json(&self, value: &Value) -> Result<(), Failure> {
         self.line(value)
     }
 
-    /// Prints rows under a header, each column as wide as its widest cell;
-    /// `empty` instead when there are no rows.
+    /// Prints rows under a header, each column as wide as its widest cell
+    /// and two spaces apart, without lines; `empty` instead when there are
+    /// no rows. Never wraps: a long cell widens its column.
     pub fn table(&self, header: &[&str], rows: &[Vec<String>], empty: &str) -> Result<(), Failure> {
         if rows.is_empty() {
             return self.line(empty);
         }
-        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-        for row in rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
+        let mut table = comfy_table::Table::new();
+        table
+            .load_style(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+            .set_header(header.to_vec())
+            .add_rows(rows.iter().cloned());
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
         }
         let mut out = std::io::stdout().lock();
-        let mut line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            written(writeln!(out, "{}", padded.join("  ").trim_end()))
-        };
-        line(header.to_vec())?;
-        for row in rows {
-            line(row.iter().map(String::as_str).collect())?;
+        for line in table.lines() {
+            written(writeln!(out, "{}", line.trim_end()))?;
         }
         Ok(())
     }
@@ -81,7 +81,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);

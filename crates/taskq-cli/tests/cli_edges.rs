@@ -47,6 +47,8 @@ fn output_into_a_closed_pipe_ends_quietly() {
             vec!["show", id.as_str()],
             vec!["--json", "list", "--limit", "500"],
             vec!["list", "--limit", "500"],
+            vec!["completions", "bash"],
+            vec!["man"],
         ] {
             let (code, stderr) = into_closed_pipe(&db, &args);
             assert_eq!(code, 0, "{args:?}: {stderr}");

@@ -72,6 +72,12 @@
 //! | `failpoints` | no | kill points for fault-injection tests; never in production |
 //!
 //! Build these docs with every backend: `cargo doc --open -p taskq --all-features`.
+//!
+//! # Rust version
+//!
+//! taskq builds with Rust 1.91 or later (`rust-version` in its
+//! `Cargo.toml`, the newest that one of its dependencies asks for); a
+//! release that needs a newer Rust says so in its changelog.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to both backends; a build without one of them has
@@ -110,7 +116,7 @@ mod unique;
 mod wakeup;
 pub mod worker;
 
-#[doc = include_str!("../../../docs/lifecycle.md")]
+#[doc = include_str!("../lifecycle.md")]
 pub mod lifecycle {}
 
 pub use attempt::{Attempt, AttemptOutcome, WorkerId, KEPT_ATTEMPTS};

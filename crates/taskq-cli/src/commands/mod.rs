@@ -3,12 +3,14 @@
 
 pub mod bulk;
 pub mod cancel;
+pub mod completions;
 pub mod dashboard;
 pub mod delete;
 pub mod enqueue;
 pub mod len;
 pub mod limit;
 pub mod list;
+pub mod man;
 pub mod migrate;
 pub mod pause;
 pub mod purge;
