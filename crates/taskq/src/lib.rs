@@ -54,6 +54,9 @@
 //! - `postgres` (feature `postgres`): the PostgreSQL backend, and
 //!   enqueueing inside your own `tokio_postgres` transaction;
 //! - [`blocking`]: the same API for synchronous programs;
+//! - [`testing`] (feature `testing`): a throwaway database per test,
+//!   assertions on what is enqueued, a worker's ready tasks run inline
+//!   ([`testing::drain`]), and time travel on SQLite;
 //! - what operators look at: [`Queue::stats`], [`Queue::list`] (by state,
 //!   error text or parent), [`Queue::throughput`] (the last minutes'
 //!   completions and failures), the workers' series through the
@@ -70,6 +73,7 @@
 //! | `sqlite` | yes | the embedded SQLite backend ([`sqlite`]), with SQLite bundled |
 //! | `postgres` | no | the PostgreSQL backend (`postgres`), on `tokio-postgres` |
 //! | `failpoints` | no | kill points for fault-injection tests; never in production |
+//! | `testing` | no | [`testing`]: helpers for your tests (a throwaway database, assertions on what is enqueued, a worker's ready tasks run inline, time travel on SQLite) |
 //!
 //! Build these docs with every backend: `cargo doc --open -p taskq --all-features`.
 //!
@@ -80,10 +84,10 @@
 //! release that needs a newer Rust says so in its changelog.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// The crate docs link to both backends; a build without one of them has
-// nothing to link to there.
+// The crate docs link to both backends and the test helpers; a build
+// without one of them has nothing to link to there.
 #![cfg_attr(
-    not(all(feature = "sqlite", feature = "postgres")),
+    not(all(feature = "sqlite", feature = "postgres", feature = "testing")),
     allow(rustdoc::broken_intra_doc_links)
 )]
 // Without a backend (a build for a backend of one's own), the helpers the
@@ -111,6 +115,9 @@ mod schedule;
 mod schedules;
 mod state;
 mod task;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod throughput;
 mod unique;
 mod wakeup;

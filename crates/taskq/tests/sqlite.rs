@@ -9,27 +9,27 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior};
 use taskq::sqlite::{self, Durability, SqliteBackend, SqliteConfig};
+use taskq::testing::TestDatabase;
 use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State};
 
 use conformance::TestDb;
 
+/// A SQLite file of `taskq::testing`, which the helpers of this suite
+/// age by hand.
 struct SqliteDb {
-    dir: tempfile::TempDir,
+    db: TestDatabase,
 }
 
 impl SqliteDb {
     fn path(&self) -> PathBuf {
-        self.dir.path().join("taskq.db")
+        self.db.sqlite_path().expect("a SQLite test database")
     }
 }
 
 #[async_trait]
 impl TestDb for SqliteDb {
     async fn queue_with(&self, config: QueueConfig) -> Queue {
-        let backend = SqliteBackend::open(self.path(), SqliteConfig::default())
-            .await
-            .unwrap();
-        Queue::new(backend, config).unwrap()
+        self.db.queue_with(config).await.unwrap()
     }
 
     async fn age_schedule(&self, name: &str, by: Duration) {
@@ -63,7 +63,7 @@ impl TestDb for SqliteDb {
 
 async fn sqlite_db() -> SqliteDb {
     SqliteDb {
-        dir: tempfile::tempdir().unwrap(),
+        db: TestDatabase::sqlite().unwrap(),
     }
 }
 
@@ -505,4 +505,67 @@ async fn inserts_are_counted_live_until_adopted_past_the_mark() {
     let lease = fresh.claim("e").await.unwrap().unwrap();
     lease.release().await.unwrap();
     assert_eq!(check("1,100 inserts by hand and a claim").await, 3402);
+}
+
+#[tokio::test]
+async fn a_test_database_on_a_manual_clock_reaches_delays_backoffs_and_lease_ends() {
+    use taskq::testing::{self, Ended};
+    use taskq::worker::{TaskContext, Worker, WorkerConfig};
+
+    let db = TestDatabase::sqlite_manual_clock().unwrap();
+    let queue = db.queue().await.unwrap();
+    let mut worker = Worker::new(queue.clone(), WorkerConfig::default());
+    worker
+        .handle("flaky", |_: u32, ctx: TaskContext| async move {
+            match ctx.tries() {
+                1 => Err("not yet".to_owned()),
+                _ => Ok(()),
+            }
+        })
+        .unwrap()
+        .handle("later", |_: u32, _ctx: TaskContext| async {
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    queue.enqueue("flaky", &1u32).await.unwrap();
+    let task = NewTask::json("later", &2u32).unwrap();
+    queue
+        .enqueue_task(task.delay(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    // The retry waits for its backoff and the other for its hour.
+    let first = testing::drain(&worker).await.unwrap();
+    assert_eq!(first.runs.len(), 1);
+    assert_eq!(first.runs[0].ended, Ended::Retried);
+    assert!(testing::drain(&worker).await.unwrap().runs.is_empty());
+    db.advance(Duration::from_secs(3600)).unwrap();
+    let after = testing::drain(&worker).await.unwrap();
+    assert_eq!(after.ended(Ended::Completed), 2, "{after:?}");
+    // A lease ends when the clock passes it: the task runs again.
+    let id = queue
+        .enqueue_task(
+            NewTask::json("later", &3u32)
+                .unwrap()
+                .timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap()
+        .id;
+    let held = queue.claim("later").await.unwrap().unwrap();
+    assert!(testing::drain(&worker).await.unwrap().runs.is_empty());
+    db.advance(Duration::from_secs(31)).unwrap();
+    let again = testing::drain(&worker).await.unwrap();
+    assert_eq!(again.runs.len(), 1);
+    assert_eq!((again.runs[0].task.id, again.runs[0].task.tries), (id, 2));
+    assert!(
+        held.complete().await.is_err(),
+        "the old lease is fenced out"
+    );
+    // Only a database on a manual clock moves it.
+    let plain = TestDatabase::sqlite().unwrap();
+    assert!(plain.clock().is_none());
+    assert!(matches!(
+        plain.advance(Duration::from_secs(1)),
+        Err(Error::InvalidInput { field: "clock", .. })
+    ));
 }

@@ -36,8 +36,10 @@
 
 mod dispatch;
 mod handler;
+#[cfg(feature = "testing")]
+mod inline;
 mod meter;
-mod metrics;
+pub(crate) mod metrics;
 mod retention;
 mod runner;
 mod scheduler;
@@ -207,6 +209,32 @@ struct Shared {
 }
 
 impl Shared {
+    /// What the runs of a worker on `queue` for `actions` share, before
+    /// the first.
+    fn new<'a>(
+        queue: Queue,
+        config: WorkerConfig,
+        metrics: Arc<WorkerMetrics>,
+        actions: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Shared {
+            meters: meter::Meters::new(actions),
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            recording: Arc::new(Semaphore::new(
+                config.concurrency + config.claim_batch as usize,
+            )),
+            queue,
+            worker: Arc::new(WorkerId::this_process(config.name.clone())),
+            config,
+            metrics,
+            stop_claiming: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            fatal: std::sync::Mutex::new(None),
+            failed: CancellationToken::new(),
+            runners: TaskTracker::new(),
+        }
+    }
+
     /// Counts what became of a try, in the worker's counters and its
     /// action's meters.
     fn count(&self, meter: Option<&meter::ActionMeter>, event: metrics::Event) {
@@ -419,23 +447,12 @@ impl Worker {
             self.queue.schedules().upsert(schedule).await?;
         }
         self.queue.ensure_listening();
-        let meters = meter::Meters::new(actions.iter().copied());
-        let shared = Arc::new(Shared {
-            meters,
-            slots: Arc::new(Semaphore::new(self.config.concurrency)),
-            recording: Arc::new(Semaphore::new(
-                self.config.concurrency + self.config.claim_batch as usize,
-            )),
-            queue: self.queue,
-            worker: Arc::new(WorkerId::this_process(self.config.name.clone())),
-            config: self.config,
-            metrics: self.metrics,
-            stop_claiming: CancellationToken::new(),
-            hard_stop: CancellationToken::new(),
-            fatal: std::sync::Mutex::new(None),
-            failed: CancellationToken::new(),
-            runners: TaskTracker::new(),
-        });
+        let shared = Arc::new(Shared::new(
+            self.queue,
+            self.config,
+            self.metrics,
+            actions.iter().copied(),
+        ));
         let dispatchers: Vec<_> = self
             .registrations
             .into_iter()

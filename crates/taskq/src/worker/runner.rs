@@ -90,12 +90,15 @@ async fn watch(
     }
 }
 
+/// Runs one try of the task `lease` holds and records its end; returns
+/// what was recorded (`None`: nothing could be, so the task runs again
+/// when its lease expires).
 pub(super) async fn run(
     shared: Arc<Shared>,
     handler: Arc<dyn ErasedHandler>,
     lease: Lease,
     slot: Slot,
-) {
+) -> Option<Event> {
     let task = lease.shared_task();
     let span =
         tracing::info_span!("taskq.task", id = %task.id, action = %task.action, try = task.tries);
@@ -117,8 +120,7 @@ pub(super) async fn run(
                 .cancel("cancelled: its cancellation was asked for while an earlier try ran")
                 .await;
             shared.finished(meter, started.elapsed());
-            record(&shared, meter, Event::Cancelled, ended);
-            return;
+            return record(&shared, meter, Event::Cancelled, ended);
         }
 
         // A prefetched lease may have waited: make sure it has most of its
@@ -133,7 +135,7 @@ pub(super) async fn run(
                     tracing::warn!("a prefetched task was taken over before it started");
                     shared.finished(meter, started.elapsed());
                     shared.count(meter, Event::LeaseLost);
-                    return;
+                    return Some(Event::LeaseLost);
                 }
                 Err(error) => tracing::warn!(%error, "could not extend a prefetched task's lease"),
                 Ok(_) => {}
@@ -166,23 +168,25 @@ pub(super) async fn run(
         let recording = Arc::clone(&shared.recording).acquire_owned().await;
         drop(slot);
         let cancel_asked = stop.reason() == Some(StopReason::Cancelled);
-        finish(&shared, meter, lease, end, cancel_asked).await;
+        let recorded = finish(&shared, meter, lease, end, cancel_asked).await;
         drop(recording);
+        recorded
     }
     .instrument(span)
     .await
 }
 
-/// Applies the end of a run to the lease and counts it. When the task's
-/// cancellation was asked for (`cancel_asked`), anything but a completion
-/// ends it cancelled (the database sees to that).
+/// Applies the end of a run to the lease and counts it; returns what was
+/// counted. When the task's cancellation was asked for (`cancel_asked`),
+/// anything but a completion ends it cancelled (the database sees to
+/// that).
 async fn finish(
     shared: &Shared,
     meter: Option<&ActionMeter>,
     lease: Lease,
     end: End,
     cancel_asked: bool,
-) {
+) -> Option<Event> {
     let or_cancelled = |event: Event| {
         if cancel_asked {
             Event::Cancelled
@@ -194,7 +198,7 @@ async fn finish(
         End::LeaseLost => {
             tracing::warn!("the lease was lost while the handler ran; its result is discarded");
             shared.count(meter, Event::LeaseLost);
-            return;
+            return Some(Event::LeaseLost);
         }
         End::Stopped => (or_cancelled(Event::Released), lease.release().await),
         End::Finished(Ok(Ok(Outcome::Complete { follow_ups }))) => {
@@ -223,21 +227,29 @@ async fn finish(
             fail(lease, reason).await
         }
     };
-    record(shared, meter, event, applied);
+    record(shared, meter, event, applied)
 }
 
-/// Counts what applying a run's end did.
-fn record(shared: &Shared, meter: Option<&ActionMeter>, event: Event, applied: crate::Result<()>) {
-    match applied {
-        Ok(()) => shared.count(meter, event),
+/// Counts what applying a run's end did, and returns it.
+fn record(
+    shared: &Shared,
+    meter: Option<&ActionMeter>,
+    event: Event,
+    applied: crate::Result<()>,
+) -> Option<Event> {
+    let counted = match applied {
+        Ok(()) => event,
         Err(Error::LeaseLost { .. }) => {
             tracing::warn!("the lease was lost before the result could be recorded");
-            shared.count(meter, Event::Refused);
+            Event::Refused
         }
         Err(error) => {
             tracing::warn!(%error, "could not record the result; the task runs again after its lease expires");
+            return None;
         }
-    }
+    };
+    shared.count(meter, counted);
+    Some(counted)
 }
 
 /// Completes the task; when the handler's follow-ups are invalid, the try

@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod concurrency;
 pub mod control;
 pub mod fencing;
+pub mod helpers;
 pub mod input;
 pub mod insight;
 pub mod ledger;
@@ -225,6 +226,9 @@ macro_rules! conformance_tests {
             limits::a_per_key_limit_never_runs_two_of_a_key,
             limits::a_paused_limited_action_is_not_claimed,
             limits::limits_are_set_listed_changed_and_refused_when_bad,
+            helpers::drain_runs_every_ready_task_and_says_how_each_ended,
+            helpers::drain_gives_up_on_a_task_that_never_ends,
+            helpers::assertions_match_payload_fields_or_any_test,
         );
     };
     (@each $make:path; $($module:ident :: $name:ident),* $(,)?) => {

@@ -1,10 +1,13 @@
 //! The worker runtime on a real database: handlers, concurrency, heartbeat,
-//! cancellation, shutdown, panics, follow-ups and wake-ups.
+//! cancellation, shutdown, panics, follow-ups and wake-ups; outcomes that
+//! need no timing are checked by draining the worker inline
+//! (`taskq::testing::drain`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use taskq::testing::{self, Ended};
 use taskq::worker::{MetricsSnapshot, Outcome, TaskContext, Worker, WorkerConfig, WorkerMetrics};
 use taskq::{NewTask, QueueConfig, State, TaskId};
 use tokio::sync::{mpsc, oneshot};
@@ -567,15 +570,17 @@ pub async fn undecodable_payloads_fail_for_good(db: &dyn TestDb) {
         .await
         .unwrap()
         .id;
-    let running = start(worker);
-    until("the failure", async || {
-        queue.get(id).await.unwrap().unwrap().state == State::Failed
-    })
-    .await;
+    let drained = testing::drain(&worker).await.unwrap();
+    assert_eq!(drained.runs.len(), 1, "no retry: it could never succeed");
+    assert_eq!(drained.runs[0].ended, Ended::Failed);
+    assert!(drained.runs[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("could not be decoded"));
     let task = queue.get(id).await.unwrap().unwrap();
-    assert_eq!(task.tries, 1, "no retry: it could never succeed");
-    assert!(task.last_error.unwrap().contains("could not be decoded"));
-    assert_eq!(running.stop().await.failed, 1);
+    assert_eq!((task.state, task.tries), (State::Failed, 1));
+    assert_eq!(worker.metrics().snapshot().failed, 1);
 }
 
 pub async fn retry_and_snooze_outcomes_are_applied(db: &dyn TestDb) {
@@ -675,25 +680,17 @@ pub async fn invalid_follow_ups_fail_the_try_with_the_reason(db: &dyn TestDb) {
         .await
         .unwrap()
         .id;
-    let running = start(worker);
-    until("the failure", async || {
-        queue.get(id).await.unwrap().unwrap().state == State::Failed
-    })
-    .await;
-    let metrics = running.stop().await;
+    // Each try fails at once, not after its lease: both run in one drain.
+    let drained = testing::drain(&worker).await.unwrap();
+    let ended: Vec<Ended> = drained.runs.iter().map(|run| run.ended).collect();
+    assert_eq!(ended, vec![Ended::Retried, Ended::Failed]);
+    for run in &drained.runs {
+        let error = run.error.as_deref().unwrap();
+        assert!(error.contains("the action name is empty"), "{error}");
+    }
     let task = queue.get(id).await.unwrap().unwrap();
-    assert_eq!(
-        task.tries, 2,
-        "each try failed at once, not after its lease"
-    );
-    assert!(
-        task.last_error
-            .as_deref()
-            .unwrap()
-            .contains("the action name is empty"),
-        "{:?}",
-        task.last_error
-    );
+    assert_eq!((task.state, task.tries), (State::Failed, 2));
+    let metrics = worker.metrics().snapshot();
     assert_eq!(
         (metrics.retried, metrics.failed, metrics.completed),
         (1, 1, 0)

@@ -166,9 +166,7 @@ async fn schema_at_version_3(client: &tokio_postgres::Client, schema: &str) {
 
 #[tokio::test]
 async fn the_schema_before_control_is_upgraded_with_its_tasks() {
-    let db = PostgresDb {
-        schema: fresh_schema(),
-    };
+    let db = PostgresDb::in_schema(fresh_schema());
     let client = raw_client().await;
     schema_at_version_3(&client, &db.schema).await;
     let queue = db.queue().await;

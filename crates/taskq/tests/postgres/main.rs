@@ -10,6 +10,7 @@ mod conformance;
 mod connect;
 mod control;
 mod counts;
+mod helpers;
 mod lost_connection;
 mod migrate;
 mod notify;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use taskq::postgres::{self, PostgresBackend, PostgresConfig};
+use taskq::testing::TestDatabase;
 use taskq::{DatabaseErrorKind, Error, NewTask, Queue, QueueConfig, State, TaskId};
 
 use conformance::{claim_after_enqueue, claim_and_complete, TestDb};
@@ -42,27 +44,49 @@ fn fresh_schema() -> String {
     format!("t_{:016x}", fastrand::u64(..))
 }
 
+/// A schema of `taskq::testing`, which the helpers of this suite age by
+/// hand.
 struct PostgresDb {
+    db: TestDatabase,
     schema: String,
 }
 
 impl PostgresDb {
+    fn from_db(db: TestDatabase) -> Self {
+        let schema = db.schema().expect("a PostgreSQL schema").to_owned();
+        PostgresDb { db, schema }
+    }
+
+    /// The test database in `schema`, which must be new.
+    fn in_schema(schema: String) -> Self {
+        let config = PostgresConfig {
+            schema,
+            ..small_pool()
+        };
+        PostgresDb::from_db(TestDatabase::postgres_in(&url(), config))
+    }
+
+    /// The settings of its queues.
     fn config(&self) -> PostgresConfig {
         PostgresConfig {
             schema: self.schema.clone(),
-            pool_size: 4,
-            ..PostgresConfig::default()
+            ..small_pool()
         }
+    }
+}
+
+/// Four connections a queue: the tests open many queues at once.
+fn small_pool() -> PostgresConfig {
+    PostgresConfig {
+        pool_size: 4,
+        ..PostgresConfig::default()
     }
 }
 
 #[async_trait]
 impl TestDb for PostgresDb {
     async fn queue_with(&self, config: QueueConfig) -> Queue {
-        let backend = PostgresBackend::connect(&url(), self.config())
-            .await
-            .unwrap();
-        Queue::new(backend, config).unwrap()
+        self.db.queue_with(config).await.unwrap()
     }
 
     async fn age_schedule(&self, name: &str, by: Duration) {
@@ -97,9 +121,7 @@ impl TestDb for PostgresDb {
 }
 
 async fn postgres_db() -> PostgresDb {
-    PostgresDb {
-        schema: fresh_schema(),
-    }
+    PostgresDb::from_db(TestDatabase::postgres_with(&url(), small_pool()))
 }
 
 conformance_tests!(postgres_db);

@@ -6,13 +6,11 @@ use super::*;
 async fn notifications_go_out_only_when_another_session_listens() {
     // The longest schema name: the listeners' application_name is cut by
     // the server, and must still be recognized.
-    let db = PostgresDb {
-        schema: format!(
-            "{:w<width$}",
-            fresh_schema(),
-            width = postgres::MAX_SCHEMA_LEN
-        ),
-    };
+    let db = PostgresDb::in_schema(format!(
+        "{:w<width$}",
+        fresh_schema(),
+        width = postgres::MAX_SCHEMA_LEN
+    ));
     let slow_poll = QueueConfig {
         poll_interval: Duration::from_secs(30),
         ..QueueConfig::default()

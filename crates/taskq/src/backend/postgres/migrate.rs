@@ -146,6 +146,30 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -
     tx.commit().await.map_err(db_error)
 }
 
+#[cfg(feature = "testing")]
+impl super::PostgresBackend {
+    /// Drops this backend's schema and everything in it (a test database
+    /// of `taskq::testing`), taking the migration lock first so that no
+    /// migration of it runs meanwhile.
+    pub(crate) async fn drop_schema(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&lock_key(&self.schema)],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quote(&self.schema)
+        ))
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
