@@ -6,7 +6,7 @@ use super::postgres;
 #[cfg(feature = "sqlite")]
 use super::sqlite;
 use super::Backend;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A database URL as it may be shown or logged: the password, in the
 /// user part or as a `password` parameter, replaced by `***`.
@@ -54,12 +54,23 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (url, schema) = postgres::split_schema(url);
+        let (url, prepared) = postgres::take_param(&url, "prepared_statements");
         let mut config = postgres::PostgresConfig {
             migrate: create,
             ..postgres::PostgresConfig::default()
         };
         if let Some(schema) = schema {
             config.schema = schema;
+        }
+        match prepared.as_deref() {
+            None | Some("true") => {}
+            Some("false") => config.prepared_statements = false,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "url",
+                    format!("prepared_statements={other:?}: write true or false"),
+                ))
+            }
         }
         return Ok(Box::new(
             postgres::PostgresBackend::connect(&url, config).await?,

@@ -14,6 +14,7 @@ mod helpers;
 mod lost_connection;
 mod migrate;
 mod notify;
+mod pgbouncer;
 mod plans;
 mod processes;
 mod transactional;

@@ -16,6 +16,7 @@ use tokio_postgres::Row;
 
 use super::lease_lost;
 use super::pool::{lost, on_fresh, query_detaching_lost as query, run_once};
+use super::run::Runner;
 use super::{db_error, PostgresBackend};
 use crate::error::{Error, Result};
 use crate::task::{LeaseRef, NewTask};
@@ -51,9 +52,9 @@ pub(super) struct CompleteSql {
 }
 
 impl Completer {
-    pub(super) fn spawn(pool: Pool, sql: CompleteSql) -> Self {
+    pub(super) fn spawn(pool: Pool, runner: Arc<Runner>, sql: CompleteSql) -> Self {
         let (jobs, inbox) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(pool, Arc::new(sql), inbox));
+        let task = tokio::spawn(run(pool, runner, Arc::new(sql), inbox));
         Completer { jobs, task }
     }
 
@@ -70,7 +71,12 @@ impl Completer {
     }
 }
 
-async fn run(pool: Pool, sql: Arc<CompleteSql>, mut inbox: mpsc::UnboundedReceiver<Job>) {
+async fn run(
+    pool: Pool,
+    runner: Arc<Runner>,
+    sql: Arc<CompleteSql>,
+    mut inbox: mpsc::UnboundedReceiver<Job>,
+) {
     let mut later: Vec<Job> = Vec::new();
     loop {
         let mut batch = std::mem::take(&mut later);
@@ -99,8 +105,8 @@ async fn run(pool: Pool, sql: Arc<CompleteSql>, mut inbox: mpsc::UnboundedReceiv
                 delete.push(job);
             }
         }
-        execute(&pool, &sql.delete, &sql.completed, delete).await;
-        execute(&pool, &sql.retain, &sql.completed, retain).await;
+        execute(&pool, &runner, &sql.delete, &sql.completed, delete).await;
+        execute(&pool, &runner, &sql.retain, &sql.completed, retain).await;
     }
 }
 
@@ -109,7 +115,7 @@ async fn run(pool: Pool, sql: Arc<CompleteSql>, mut inbox: mpsc::UnboundedReceiv
 /// make the repeat harmless), and then those the repeat found nothing for
 /// count as completed if their task is gone or succeeded under the same
 /// lease: the first statement applied them.
-async fn execute(pool: &Pool, sql: &str, completed: &str, mut jobs: Vec<Job>) {
+async fn execute(pool: &Pool, runner: &Runner, sql: &str, completed: &str, mut jobs: Vec<Job>) {
     if jobs.is_empty() {
         return;
     }
@@ -119,15 +125,15 @@ async fn execute(pool: &Pool, sql: &str, completed: &str, mut jobs: Vec<Job>) {
     let tokens: Vec<i64> = jobs.iter().map(|job| job.lease.token).collect();
     crate::failpoint::hit("before-commit");
     let params: [&(dyn ToSql + Sync); 2] = [&ids, &tokens];
-    let result = match query(pool, sql, &params).await {
+    let result = match query(pool, runner, sql, &params).await {
         Err(error) if lost(&error) => {
             tracing::warn!(%error, "the connection was lost during a batch of completions; trying it once more");
             on_fresh(pool, |client| {
                 let jobs = &jobs;
                 let params = &params;
                 async move {
-                    let mut done = returned(&run_once(&client, sql, params).await?);
-                    let applied = applied_before(&client, completed, jobs, &done).await?;
+                    let mut done = returned(&run_once(&client, runner, sql, params).await?);
+                    let applied = applied_before(&client, runner, completed, jobs, &done).await?;
                     done.extend(applied);
                     Ok(done)
                 }
@@ -174,6 +180,7 @@ fn returned(rows: &[Row]) -> HashSet<i64> {
 /// the job's own lease, looked up on `client` (the repeat's connection).
 async fn applied_before(
     client: &deadpool_postgres::ClientWrapper,
+    runner: &Runner,
     sql: &str,
     jobs: &[Job],
     done: &HashSet<i64>,
@@ -186,7 +193,7 @@ async fn applied_before(
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = left.iter().map(|job| job.lease.id.0).collect();
-    let found = run_once(client, sql, &[&ids]).await?;
+    let found = run_once(client, runner, sql, &[&ids]).await?;
     let still: std::collections::HashMap<i64, (String, i64)> = found
         .iter()
         .filter_map(|row| {
@@ -283,13 +290,18 @@ impl PostgresBackend {
         };
         let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
         let tx = client.transaction().await.map_err(db_error)?;
-        let statement = tx.prepare_cached(complete).await.map_err(db_error)?;
-        if tx.execute(&statement, &params).await.map_err(db_error)? != 1 {
+        if self.run.execute(&tx, complete, &params).await? != 1 {
             return Err(lease_lost(lease));
         }
         crate::failpoint::hit("inside-completion");
-        let ids = super::transactional::insert_prepared(&tx, &self.sql, &self.channel, follow_ups)
-            .await?;
+        let ids = super::transactional::insert_prepared(
+            &tx,
+            &self.run,
+            &self.sql,
+            &self.channel,
+            follow_ups,
+        )
+        .await?;
         tx.commit().await.map_err(db_error)?;
         Ok(ids)
     }
@@ -303,10 +315,8 @@ impl PostgresBackend {
         lease: LeaseRef,
         expected: usize,
     ) -> Result<Left> {
-        let task = client
-            .query(&self.sql.completed, &[&vec![lease.id.0]])
-            .await
-            .map_err(db_error)?;
+        let ids = vec![lease.id.0];
+        let task = self.run.query(client, &self.sql.completed, &[&ids]).await?;
         let committed = match task.first() {
             None => true,
             Some(row) => {
@@ -318,10 +328,10 @@ impl PostgresBackend {
         if !committed {
             return Ok(Left::Nothing);
         }
-        let rows = client
-            .query(&self.sql.follow_ups, &[&lease.id.0])
-            .await
-            .map_err(db_error)?;
+        let rows = self
+            .run
+            .query(client, &self.sql.follow_ups, &[&lease.id.0])
+            .await?;
         let ids = rows
             .iter()
             .map(|row| {

@@ -1,6 +1,7 @@
 //! Settings of the PostgreSQL backend, and the schema name: validated,
 //! quoted, taken out of a URL.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -10,7 +11,7 @@ use crate::options::validate_duration;
 pub const MAX_SCHEMA_LEN: usize = 50;
 
 /// Settings of a [`PostgresBackend`](super::PostgresBackend). Every field has a default.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PostgresConfig {
     /// The schema that holds taskq's tables: lower-case letters, digits
     /// and underscores, not starting with a digit, at most
@@ -38,6 +39,40 @@ pub struct PostgresConfig {
     /// that migrated them); with another, the tables are left to
     /// autovacuum and a log line says so. Default: `None`; at least 100.
     pub vacuum_after: Option<u64>,
+    /// Prepare each statement once per connection and reuse it (`true`,
+    /// the default: the fastest). Set `false` when the URL leads to a
+    /// pooler in transaction mode (PgBouncer's `pool_mode = transaction`
+    /// before version 1.21, and most hosted poolers), which hands each
+    /// transaction whichever server connection is free, so prepared
+    /// statements do not last: each statement then goes out unprepared,
+    /// with its parameter types, in one round trip, and statements that
+    /// are otherwise sent together go one after the other. Also set by
+    /// `prepared_statements=false` in the URL.
+    pub prepared_statements: bool,
+    /// A direct URL (not through the pooler) for the one session per
+    /// process that `LISTEN`s for other processes' enqueues, which a
+    /// pooler in transaction mode cannot keep. `None` (the default): the
+    /// session uses the backend's URL, except with `prepared_statements:
+    /// false`, where there is no session and idle workers poll every
+    /// `QueueConfig::poll_interval` (a log line says so once).
+    pub listen_url: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("migrate", &self.migrate)
+            .field("vacuum_after", &self.vacuum_after)
+            .field("prepared_statements", &self.prepared_statements)
+            .field(
+                "listen_url",
+                &self.listen_url.as_deref().map(crate::backend::redact_url),
+            )
+            .finish()
+    }
 }
 
 impl Default for PostgresConfig {
@@ -48,6 +83,8 @@ impl Default for PostgresConfig {
             connect_timeout: Duration::from_secs(10),
             migrate: true,
             vacuum_after: None,
+            prepared_statements: true,
+            listen_url: None,
         }
     }
 }
@@ -62,8 +99,35 @@ impl PostgresConfig {
         if self.vacuum_after.is_some_and(|n| n < 100) {
             return Err(Error::invalid("vacuum_after", "must be at least 100"));
         }
+        if let Some(url) = &self.listen_url {
+            parse_url("listen_url", url)?;
+        }
         validate_duration("connect_timeout", self.connect_timeout, false)
     }
+
+    /// Where the `LISTEN` session of a backend on `pg_config` connects
+    /// (see [`listen_url`](Self::listen_url)); `None`: nowhere.
+    pub(super) fn listen_config(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> Result<Option<tokio_postgres::Config>> {
+        let Some(url) = &self.listen_url else {
+            return Ok(self.prepared_statements.then(|| pg_config.clone()));
+        };
+        let mut direct = parse_url("listen_url", url)?;
+        direct.connect_timeout(self.connect_timeout);
+        Ok(Some(direct))
+    }
+}
+
+/// A connection URL (or key-value string) of the setting `field`.
+pub(super) fn parse_url(field: &'static str, url: &str) -> Result<tokio_postgres::Config> {
+    tokio_postgres::Config::from_str(url).map_err(|e| {
+        Error::invalid(
+            field,
+            format!("not a valid PostgreSQL connection URL ({e})"),
+        )
+    })
 }
 
 /// Checks a schema name: it is spliced into SQL as an identifier, so only
@@ -95,15 +159,22 @@ pub fn validate_schema(schema: &str) -> Result<()> {
 /// Takes taskq's own `schema=NAME` query parameter out of a PostgreSQL
 /// URL, returning the URL the driver understands and the schema.
 pub fn split_schema(url: &str) -> (String, Option<String>) {
+    take_param(url, "schema")
+}
+
+/// Takes the query parameter `name` out of `url`: the URL without it, and
+/// its value (the last, if it appears more than once).
+pub(crate) fn take_param(url: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_string(), None);
     };
-    let mut schema = None;
+    let prefix = format!("{name}=");
+    let mut value = None;
     let rest: Vec<&str> = query
         .split('&')
-        .filter(|pair| match pair.strip_prefix("schema=") {
-            Some(name) => {
-                schema = Some(name.to_string());
+        .filter(|pair| match pair.strip_prefix(prefix.as_str()) {
+            Some(found) => {
+                value = Some(found.to_string());
                 false
             }
             None => !pair.is_empty(),
@@ -114,7 +185,7 @@ pub fn split_schema(url: &str) -> (String, Option<String>) {
     } else {
         format!("{base}?{}", rest.join("&"))
     };
-    (url, schema)
+    (url, value)
 }
 
 /// A validated schema name as a quoted identifier.

@@ -231,15 +231,9 @@ impl PostgresBackend {
             return Ok(());
         }
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.priorities)
-            .await
-            .map_err(db_error)?;
+        let statement = self.run.ready(&client, &self.sql.priorities).await?;
         for row in stats.iter_mut().filter(|row| row.queued > 0) {
-            let found = client
-                .query(&statement, &[&row.action])
-                .await
-                .map_err(db_error)?;
+            let found = super::run::query(&client, &statement, &[&row.action]).await?;
             row.priorities = found
                 .iter()
                 .map(|p| p.try_get::<_, i16>(0).map_err(db_error))

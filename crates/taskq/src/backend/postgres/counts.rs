@@ -15,6 +15,7 @@ use deadpool_postgres::Pool;
 use tokio::task::JoinHandle;
 
 use super::pool::execute_in_background;
+use super::run::{self, Runner};
 use crate::backend::migration::checksum;
 
 /// How often the counts are folded while tasks change.
@@ -44,7 +45,13 @@ impl Drop for TallyFolder {
 impl TallyFolder {
     /// Starts folding the counts of `schema` with the statements `fold`
     /// and `adopt`.
-    pub(super) fn spawn(pool: Pool, fold: String, adopt: String, schema: &str) -> Self {
+    pub(super) fn spawn(
+        pool: Pool,
+        runner: Arc<Runner>,
+        fold: String,
+        adopt: String,
+        schema: &str,
+    ) -> Self {
         // Other processes may have written since the last fold.
         let changed = Arc::new(AtomicBool::new(true));
         let key = checksum(&format!("taskq fold counts {schema}"));
@@ -59,11 +66,11 @@ impl TallyFolder {
                 }
                 // Counts are read correctly unfolded and unadopted too: a
                 // failure only leaves more to add up, until the next tick.
-                if let Err(error) = adopt_uncounted(&pool, &adopt).await {
+                if let Err(error) = adopt_uncounted(&pool, &runner, &adopt).await {
                     tracing::debug!(%error, "could not adopt uncounted tasks");
                     seen.store(true, Ordering::Relaxed);
                 }
-                if let Err(error) = execute_in_background(&pool, &fold, &[&key]).await {
+                if let Err(error) = execute_in_background(&pool, &runner, &fold, &[&key]).await {
                     tracing::debug!(%error, "could not fold the task counts");
                     seen.store(true, Ordering::Relaxed);
                 }
@@ -80,17 +87,24 @@ impl TallyFolder {
 
 /// Adopts uncounted tasks, a batch at a time, while more than
 /// [`UNCOUNTED_MAX`] wait.
-async fn adopt_uncounted(pool: &Pool, sql: &str) -> std::result::Result<(), String> {
+async fn adopt_uncounted(
+    pool: &Pool,
+    runner: &Runner,
+    sql: &str,
+) -> std::result::Result<(), String> {
     let client = pool.get().await.map_err(|e| e.to_string())?;
-    let statement = client
-        .prepare_cached(sql)
+    let statement = runner
+        .ready(&client, sql)
         .await
         .map_err(|e| e.to_string())?;
     loop {
-        let adopted: i64 = client
-            .query_one(&statement, &[&UNCOUNTED_MAX, &ADOPT_BATCH])
+        let rows = run::query(&client, &statement, &[&UNCOUNTED_MAX, &ADOPT_BATCH])
             .await
-            .and_then(|row| row.try_get(0))
+            .map_err(|e| e.to_string())?;
+        let adopted: i64 = rows
+            .first()
+            .ok_or("no answer")?
+            .try_get(0)
             .map_err(|e| e.to_string())?;
         if adopted < ADOPT_BATCH {
             return Ok(());

@@ -1,5 +1,6 @@
 //! Limits per action (migration 0007): set, listed, and the claims that
-//! keep to them.
+//! keep to them (every claim runs here: its statement is chosen by the
+//! action's limits).
 //!
 //! A claim of an action without limits runs `task_claim.sql`, which takes
 //! nothing of a limited action; a claim of a limited one runs
@@ -10,16 +11,17 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::error::db_error;
 use super::rows::read_task;
+use super::run;
 use super::PostgresBackend;
 use crate::attempt::WorkerId;
-use crate::backend::ExpiryBackoff;
+use crate::backend::{Claimed, ExpiryBackoff};
 use crate::error::Result;
 use crate::limits::{next_token_in, Held, LimitInfo, Limits, Rate};
 use crate::micros;
@@ -103,7 +105,67 @@ fn read_info(row: &Row) -> Result<LimitInfo> {
     read().map_err(db_error)
 }
 
+/// The least time between two requeues of an action's expired leases by
+/// this process's claims: the statement costs about as much as half a
+/// claim, and leases last seconds to minutes.
+const EXPIRY_EVERY: Duration = Duration::from_millis(100);
+
 impl PostgresBackend {
+    /// Whether a claim of `action` should first requeue its expired
+    /// leases: at most every [`EXPIRY_EVERY`] per action in this process.
+    pub(super) fn expiry_due(&self, action: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut checked = self
+            .expiry_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if checked
+            .get(action)
+            .is_some_and(|at| now.duration_since(*at) < EXPIRY_EVERY)
+        {
+            return false;
+        }
+        if checked.len() >= 10_000 {
+            checked.retain(|_, at| now.duration_since(*at) < EXPIRY_EVERY);
+        }
+        checked.insert(action.to_owned(), now);
+        true
+    }
+
+    /// Claims up to `limit` tasks of `action` (see `Backend::task_claim`):
+    /// by the statement the hint calls for, and by the other one once when
+    /// the hint turns out wrong.
+    pub(super) async fn claim(
+        &self,
+        action: &str,
+        limit: u32,
+        expiry: ExpiryBackoff,
+        worker: &WorkerId,
+    ) -> Result<Claimed> {
+        let mut expire = self.expiry_due(action);
+        let mut hint = self.limit_hints.get(action);
+        loop {
+            let tasks = self
+                .claim_once(action, limit, expiry, worker, expire, hint)
+                .await?;
+            if tasks.len() as u32 >= limit {
+                let limited = hint != Hint::Unlimited;
+                let held = Held {
+                    limited,
+                    retry_in: None,
+                };
+                return Ok(Claimed { tasks, held });
+            }
+            let (held, wrong) = self.held_back(action, hint, tasks.is_empty()).await?;
+            if !(wrong && tasks.is_empty()) {
+                return Ok(Claimed { tasks, held });
+            }
+            // The other statement, once: the hint is right now.
+            expire = false;
+            hint = self.limit_hints.get(action);
+        }
+    }
+
     /// One claim of `action` by the statement `hint` calls for, after a
     /// requeue of its expired leases when `expire` is set.
     pub(super) async fn claim_once(
@@ -120,7 +182,7 @@ impl PostgresBackend {
             Hint::Unlimited => &self.sql.claim,
             Hint::Limited { .. } => &self.sql.limits.claim,
         };
-        let claim = client.prepare_cached(sql).await.map_err(db_error)?;
+        let claim = self.run.ready(&client, sql).await?;
         let limit = i64::from(limit);
         let limit32 = limit as i32;
         let worker = worker.to_json();
@@ -129,30 +191,29 @@ impl PostgresBackend {
             Hint::Limited { .. } => [&Some(action), &limit32, &worker],
         };
         let claimed = if expire {
-            let expire = client
-                .prepare_cached(&self.sql.requeue_expired)
-                .await
-                .map_err(db_error)?;
+            let expire = self.run.ready(&client, &self.sql.requeue_expired).await?;
             let expire_params: [&(dyn ToSql + Sync); 3] =
                 [&Some(action), &expiry.initial_micros, &expiry.max_micros];
-            // Sent together (pipelined); each statement is its own
-            // transaction, and the claim sees what the requeue committed.
-            let (expired, claimed) = tokio::join!(
-                client.execute(&expire, &expire_params),
-                client.query(&claim, &claim_params),
-            );
-            if expired.map_err(db_error)? > 0 {
+            // Sent together (pipelined), unless behind a pooler; each
+            // statement is its own transaction, and the claim sees what
+            // the requeue committed.
+            let (expired, claimed) = if self.run.unprepared() {
+                let expired = run::execute(&client, &expire, &expire_params).await;
+                (expired, run::query(&client, &claim, &claim_params).await)
+            } else {
+                tokio::join!(
+                    run::execute(&client, &expire, &expire_params),
+                    run::query(&client, &claim, &claim_params),
+                )
+            };
+            if expired? > 0 {
                 self.wrote();
             }
             claimed
         } else {
-            client.query(&claim, &claim_params).await
+            run::query(&client, &claim, &claim_params).await
         };
-        let mut tasks = claimed
-            .map_err(db_error)?
-            .iter()
-            .map(read_task)
-            .collect::<Result<Vec<_>>>()?;
+        let mut tasks = claimed?.iter().map(read_task).collect::<Result<Vec<_>>>()?;
         if !tasks.is_empty() {
             self.wrote();
         }

@@ -64,8 +64,13 @@ fn lock_key(schema: &str) -> i64 {
 /// The newest applied migration, 0 where taskq was never migrated.
 pub(crate) async fn schema_version(client: &impl GenericClient, schema: &str) -> Result<i64> {
     let table = format!("{}.taskq_migrations", quote(schema));
+    // Typed and unprepared (one round trip, nothing left on the server):
+    // the same behind a pooler in transaction mode as on a direct line.
     let exists = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .query_typed_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(&table, tokio_postgres::types::Type::TEXT)],
+        )
         .await
         .map_err(db_error)?
         .try_get::<_, bool>(0)
@@ -75,7 +80,7 @@ pub(crate) async fn schema_version(client: &impl GenericClient, schema: &str) ->
     }
     let sql = format!("SELECT coalesce(max(version), 0) FROM {table}");
     client
-        .query_one(&sql, &[])
+        .query_typed_one(&sql, &[])
         .await
         .and_then(|row| row.try_get(0))
         .map_err(db_error)

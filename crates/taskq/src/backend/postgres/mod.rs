@@ -44,6 +44,7 @@ mod migrate;
 mod notify;
 mod pool;
 mod rows;
+mod run;
 mod schedules;
 mod statements;
 mod throughput;
@@ -51,7 +52,6 @@ mod transactional;
 mod vacuum;
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -74,6 +74,7 @@ use crate::task::{due_actions, ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
 
+pub(crate) use config::take_param;
 pub use config::{split_schema, validate_schema, PostgresConfig, MAX_SCHEMA_LEN};
 pub(crate) use error::db_error;
 pub use transactional::{complete_in, enqueue_in, enqueue_many_in};
@@ -87,11 +88,6 @@ use statements::{InsertColumns, Sql};
 /// The schema version this build creates and needs.
 pub use migrate::SCHEMA_VERSION;
 
-/// The least time between two requeues of an action's expired leases by
-/// this process's claims: the statement costs about as much as half a
-/// claim, and leases last seconds to minutes.
-const EXPIRY_EVERY: Duration = Duration::from_millis(100);
-
 /// A task queue in a PostgreSQL database.
 #[derive(Debug)]
 pub struct PostgresBackend {
@@ -100,6 +96,8 @@ pub struct PostgresBackend {
     schema: String,
     channel: String,
     sql: Sql,
+    /// How statements are sent: prepared, or not (behind a pooler).
+    run: Arc<run::Runner>,
     completer: completer::Completer,
     notifier: notifier::Notifier,
     counts: counts::TallyFolder,
@@ -109,6 +107,9 @@ pub struct PostgresBackend {
     /// Which actions have limits, as last learned.
     limit_hints: limits::Hints,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Where the listener connects: the backend's own server, a direct
+    /// URL past a pooler, or nowhere (behind a pooler without one).
+    listen_to: Option<tokio_postgres::Config>,
     /// The server process id of that listener's session while it listens.
     own_listener: notifier::OwnListener,
     /// Set when the schema was found older than this build needs and not
@@ -139,21 +140,19 @@ impl PostgresBackend {
     /// The URL's password is never printed in errors or logs.
     pub async fn connect(url: &str, config: PostgresConfig) -> Result<Self> {
         config.validate()?;
-        let mut pg_config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            Error::invalid(
-                "url",
-                format!("not a valid PostgreSQL connection URL ({e})"),
-            )
-        })?;
+        let mut pg_config = config::parse_url("url", url)?;
         pg_config.connect_timeout(config.connect_timeout);
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("taskq");
         }
 
+        let listen_to = config.listen_config(&pg_config)?;
         let pool = pool::build(&pg_config, config.pool_size, config.connect_timeout)?;
+        let run = run::Runner::new(config.prepared_statements);
         let quoted = quote(&config.schema);
         let completer = completer::Completer::spawn(
             pool.clone(),
+            Arc::clone(&run),
             completer::CompleteSql {
                 delete: include_str!("sql/task_complete_many.sql").replace("{schema}", &quoted),
                 retain: include_str!("sql/task_complete_many_retain.sql")
@@ -164,18 +163,25 @@ impl PostgresBackend {
         let own_listener = notifier::OwnListener::default();
         let notifier = notifier::Notifier::spawn(
             pool.clone(),
+            Arc::clone(&run),
             include_str!("sql/task_notify.sql").replace("{schema}", &quoted),
             channel(&config.schema),
             Arc::clone(&own_listener),
         );
         let counts = counts::TallyFolder::spawn(
             pool.clone(),
+            Arc::clone(&run),
             include_str!("sql/task_counts_fold.sql").replace("{schema}", &quoted),
             include_str!("sql/task_counts_adopt.sql").replace("{schema}", &quoted),
             &config.schema,
         );
-        let vacuum =
-            vacuum::Vacuumer::spawn(pool.clone(), &config.schema, &quoted, config.vacuum_after);
+        let vacuum = vacuum::Vacuumer::spawn(
+            pool.clone(),
+            Arc::clone(&run),
+            &config.schema,
+            &quoted,
+            config.vacuum_after,
+        );
         let backend = PostgresBackend {
             completer,
             notifier,
@@ -187,8 +193,10 @@ impl PostgresBackend {
             pg_config,
             channel: channel(&config.schema),
             sql: Sql::for_schema(&config.schema),
+            run,
             schema: config.schema,
             listener: Mutex::new(None),
+            listen_to,
             own_listener,
             behind: AtomicBool::new(false),
         };
@@ -209,27 +217,6 @@ impl PostgresBackend {
     fn wrote(&self) {
         self.counts.changed();
         self.vacuum.changed();
-    }
-
-    /// Whether a claim of `action` should first requeue its expired
-    /// leases: at most every [`EXPIRY_EVERY`] per action in this process.
-    fn expiry_due(&self, action: &str) -> bool {
-        let now = std::time::Instant::now();
-        let mut checked = self
-            .expiry_checked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if checked
-            .get(action)
-            .is_some_and(|at| now.duration_since(*at) < EXPIRY_EVERY)
-        {
-            return false;
-        }
-        if checked.len() >= 10_000 {
-            checked.retain(|_, at| now.duration_since(*at) < EXPIRY_EVERY);
-        }
-        checked.insert(action.to_owned(), now);
-        true
     }
 
     /// The schema that holds the tables.
@@ -268,6 +255,15 @@ impl Backend for PostgresBackend {
         };
         match control::all_inserted(&tasks, &rows)? {
             Ok(enqueued) => Ok(enqueued),
+            Err(ids) if self.run.unprepared() => {
+                // Its lookups as text in a transaction, on one server
+                // connection behind a pooler.
+                let mut client = self.client().await?;
+                let tx = client.transaction().await.map_err(db_error)?;
+                let enqueued = control::enqueued(&*tx, &self.sql, &tasks, ids).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(enqueued)
+            }
             Err(ids) => {
                 let client = self.client().await?;
                 control::enqueued(&**client, &self.sql, &tasks, ids).await
@@ -321,28 +317,7 @@ impl Backend for PostgresBackend {
         expiry: ExpiryBackoff,
         worker: &WorkerId,
     ) -> Result<Claimed> {
-        let mut expire = self.expiry_due(action);
-        let mut hint = self.limit_hints.get(action);
-        loop {
-            let tasks = self
-                .claim_once(action, limit, expiry, worker, expire, hint)
-                .await?;
-            if tasks.len() as u32 >= limit {
-                let limited = hint != limits::Hint::Unlimited;
-                let held = crate::limits::Held {
-                    limited,
-                    retry_in: None,
-                };
-                return Ok(Claimed { tasks, held });
-            }
-            let (held, wrong) = self.held_back(action, hint, tasks.is_empty()).await?;
-            if !(wrong && tasks.is_empty()) {
-                return Ok(Claimed { tasks, held });
-            }
-            // The other statement, once: the hint is right now.
-            expire = false;
-            hint = self.limit_hints.get(action);
-        }
+        self.claim(action, limit, expiry, worker).await
     }
 
     async fn task_complete(
@@ -560,7 +535,7 @@ impl Backend for PostgresBackend {
     }
 
     fn supports_notify(&self) -> bool {
-        true
+        self.listen_to.is_some()
     }
 
     async fn flush(&self) -> Result<()> {
@@ -586,10 +561,18 @@ impl Backend for PostgresBackend {
     }
 
     fn listen(&self, waiters: Arc<dyn Waiters>) {
+        let Some(listen_to) = &self.listen_to else {
+            tracing::info!(
+                "taskq: no LISTEN for other processes' enqueues: with prepared_statements off \
+                 (a pooler in transaction mode) it needs PostgresConfig::listen_url, a direct \
+                 URL; idle workers poll every QueueConfig::poll_interval instead"
+            );
+            return;
+        };
         let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
         if listener.is_none() {
             *listener = Some(listener::spawn(
-                self.pg_config.clone(),
+                listen_to.clone(),
                 self.channel.clone(),
                 waiters,
                 Arc::clone(&self.own_listener),

@@ -1,6 +1,6 @@
-//! The connection pool, and how the backend runs its statements on it:
-//! prepared once per connection, reads retried once on a fresh connection,
-//! fenced writes that say when the lease was lost.
+//! The connection pool, and how the backend runs its statements on it
+//! (through `run.rs`): reads retried once on a fresh connection, fenced
+//! writes that say when the lease was lost.
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::error::{db_error, pool_error};
 use super::notify::notifier;
+use super::run::{self, Runner};
 use super::{migrate, PostgresBackend};
 use crate::error::{DatabaseErrorKind, Error, Result};
 
@@ -55,14 +56,12 @@ pub(super) fn lost(error: &Error) -> bool {
 /// (the pool would notice only once the connection's task has ended).
 pub(super) async fn query_detaching_lost(
     pool: &Pool,
+    run: &Runner,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>> {
     let client = pool.get().await.map_err(pool_error)?;
-    let result = match client.prepare_cached(sql).await.map_err(db_error) {
-        Ok(statement) => client.query(&statement, params).await.map_err(db_error),
-        Err(error) => Err(error),
-    };
+    let result = run.query(&client, sql, params).await;
     if result.as_ref().is_err_and(lost) {
         drop(deadpool_postgres::Object::take(client));
     }
@@ -111,30 +110,26 @@ where
     Err(last.unwrap_or(Error::Closed))
 }
 
-/// Runs `sql` on `client`, prepared for this one run.
+/// Runs `sql` on `client` (a fresh one, for a repeat).
 pub(super) async fn run_once(
     client: &deadpool_postgres::ClientWrapper,
+    run: &Runner,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>> {
-    let statement = client.prepare(sql).await.map_err(db_error)?;
-    client.query(&statement, params).await.map_err(db_error)
+    run.query(client, sql, params).await
 }
 
 /// Runs one statement on a pooled connection for a background task (a
 /// wake-up, a fold of the counts), whose failure is only logged.
 pub(super) async fn execute_in_background(
     pool: &Pool,
+    run: &Runner,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> std::result::Result<u64, String> {
     let client = pool.get().await.map_err(|e| e.to_string())?;
-    let statement = client
-        .prepare_cached(sql)
-        .await
-        .map_err(|e| e.to_string())?;
-    client
-        .execute(&statement, params)
+    run.execute(&client, sql, params)
         .await
         .map_err(|e| e.to_string())
 }
@@ -161,8 +156,7 @@ impl PostgresBackend {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
         let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.query(&statement, params).await.map_err(db_error)
+        self.run.query(&client, sql, params).await
     }
 
     /// Inserts tasks (`insert` with its `params`) and sends the wake-up of
@@ -178,20 +172,29 @@ impl PostgresBackend {
         inline: notifier::Inline,
     ) -> Result<Vec<Row>> {
         let client = self.client().await?;
-        let insert = client.prepare_cached(insert).await.map_err(db_error)?;
+        let insert = self.run.ready(&client, insert).await?;
         let notify_sql = match inline {
             notifier::Inline::Always => &self.sql.notify,
             notifier::Inline::IfHeard => &self.sql.notify_if_heard,
         };
-        let notify = client.prepare_cached(notify_sql).await.map_err(db_error)?;
+        let notify = self.run.ready(&client, notify_sql).await?;
         let listener = notifier::listener_name_shown(&self.channel);
         let own = self.own_listener.load(Ordering::Relaxed);
         let notify_params: Vec<&(dyn ToSql + Sync)> = match inline {
             notifier::Inline::Always => vec![&self.channel, &due],
             notifier::Inline::IfHeard => vec![&self.channel, &due, &listener, &own],
         };
-        let mut insert = pin!(client.query(&insert, params));
-        let mut notify = pin!(client.query(&notify, &notify_params));
+        if self.run.unprepared() {
+            // One after the other: a pooler may not keep the connection
+            // between the two.
+            let rows = run::query(&client, &insert, params).await?;
+            if let Err(error) = run::query(&client, &notify, &notify_params).await {
+                tracing::debug!(%error, "could not send a wake-up notification");
+            }
+            return Ok(rows);
+        }
+        let mut insert = pin!(run::query(&client, &insert, params));
+        let mut notify = pin!(run::query(&client, &notify, &notify_params));
         let mut notify_done = false;
         // Each query's request goes out on its first poll, the insert's
         // first. The notification's answer is not awaited: the connection
@@ -210,7 +213,7 @@ impl PostgresBackend {
             rows
         })
         .await;
-        rows.map_err(db_error)
+        rows
     }
 
     /// A fenced write (one that names a lease token), tried again on a
@@ -227,14 +230,15 @@ impl PostgresBackend {
         params: &[&(dyn ToSql + Sync)],
         ends: Option<crate::task::LeaseRef>,
     ) -> Result<Vec<Row>> {
-        match query_detaching_lost(&self.pool, sql, params).await {
+        match query_detaching_lost(&self.pool, &self.run, sql, params).await {
             Err(error) if lost(&error) => {
                 tracing::warn!(%error, "the connection was lost during a write; trying it again");
                 on_fresh(&self.pool, |client| async move {
-                    let rows = run_once(&client, sql, params).await?;
+                    let rows = run_once(&client, &self.run, sql, params).await?;
                     match ends {
                         Some(lease) if rows.is_empty() => {
-                            run_once(&client, &self.sql.applied, &[&lease.id.0, &lease.token]).await
+                            let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
+                            run_once(&client, &self.run, &self.sql.applied, &params).await
                         }
                         _ => Ok(rows),
                     }
@@ -258,8 +262,7 @@ impl PostgresBackend {
 
     pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.execute(&statement, params).await.map_err(db_error)
+        self.run.execute(&client, sql, params).await
     }
 
     /// A read, tried once more on a fresh connection if the first one

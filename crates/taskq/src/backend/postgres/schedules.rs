@@ -176,7 +176,8 @@ impl PostgresBackend {
         }
         self.wrote();
         let enqueued =
-            super::transactional::insert_prepared(&tx, &self.sql, &self.channel, tasks).await?;
+            super::transactional::insert_prepared(&tx, &self.run, &self.sql, &self.channel, tasks)
+                .await?;
         if let Some((task, last)) = tasks.last().zip(enqueued.last()) {
             let at = match task.options.not_before {
                 Some(NotBefore::At(at)) => micros::from_time(at),

@@ -9,6 +9,7 @@ use tokio_postgres::{GenericClient, ToStatement};
 use super::config::{channel, validate_schema};
 use super::control;
 use super::error::{db_error, lease_lost};
+use super::run::{self, Runner};
 use super::statements::{InsertColumns, Sql};
 use crate::error::Result;
 use crate::task::{due_actions, follow_ups_of, CompletionRef, NewTask};
@@ -18,16 +19,33 @@ use crate::unique::Enqueued;
 /// its two statements prepared once per connection.
 pub(super) async fn insert_prepared(
     tx: &deadpool_postgres::Transaction<'_>,
+    run: &Runner,
     sql: &Sql,
     channel: &str,
     tasks: &[NewTask],
 ) -> Result<Vec<Enqueued>> {
-    let insert = tx
-        .prepare_cached(sql.insert_for(tasks, true))
-        .await
-        .map_err(db_error)?;
-    let notify = tx.prepare_cached(&sql.notify).await.map_err(db_error)?;
-    insert_and_notify(&**tx, sql, (&insert, &notify), channel, tasks).await
+    let insert = run.ready(tx, sql.insert_for(tasks, true)).await?;
+    let notify = run.ready(tx, &sql.notify).await?;
+    let columns = InsertColumns::new(tasks);
+    let params = columns.params();
+    let due = due_actions(tasks);
+    // In the transaction: sent together even behind a pooler, which keeps
+    // the server connection until it ends.
+    let inserted = run::query(tx, &insert, &params);
+    let notified = async {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let params: [&(dyn ToSql + Sync); 2] = [&channel, &due];
+        run::query(tx, &notify, &params).await.map(drop)
+    };
+    let (rows, notified) = tokio::join!(inserted, notified);
+    let rows = rows?;
+    notified?;
+    match control::all_inserted(tasks, &rows)? {
+        Ok(enqueued) => Ok(enqueued),
+        Err(ids) => control::enqueued(&**tx, sql, tasks, ids).await,
+    }
 }
 
 /// Inserts validated `tasks` and, for those due now, queues their wake-up

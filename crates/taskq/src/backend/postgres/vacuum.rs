@@ -28,6 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
+
+use super::run::Runner;
 use tokio::task::JoinHandle;
 
 /// The tables that churn.
@@ -65,11 +67,18 @@ impl Drop for Vacuumer {
 impl Vacuumer {
     /// Starts vacuuming the churning tables of `schema` (quoted as
     /// `quoted`) past `after` dead rows; `None` leaves them to autovacuum.
-    pub(super) fn spawn(pool: Pool, schema: &str, quoted: &str, after: Option<u64>) -> Self {
+    pub(super) fn spawn(
+        pool: Pool,
+        runner: Arc<Runner>,
+        schema: &str,
+        quoted: &str,
+        after: Option<u64>,
+    ) -> Self {
         let changed = Arc::new(AtomicBool::new(false));
         let task = after.map(|after| {
             let state = Loop {
                 pool,
+                runner,
                 schema: schema.to_owned(),
                 quoted: quoted.to_owned(),
                 after: i64::try_from(after).unwrap_or(i64::MAX),
@@ -93,6 +102,7 @@ impl Vacuumer {
 
 struct Loop {
     pool: Pool,
+    runner: Arc<Runner>,
     schema: String,
     quoted: String,
     after: i64,
@@ -153,8 +163,10 @@ impl Loop {
     /// superuser); a vacuum by another role only warns and skips them.
     async fn may_vacuum(&self) -> Result<bool, String> {
         let client = self.pool.get().await.map_err(|e| e.to_string())?;
-        let row = client
-            .query_one(
+        let rows = self
+            .runner
+            .query(
+                &client,
                 "SELECT coalesce(bool_and(pg_has_role(c.relowner, 'USAGE')), false) \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = $1 AND c.relname = ANY ($2)",
@@ -162,14 +174,17 @@ impl Loop {
             )
             .await
             .map_err(|e| e.to_string())?;
+        let row = rows.first().ok_or("no answer")?;
         row.try_get(0).map_err(|e| e.to_string())
     }
 
     /// The dead rows of each churning table, as the statistics say.
     async fn dead(&self) -> Result<Vec<Dead>, String> {
         let client = self.pool.get().await.map_err(|e| e.to_string())?;
-        let rows = client
+        let rows = self
+            .runner
             .query(
+                &client,
                 "SELECT relname::text, n_dead_tup, \
                         coalesce(greatest(last_vacuum, last_autovacuum) > now() - $3 * interval '1 millisecond', false) \
                  FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = ANY ($2)",

@@ -26,6 +26,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use crate::backend::postgres::pool::execute_in_background;
+use crate::backend::postgres::run::Runner;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -99,29 +100,31 @@ impl Drop for Notifier {
 
 /// Whether a session other than `own` listens for this channel's
 /// wake-ups; `true` when that cannot be told.
-async fn others_listen(pool: &Pool, channel: &str, own: &OwnListener) -> bool {
+async fn others_listen((pool, runner): &Db, channel: &str, own: &OwnListener) -> bool {
     let found = async {
         let client = pool.get().await.map_err(|e| e.to_string())?;
-        let statement = client
-            .prepare_cached(
+        let own = own.load(Ordering::Relaxed);
+        let rows = runner
+            .query(
+                &client,
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
                  WHERE application_name = $1 AND datname = current_database() AND pid <> $2)",
+                &[&listener_name_shown(channel), &own],
             )
             .await
             .map_err(|e| e.to_string())?;
-        let own = own.load(Ordering::Relaxed);
-        let row = client
-            .query_one(&statement, &[&listener_name_shown(channel), &own])
-            .await
-            .map_err(|e| e.to_string())?;
+        let row = rows.first().ok_or("no answer")?;
         row.try_get::<_, bool>(0).map_err(|e| e.to_string())
     }
     .await;
     found.unwrap_or(true)
 }
 
-async fn send(pool: &Pool, sql: &str, channel: &str, actions: &[String]) {
-    let sent = execute_in_background(pool, sql, &[&channel, &actions]).await;
+/// The pool and how statements go out on it.
+type Db = (Pool, Arc<Runner>);
+
+async fn send((pool, runner): &Db, sql: &str, channel: &str, actions: &[String]) {
+    let sent = execute_in_background(pool, runner, sql, &[&channel, &actions]).await;
     // A hint only: waiters poll, so a lost one costs latency.
     if let Err(error) = sent {
         tracing::debug!(%error, "could not send a wake-up notification");
@@ -182,7 +185,7 @@ impl Inbox {
 /// The sender: notifies what it is asked to, each action at most once per
 /// [`WINDOW`], while other sessions listen.
 async fn run(
-    pool: Pool,
+    db: Db,
     sql: String,
     channel: String,
     own: OwnListener,
@@ -220,14 +223,14 @@ async fn run(
                     listening
                 }
                 _ => {
-                    let listening = others_listen(&pool, &channel, &own).await;
+                    let listening = others_listen(&db, &channel, &own).await;
                     *known.lock().unwrap_or_else(|e| e.into_inner()) = Some((listening, now));
                     listening
                 }
             };
             inbox.look = false;
             if listening && !due.is_empty() {
-                send(&pool, &sql, &channel, &due).await;
+                send(&db, &sql, &channel, &due).await;
             }
         }
         for reply in inbox.flushes.drain(..) {
@@ -241,6 +244,7 @@ impl Notifier {
     /// the queue wakes in the process.
     pub(in crate::backend::postgres) fn spawn(
         pool: Pool,
+        runner: Arc<Runner>,
         sql: String,
         channel: String,
         own: OwnListener,
@@ -249,7 +253,7 @@ impl Notifier {
         let presence: Presence = Arc::default();
         let last_sent: LastSent = Arc::default();
         let task = tokio::spawn(run(
-            pool,
+            (pool, runner),
             sql,
             channel,
             own,

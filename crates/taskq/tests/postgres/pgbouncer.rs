@@ -1,0 +1,117 @@
+//! The conformance suite again, through PgBouncer in transaction pooling
+//! mode (`scripts/with-postgres` starts one in front of the server and
+//! sets `TASKQ_TEST_PGBOUNCER_URL`), with `prepared_statements: false`
+//! and `LISTEN` on the direct URL; and what changes behind a pooler.
+
+use super::*;
+
+fn bouncer_url() -> String {
+    std::env::var("TASKQ_TEST_PGBOUNCER_URL").unwrap_or_else(|_| {
+        panic!(
+            "the PgBouncer tests need PgBouncer: run ./scripts/test, which starts one in \
+             transaction pooling mode when it is installed (sudo apt-get install pgbouncer), \
+             or set TASKQ_TEST_PGBOUNCER_URL=postgres://user@host:port/db"
+        )
+    })
+}
+
+fn behind_bouncer() -> PostgresConfig {
+    PostgresConfig {
+        prepared_statements: false,
+        listen_url: Some(url()),
+        ..small_pool()
+    }
+}
+
+async fn bouncer_db() -> PostgresDb {
+    PostgresDb::from_db(TestDatabase::postgres_with(
+        &bouncer_url(),
+        behind_bouncer(),
+    ))
+}
+
+mod conformance_through_pgbouncer {
+    use super::{bouncer_db, conformance};
+
+    crate::conformance_tests!(bouncer_db);
+}
+
+#[tokio::test]
+async fn without_a_direct_url_workers_poll_and_still_run_everything() {
+    let config = PostgresConfig {
+        listen_url: None,
+        ..behind_bouncer()
+    };
+    let db = TestDatabase::postgres_with(&bouncer_url(), config);
+    let fast_poll = QueueConfig {
+        poll_interval: Duration::from_millis(50),
+        ..QueueConfig::default()
+    };
+    let queue = db.queue_with(fast_poll).await.unwrap();
+    assert!(!queue.supports_notify(), "no LISTEN through the pooler");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut worker =
+        taskq::worker::Worker::new(queue.clone(), taskq::worker::WorkerConfig::default());
+    worker
+        .handle("email", move |n: u32, _ctx: taskq::worker::TaskContext| {
+            let tx = tx.clone();
+            async move { tx.send(n).map_err(|e| e.to_string()) }
+        })
+        .unwrap();
+    let stop = taskq::worker::CancellationToken::new();
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    // Enqueued by another queue (another process, as far as the worker
+    // can tell): heard at the next poll.
+    let producer = db.queue().await.unwrap();
+    for n in 0..20u32 {
+        producer.enqueue("email", &n).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let n = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+        got.push(n.expect("the worker polls").unwrap());
+    }
+    got.sort();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    db.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_url_can_turn_prepared_statements_off() {
+    let schema = fresh_schema();
+    let url = format!(
+        "{}?schema={schema}&prepared_statements=false",
+        bouncer_url()
+    );
+    let queue = Queue::connect(&url).await.unwrap();
+    assert!(!queue.supports_notify());
+    let id = queue.enqueue("email", &1u32).await.unwrap();
+    let lease = queue.claim("email").await.unwrap().unwrap();
+    assert_eq!(lease.id(), id);
+    lease.complete().await.unwrap();
+    assert_eq!(queue.len("email").await.unwrap(), 0);
+    let bad = format!("{}?prepared_statements=maybe", bouncer_url());
+    assert!(matches!(
+        Queue::connect(&bad).await,
+        Err(Error::InvalidInput { field: "url", .. })
+    ));
+    let config = PostgresConfig {
+        listen_url: Some("not a url".to_owned()),
+        ..behind_bouncer()
+    };
+    assert!(matches!(
+        config.validate(),
+        Err(Error::InvalidInput {
+            field: "listen_url",
+            ..
+        })
+    ));
+    // The password of a direct URL stays out of the settings' debug text.
+    let config = PostgresConfig {
+        listen_url: Some("postgres://app:s3cret@db.internal/app".to_owned()),
+        ..PostgresConfig::default()
+    };
+    assert!(!format!("{config:?}").contains("s3cret"));
+}
