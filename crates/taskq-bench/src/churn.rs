@@ -125,7 +125,7 @@ pub(crate) struct Churn {
 
 /// Runs the churn on a fresh schema of `database` (PostgreSQL only).
 pub(crate) async fn run(database: &Database, args: &ChurnArgs) -> Churn {
-    let Database::Postgres { url } = database else {
+    let Database::Postgres { url, .. } = database else {
         eprintln!("taskq-bench: --churn runs on PostgreSQL only (--backend postgres)");
         std::process::exit(2);
     };

@@ -37,6 +37,12 @@ struct Args {
     /// The PostgreSQL server (scripts/bench starts a throwaway one).
     #[arg(long, env = "TASKQ_BENCH_POSTGRES_URL", hide_env_values = true)]
     postgres_url: Option<String>,
+    /// A pooler in transaction mode in front of that server (PgBouncer):
+    /// the PostgreSQL workloads then run through it, with
+    /// `prepared_statements` off and `LISTEN` on --postgres-url; the raw
+    /// limits stay direct.
+    #[arg(long, env = "TASKQ_BENCH_POOLER_URL", hide_env_values = true)]
+    pooler_url: Option<String>,
     /// Where the SQLite files go (default: the system's temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -85,6 +91,8 @@ struct Args {
 const PRODUCE_INTO: &str = "TASKQ_BENCH_PRODUCE_INTO";
 /// The PostgreSQL schema the producer process enqueues into.
 const PRODUCE_SCHEMA: &str = "TASKQ_BENCH_PRODUCE_SCHEMA";
+/// Set for a producer process that goes through a pooler.
+const PRODUCE_POOLED: &str = "TASKQ_BENCH_PRODUCE_POOLED";
 
 /// How many tasks each workload uses.
 pub(crate) struct Sizes {
@@ -120,8 +128,15 @@ const QUICK: Sizes = Sizes {
 /// A database to measure: a fresh file or schema per run. (Not the
 /// `taskq::backend::Backend` trait: the benchmark uses only the public API.)
 pub(crate) enum Database {
-    Sqlite { dir: PathBuf, config: SqliteConfig },
-    Postgres { url: String },
+    Sqlite {
+        dir: PathBuf,
+        config: SqliteConfig,
+    },
+    /// `pooler`: the queues go through this pooler in transaction mode.
+    Postgres {
+        url: String,
+        pooler: Option<String>,
+    },
 }
 
 /// One run's fresh database.
@@ -149,13 +164,17 @@ async fn sqlite_queue(path: &std::path::Path, config: &SqliteConfig) -> Queue {
 
 /// A queue with default settings on `schema` of the server at `url`, with
 /// a pool of `pool_size` connections.
-async fn postgres_queue(url: &str, schema: &str, pool_size: usize) -> Queue {
+/// Through `pooler` (a pooler in transaction mode) when one is given,
+/// with LISTEN on `url`.
+async fn postgres_queue(url: &str, pooler: Option<&str>, schema: &str, pool_size: usize) -> Queue {
     let config = PostgresConfig {
         schema: schema.to_owned(),
         pool_size,
+        prepared_statements: pooler.is_none(),
+        listen_url: pooler.map(|_| url.to_owned()),
         ..PostgresConfig::default()
     };
-    let backend = PostgresBackend::connect(url, config)
+    let backend = PostgresBackend::connect(pooler.unwrap_or(url), config)
         .await
         .expect("connect to PostgreSQL");
     Queue::new(backend, QueueConfig::default()).expect("a queue")
@@ -165,7 +184,10 @@ impl Database {
     fn name(&self) -> &'static str {
         match self {
             Database::Sqlite { .. } => "sqlite",
-            Database::Postgres { .. } => "postgres",
+            Database::Postgres { pooler: None, .. } => "postgres",
+            Database::Postgres {
+                pooler: Some(_), ..
+            } => "postgres+pgbouncer",
         }
     }
 
@@ -179,10 +201,10 @@ impl Database {
                     schema: None,
                 }
             }
-            Database::Postgres { url } => {
+            Database::Postgres { url, pooler } => {
                 let schema = format!("bench_{}", unique());
                 Fresh {
-                    queue: postgres_queue(url, &schema, 16).await,
+                    queue: postgres_queue(url, pooler.as_deref(), &schema, 16).await,
                     path: None,
                     schema: Some(schema),
                 }
@@ -218,8 +240,12 @@ impl Database {
                     .env(PRODUCE_INTO, path)
                     .args(["--durability", durability]);
             }
-            (Database::Postgres { url }, _, Some(schema)) => {
-                command.env(PRODUCE_INTO, url).env(PRODUCE_SCHEMA, schema);
+            (Database::Postgres { url, pooler }, _, Some(schema)) => {
+                command.env(PRODUCE_SCHEMA, schema);
+                match pooler {
+                    Some(pooler) => command.env(PRODUCE_INTO, pooler).env(PRODUCE_POOLED, url),
+                    None => command.env(PRODUCE_INTO, url),
+                };
             }
             _ => unreachable!("a fresh database has a path or a schema"),
         }
@@ -230,7 +256,9 @@ impl Database {
     pub(crate) async fn another_queue(&self, fresh: &Fresh) -> Queue {
         match (self, &fresh.path, &fresh.schema) {
             (Database::Sqlite { config, .. }, Some(path), _) => sqlite_queue(path, config).await,
-            (Database::Postgres { url }, _, Some(schema)) => postgres_queue(url, schema, 4).await,
+            (Database::Postgres { url, pooler }, _, Some(schema)) => {
+                postgres_queue(url, pooler.as_deref(), schema, 4).await
+            }
             _ => unreachable!("a fresh database has a path or a schema"),
         }
     }
@@ -242,7 +270,7 @@ impl Database {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
-        if let (Database::Postgres { url }, Some(schema)) = (self, fresh.schema) {
+        if let (Database::Postgres { url, .. }, Some(schema)) = (self, fresh.schema) {
             if let Ok((client, connection)) =
                 tokio_postgres::connect(url, tokio_postgres::NoTls).await
             {
@@ -335,7 +363,10 @@ async fn produce(args: &Args, n: usize) {
     workloads::carry(workloads::Carry::named(&args.tasks));
     let into = std::env::var(PRODUCE_INTO).expect("started by the benchmark");
     let queue = match std::env::var(PRODUCE_SCHEMA) {
-        Ok(schema) => postgres_queue(&into, &schema, 1).await,
+        Ok(schema) => match std::env::var(PRODUCE_POOLED) {
+            Ok(direct) => postgres_queue(&direct, Some(&into), &schema, 1).await,
+            Err(_) => postgres_queue(&into, None, &schema, 1).await,
+        },
         Err(_) => {
             let config = SqliteConfig {
                 durability: durability(&args.durability),
@@ -376,7 +407,10 @@ fn databases(args: &Args, dir: &std::path::Path) -> Vec<Database> {
     }
     if matches!(args.backend.as_str(), "all" | "postgres") {
         match &args.postgres_url {
-            Some(url) => databases.push(Database::Postgres { url: url.clone() }),
+            Some(url) => databases.push(Database::Postgres {
+                url: url.clone(),
+                pooler: args.pooler_url.clone(),
+            }),
             None => {
                 eprintln!("taskq-bench: no --postgres-url (or TASKQ_BENCH_POSTGRES_URL); run ./scripts/bench to start a throwaway server");
                 std::process::exit(2);

@@ -27,7 +27,7 @@ pub(crate) async fn one(bench: &Bench, database: &Database, sizes: &Sizes) -> Ve
     };
     match database {
         Database::Sqlite { .. } => pass.sqlite_raw_limits().await,
-        Database::Postgres { url } => pass.postgres_raw_limits(url).await,
+        Database::Postgres { url, .. } => pass.postgres_raw_limits(url).await,
     }
     pass.enqueues().await;
     pass.drains().await;

@@ -47,7 +47,7 @@ async fn fill(backend: &Database, fresh: &Fresh, queued: usize, finished: usize)
                 .await
                 .expect("count the fill");
         }
-        Database::Postgres { url } => {
+        Database::Postgres { url, .. } => {
             let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
                 .await
                 .expect("connect");

@@ -286,7 +286,8 @@ impl Backend for SqliteBackend {
     ) -> Result<Vec<Enqueued>> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
-        self.write(move |conn| {
+        let follow_ups = Arc::new(follow_ups);
+        self.fenced(move |conn| {
             let now = micros::from_time(clock.now());
             statements::complete(conn, now, lease, &follow_ups, retain, Some(&mark))
         })
@@ -295,8 +296,8 @@ impl Backend for SqliteBackend {
 
     async fn task_fail(&self, lease: LeaseRef, error: &str, to: FailTo) -> Result<State> {
         let clock = self.clock.clone();
-        let error = error.to_owned();
-        self.write(move |conn| {
+        let error: Arc<str> = error.into();
+        self.fenced(move |conn| {
             statements::fail(conn, micros::from_time(clock.now()), lease, &error, to)
         })
         .await
@@ -304,13 +305,13 @@ impl Backend for SqliteBackend {
 
     async fn task_extend(&self, lease: LeaseRef, by: Duration) -> Result<Extended> {
         let clock = self.clock.clone();
-        self.write(move |conn| statements::extend(conn, micros::from_time(clock.now()), lease, by))
+        self.fenced(move |conn| statements::extend(conn, micros::from_time(clock.now()), lease, by))
             .await
     }
 
     async fn task_release(&self, lease: LeaseRef, delay: Duration) -> Result<State> {
         let clock = self.clock.clone();
-        self.write(move |conn| {
+        self.fenced(move |conn| {
             statements::release(conn, micros::from_time(clock.now()), lease, delay)
         })
         .await

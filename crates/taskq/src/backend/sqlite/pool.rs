@@ -68,6 +68,26 @@ impl SqliteBackend {
         self.writer.write(op).await
     }
 
+    /// A fenced write (one that names a lease token: a completion,
+    /// failure, release or heartbeat), tried once more when the file stayed
+    /// locked by another process past the busy timeout: SQLite refuses
+    /// before it writes anything, so the first try changed nothing (and the
+    /// token would make a repeat harmless even if it had). The twin of the
+    /// PostgreSQL backend's repeat after a lost connection.
+    pub(super) async fn fenced<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Clone + Send + 'static,
+    {
+        match self.write(op.clone()).await {
+            Err(error) if error.database_kind() == Some(DatabaseErrorKind::Busy) => {
+                tracing::warn!(%error, "another process kept the SQLite file locked during a write; trying it once more");
+                self.write(op).await
+            }
+            other => other,
+        }
+    }
+
     pub(super) async fn write_relaxed<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
