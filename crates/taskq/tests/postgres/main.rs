@@ -11,6 +11,7 @@ mod connect;
 mod control;
 mod counts;
 mod helpers;
+mod lost_answer;
 mod lost_connection;
 mod migrate;
 mod notify;
