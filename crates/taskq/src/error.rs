@@ -13,6 +13,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Match on the variants to decide what to do; the messages read as
 /// sentences and are safe to show to an operator.
+///
+/// It is `Send + Sync + 'static`, so an application's own error type can
+/// wrap it, and a database failure keeps the driver's error as its
+/// [`source`](std::error::Error::source) (a `rusqlite::Error` or a
+/// `tokio_postgres::Error`), with a portable kind beside it:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("could not queue the task")]
+///     Queue(#[from] taskq::Error),
+/// }
+///
+/// async fn signup(queue: &taskq::Queue) -> Result<(), AppError> {
+///     queue.enqueue("welcome-email", &"ada@example.com").await?;
+///     Ok(())
+/// }
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let queue = taskq::Queue::connect(dir.path().join("q.db").to_str().unwrap()).await.unwrap();
+/// # signup(&queue).await.unwrap();
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -634,3 +634,65 @@ async fn a_test_database_on_a_manual_clock_reaches_delays_backoffs_and_lease_end
         Err(Error::InvalidInput { field: "clock", .. })
     ));
 }
+
+/// An application's own error, wrapping taskq's as applications do.
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("could not queue the welcome email")]
+    Queue(#[from] Error),
+}
+
+/// Each error of `error`'s source chain, `error` first.
+fn chain<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Vec<&'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source()).collect()
+}
+
+/// Runs `future` to its end on a runtime of its own.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+#[test]
+fn a_driver_error_in_the_callers_transaction_keeps_its_source_through_an_app_error() {
+    fn assert_wrappable<E: std::error::Error + Send + Sync + 'static>() {}
+    assert_wrappable::<Error>();
+    // A read-only connection to a migrated file: the insert fails in
+    // SQLite itself.
+    let db = TestDatabase::sqlite().unwrap();
+    drop(block_on(db.queue()));
+    let conn = Connection::open_with_flags(
+        db.sqlite_path().unwrap(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let enqueue = || -> Result<taskq::Enqueued, AppError> {
+        Ok(sqlite::enqueue_in(
+            &conn,
+            &NewTask::json("email", &1).unwrap(),
+        )?)
+    };
+    let error = enqueue().unwrap_err();
+    let AppError::Queue(queue_error) = &error;
+    assert!(matches!(queue_error, Error::Database(_)), "{queue_error:?}");
+    assert_eq!(
+        queue_error.database_kind(),
+        Some(DatabaseErrorKind::ReadOnly)
+    );
+    let links = chain(&error);
+    assert!(
+        links
+            .iter()
+            .any(|e| e.downcast_ref::<rusqlite::Error>().is_some()),
+        "the driver's error is in the chain: {links:?}"
+    );
+    assert!(
+        links.last().unwrap().to_string().contains("readonly"),
+        "{links:?}"
+    );
+}

@@ -115,3 +115,38 @@ async fn lease_times_come_from_the_database_clock() {
         "the lease end is measured from the database's now()"
     );
 }
+
+#[tokio::test]
+async fn a_driver_error_in_the_callers_transaction_keeps_its_source() {
+    // The caller's transaction already failed: PostgreSQL refuses
+    // everything in it until it is rolled back.
+    let db = postgres_db().await;
+    drop(db.queue().await);
+    let mut client = raw_client().await;
+    let tx = client.transaction().await.unwrap();
+    assert!(tx.execute("SELECT 1 / 0", &[]).await.is_err());
+    let task = NewTask::json("email", &1).unwrap();
+    let error = postgres::enqueue_in(&tx, &db.schema, &task)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.database_kind(),
+        Some(DatabaseErrorKind::Other),
+        "{error:?}"
+    );
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(error);
+    let links: Vec<&(dyn std::error::Error + 'static)> =
+        std::iter::successors(Some(&*boxed as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        })
+        .collect();
+    let driver = links
+        .iter()
+        .find_map(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .expect("the driver's error is in the chain");
+    assert_eq!(
+        driver.code(),
+        Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+    );
+    tx.rollback().await.unwrap();
+}
