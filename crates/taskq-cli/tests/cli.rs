@@ -217,7 +217,10 @@ fn administration_commands() {
 
 #[test]
 fn work_runs_a_command_per_task() {
-    for db in both() {
+    // Through PgBouncer too: every command the test runs, the worker's
+    // claims and completions among them, with prepared statements off.
+    let [sqlite, postgres] = both();
+    for db in [sqlite, postgres, database::pgbouncer()] {
         let log = db.dir.path().join("log.txt");
         let script = format!(
             "read payload; echo \"$TASKQ_TASK_ID $TASKQ_ACTION $TASKQ_TRY $payload\" >> {}; \

@@ -38,6 +38,24 @@ pub fn postgres() -> Db {
     }
 }
 
+/// A fresh schema on the test server reached through PgBouncer in
+/// transaction mode (`scripts/with-postgres` starts it), with prepared
+/// statements off as the URL says.
+pub fn pgbouncer() -> Db {
+    let base = std::env::var("TASKQ_TEST_PGBOUNCER_URL").unwrap_or_else(|_| {
+        panic!(
+            "the PgBouncer tests need PgBouncer: run ./scripts/test, which starts one when it \
+             is installed (sudo apt-get install pgbouncer), or set TASKQ_TEST_PGBOUNCER_URL"
+        )
+    });
+    let schema = format!("cli_{:016x}", rand_u64());
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Db {
+        url: format!("{base}{separator}schema={schema}&prepared_statements=false"),
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
 pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(Instant::now())

@@ -115,3 +115,48 @@ async fn the_url_can_turn_prepared_statements_off() {
     };
     assert!(!format!("{config:?}").contains("s3cret"));
 }
+
+#[tokio::test]
+async fn the_callers_own_transaction_through_the_pooler_enqueues_and_completes() {
+    let db = bouncer_db().await;
+    let queue = db.queue().await;
+    let (mut client, connection) = tokio_postgres::connect(&bouncer_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let schema = db.schema.clone();
+    // Several transactions in a row, each on whichever server connection
+    // the pooler gives it: what is prepared in one is gone in the next.
+    let mut kept = Vec::new();
+    for n in 0..5 {
+        let tx = client.transaction().await.unwrap();
+        let task = NewTask::json("ship", &n).unwrap();
+        let enqueued = postgres::enqueue_in(&tx, &schema, &task).await.unwrap();
+        if n % 2 == 0 {
+            tx.commit().await.unwrap();
+            kept.push(enqueued.id);
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+    let mut queued: Vec<TaskId> = taskq::testing::enqueued(&queue, "ship")
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    queued.sort();
+    assert_eq!(queued, kept, "the committed ones, once each");
+    for _ in 0..3 {
+        let lease = queue.claim("ship").await.unwrap().unwrap();
+        let tx = client.transaction().await.unwrap();
+        let follow_ups = vec![NewTask::json("notify", &1).unwrap()];
+        let ids = postgres::complete_in(&tx, &schema, &lease, follow_ups)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ids.len(), 1);
+        assert!(queue.get(lease.id()).await.unwrap().is_none());
+    }
+    assert_eq!(queue.len("notify").await.unwrap(), 3);
+}
