@@ -55,6 +55,7 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let (url, schema) = postgres::split_schema(url);
         let (url, prepared) = postgres::take_param(&url, "prepared_statements");
+        let (url, vacuum_after) = postgres::take_param(&url, "vacuum_after");
         let mut config = postgres::PostgresConfig {
             migrate: create,
             ..postgres::PostgresConfig::default()
@@ -71,6 +72,15 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
                     format!("prepared_statements={other:?}: write true or false"),
                 ))
             }
+        }
+        if let Some(n) = vacuum_after {
+            let n = n.parse::<u64>().map_err(|_| {
+                Error::invalid(
+                    "url",
+                    format!("vacuum_after={n:?}: write a number of dead rows, 100 or more"),
+                )
+            })?;
+            config.vacuum_after = Some(n);
         }
         return Ok(Box::new(
             postgres::PostgresBackend::connect(&url, config).await?,

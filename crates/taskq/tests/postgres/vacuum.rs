@@ -186,3 +186,23 @@ async fn the_churning_tables_are_set_for_autovacuum() {
         }
     }
 }
+
+/// The URL can turn the vacuum on (`vacuum_after=N`, as the `taskq`
+/// command takes it); a value that is not a number is refused.
+#[tokio::test]
+async fn the_url_can_turn_the_vacuum_on() {
+    let db = postgres_db().await;
+    let url = format!("{}?schema={}&vacuum_after=500", url(), db.schema);
+    let queue = Queue::connect(&url).await.unwrap();
+    churn(&queue, 1_000, 100).await;
+    until_vacuumed(&db.schema, 0, Duration::from_secs(20))
+        .await
+        .expect("taskq_tasks vacuumed by the backend within 20 s");
+    for bad in ["vacuum_after=lots", "vacuum_after=10"] {
+        let url = format!("{}?schema={}&{bad}", super::url(), db.schema);
+        assert!(
+            matches!(Queue::connect(&url).await, Err(Error::InvalidInput { .. })),
+            "{bad}"
+        );
+    }
+}

@@ -38,6 +38,7 @@ pub struct PostgresConfig {
     /// off unless asked for. Needs a role that owns the tables (the one
     /// that migrated them); with another, the tables are left to
     /// autovacuum and a log line says so. Default: `None`; at least 100.
+    /// Also set by `vacuum_after=N` in the URL.
     pub vacuum_after: Option<u64>,
     /// Prepare each statement once per connection and reuse it (`true`,
     /// the default: the fastest). Set `false` when the URL leads to a
