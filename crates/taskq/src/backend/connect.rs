@@ -56,6 +56,7 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
         let (url, schema) = postgres::split_schema(url);
         let (url, prepared) = postgres::take_param(&url, "prepared_statements");
         let (url, vacuum_after) = postgres::take_param(&url, "vacuum_after");
+        let (url, listen_url) = postgres::take_param(&url, "listen_url");
         let mut config = postgres::PostgresConfig {
             migrate: create,
             ..postgres::PostgresConfig::default()
@@ -72,6 +73,14 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
                     format!("prepared_statements={other:?}: write true or false"),
                 ))
             }
+        }
+        if let Some(encoded) = listen_url {
+            let decoded = percent_encoding::percent_decode_str(&encoded)
+                .decode_utf8()
+                .map_err(|_| {
+                    Error::invalid("listen_url", "not percent-encoded UTF-8 (encode it like postgres%3A%2F%2Fapp%40db%2Fapp)")
+                })?;
+            config.listen_url = Some(decoded.into_owned());
         }
         if let Some(n) = vacuum_after {
             let n = n.parse::<u64>().map_err(|_| {

@@ -92,6 +92,42 @@ async fn the_url_can_turn_prepared_statements_off() {
     assert_eq!(lease.id(), id);
     lease.complete().await.unwrap();
     assert_eq!(queue.len("email").await.unwrap(), 0);
+    // A direct URL for LISTEN in the URL too, percent-encoded: an idle
+    // worker hears another queue's enqueue at once.
+    let listen =
+        percent_encoding::utf8_percent_encode(&super::url(), percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let with_listen = format!("{url}&listen_url={listen}");
+    let slow_poll = taskq::ConnectOptions {
+        create: true,
+        config: QueueConfig {
+            poll_interval: Duration::from_secs(30),
+            ..QueueConfig::default()
+        },
+    };
+    let waiter = Queue::connect_with(&with_listen, slow_poll).await.unwrap();
+    assert!(waiter.supports_notify());
+    // On the direct URL: another place as far as this process's shared
+    // wake-ups go, so only a notification can wake the waiter.
+    let producer = Queue::connect(&format!("{}?schema={schema}", super::url()))
+        .await
+        .unwrap();
+    let took = claim_after_enqueue(&waiter, &producer, "ping", async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(5),
+        "heard through LISTEN, not the 30 s poll: {took:?}"
+    );
+    let garbled = format!("{url}&listen_url=%FF%FE");
+    assert!(matches!(
+        Queue::connect(&garbled).await,
+        Err(Error::InvalidInput {
+            field: "listen_url",
+            ..
+        })
+    ));
     let bad = format!("{}?prepared_statements=maybe", bouncer_url());
     assert!(matches!(
         Queue::connect(&bad).await,

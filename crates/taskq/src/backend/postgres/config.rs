@@ -55,7 +55,9 @@ pub struct PostgresConfig {
     /// pooler in transaction mode cannot keep. `None` (the default): the
     /// session uses the backend's URL, except with `prepared_statements:
     /// false`, where there is no session and idle workers poll every
-    /// `QueueConfig::poll_interval` (a log line says so once).
+    /// `QueueConfig::poll_interval` (a log line says so once). Also set
+    /// by `listen_url=URL` in the backend's URL, percent-encoded
+    /// (`listen_url=postgres%3A%2F%2Fapp%40db.internal%2Fapp`).
     pub listen_url: Option<String>,
 }
 
