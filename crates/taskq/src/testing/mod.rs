@@ -207,6 +207,12 @@ impl TestDatabase {
             Place::Sqlite(_) => Ok(()),
             #[cfg(feature = "postgres")]
             Place::Postgres { url, config } => {
+                // Not migrated first: a schema no queue made is not made
+                // only to be dropped.
+                let config = crate::postgres::PostgresConfig {
+                    migrate: false,
+                    ..config
+                };
                 crate::postgres::PostgresBackend::connect(&url, config)
                     .await?
                     .drop_schema()

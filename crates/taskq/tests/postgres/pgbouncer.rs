@@ -60,9 +60,17 @@ async fn without_a_direct_url_workers_poll_and_still_run_everything() {
         .unwrap();
     let stop = taskq::worker::CancellationToken::new();
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
-    // Enqueued by another queue (another process, as far as the worker
-    // can tell): heard at the next poll.
-    let producer = db.queue().await.unwrap();
+    // Enqueued on the direct URL: another place as far as this process's
+    // shared wake-ups go, and no LISTEN session, so only a poll finds it.
+    let direct = PostgresConfig {
+        schema: db.schema().unwrap().to_owned(),
+        ..small_pool()
+    };
+    let producer = Queue::new(
+        PostgresBackend::connect(&url(), direct).await.unwrap(),
+        QueueConfig::default(),
+    )
+    .unwrap();
     for n in 0..20u32 {
         producer.enqueue("email", &n).await.unwrap();
     }

@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::lease_lost;
-use super::pool::{lost, on_fresh, query_detaching_lost as query, run_once};
+use super::pool::{lost, on_fresh, query_detaching_lost as query};
 use super::run::Runner;
 use super::{db_error, PostgresBackend};
 use crate::error::{Error, Result};
@@ -132,7 +132,7 @@ async fn execute(pool: &Pool, runner: &Runner, sql: &str, completed: &str, mut j
                 let jobs = &jobs;
                 let params = &params;
                 async move {
-                    let mut done = returned(&run_once(&client, runner, sql, params).await?);
+                    let mut done = returned(&runner.query(&client, sql, params).await?);
                     let applied = applied_before(&client, runner, completed, jobs, &done).await?;
                     done.extend(applied);
                     Ok(done)
@@ -193,7 +193,7 @@ async fn applied_before(
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = left.iter().map(|job| job.lease.id.0).collect();
-    let found = run_once(client, runner, sql, &[&ids]).await?;
+    let found = runner.query(client, sql, &[&ids]).await?;
     let still: std::collections::HashMap<i64, (String, i64)> = found
         .iter()
         .filter_map(|row| {

@@ -38,7 +38,7 @@ pub struct PostgresConfig {
     /// off unless asked for. Needs a role that owns the tables (the one
     /// that migrated them); with another, the tables are left to
     /// autovacuum and a log line says so. Default: `None`; at least 100.
-    /// Also set by `vacuum_after=N` in the URL.
+    /// Also set by `vacuum_after=N` in a URL given to `Queue::connect`.
     pub vacuum_after: Option<u64>,
     /// Prepare each statement once per connection and reuse it (`true`,
     /// the default: the fastest). Set `false` when the URL leads to a
@@ -48,7 +48,8 @@ pub struct PostgresConfig {
     /// statements do not last: each statement then goes out unprepared,
     /// with its parameter types, in one round trip, and statements that
     /// are otherwise sent together go one after the other. Also set by
-    /// `prepared_statements=false` in the URL.
+    /// `prepared_statements=false` in a URL given to
+    /// [`Queue::connect`](crate::Queue::connect) (and so the `taskq` command).
     pub prepared_statements: bool,
     /// A direct URL (not through the pooler) for the one session per
     /// process that `LISTEN`s for other processes' enqueues, which a
@@ -56,7 +57,7 @@ pub struct PostgresConfig {
     /// session uses the backend's URL, except with `prepared_statements:
     /// false`, where there is no session and idle workers poll every
     /// `QueueConfig::poll_interval` (a log line says so once). Also set
-    /// by `listen_url=URL` in the backend's URL, percent-encoded
+    /// by `listen_url=URL`, percent-encoded, in a URL given to `Queue::connect`
     /// (`listen_url=postgres%3A%2F%2Fapp%40db.internal%2Fapp`).
     pub listen_url: Option<String>,
 }

@@ -110,16 +110,6 @@ where
     Err(last.unwrap_or(Error::Closed))
 }
 
-/// Runs `sql` on `client` (a fresh one, for a repeat).
-pub(super) async fn run_once(
-    client: &deadpool_postgres::ClientWrapper,
-    run: &Runner,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<Row>> {
-    run.query(client, sql, params).await
-}
-
 /// Runs one statement on a pooled connection for a background task (a
 /// wake-up, a fold of the counts), whose failure is only logged.
 pub(super) async fn execute_in_background(
@@ -234,11 +224,11 @@ impl PostgresBackend {
             Err(error) if lost(&error) => {
                 tracing::warn!(%error, "the connection was lost during a write; trying it again");
                 on_fresh(&self.pool, |client| async move {
-                    let rows = run_once(&client, &self.run, sql, params).await?;
+                    let rows = self.run.query(&client, sql, params).await?;
                     match ends {
                         Some(lease) if rows.is_empty() => {
                             let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
-                            run_once(&client, &self.run, &self.sql.applied, &params).await
+                            self.run.query(&client, &self.sql.applied, &params).await
                         }
                         _ => Ok(rows),
                     }

@@ -183,10 +183,9 @@ async fn learn<C: Conn>(conn: &C, sql: &str) -> Result<Arc<[Type]>> {
 /// The parameters with their types, for an unprepared statement.
 fn typed<'p>(
     params: &'p [&'p (dyn ToSql + Sync)],
-    types: &[Type],
+    types: &'p [Type],
 ) -> impl ExactSizeIterator<Item = (&'p (dyn ToSql + Sync), Type)> + 'p {
-    let types: Vec<Type> = types.to_vec();
-    params.iter().copied().zip(types)
+    params.iter().copied().zip(types.iter().cloned())
 }
 
 /// Runs a ready statement and returns its rows.

@@ -9,14 +9,16 @@ use tokio_postgres::{GenericClient, ToStatement};
 use super::config::{channel, validate_schema};
 use super::control;
 use super::error::{db_error, lease_lost};
-use super::run::{self, Runner};
+use super::run::Runner;
 use super::statements::{InsertColumns, Sql};
 use crate::error::Result;
 use crate::task::{due_actions, follow_ups_of, CompletionRef, NewTask};
 use crate::unique::Enqueued;
 
 /// [`insert_and_notify`] in one of the backend's own transactions, with
-/// its two statements prepared once per connection.
+/// its two statements prepared once per connection; behind a pooler
+/// (unprepared), as text, which the transaction prepares and closes on the
+/// one server connection it holds, as in a caller's own transaction.
 pub(super) async fn insert_prepared(
     tx: &deadpool_postgres::Transaction<'_>,
     run: &Runner,
@@ -24,28 +26,13 @@ pub(super) async fn insert_prepared(
     channel: &str,
     tasks: &[NewTask],
 ) -> Result<Vec<Enqueued>> {
-    let insert = run.ready(tx, sql.insert_for(tasks, true)).await?;
-    let notify = run.ready(tx, &sql.notify).await?;
-    let columns = InsertColumns::new(tasks);
-    let params = columns.params();
-    let due = due_actions(tasks);
-    // In the transaction: sent together even behind a pooler, which keeps
-    // the server connection until it ends.
-    let inserted = run::query(tx, &insert, &params);
-    let notified = async {
-        if due.is_empty() {
-            return Ok(());
-        }
-        let params: [&(dyn ToSql + Sync); 2] = [&channel, &due];
-        run::query(tx, &notify, &params).await.map(drop)
-    };
-    let (rows, notified) = tokio::join!(inserted, notified);
-    let rows = rows?;
-    notified?;
-    match control::all_inserted(tasks, &rows)? {
-        Ok(enqueued) => Ok(enqueued),
-        Err(ids) => control::enqueued(&**tx, sql, tasks, ids).await,
+    let insert = sql.insert_for(tasks, true);
+    if run.unprepared() {
+        return insert_and_notify(&**tx, sql, (insert, sql.notify.as_str()), channel, tasks).await;
     }
+    let insert = tx.prepare_cached(insert).await.map_err(db_error)?;
+    let notify = tx.prepare_cached(&sql.notify).await.map_err(db_error)?;
+    insert_and_notify(&**tx, sql, (&insert, &notify), channel, tasks).await
 }
 
 /// Inserts validated `tasks` and, for those due now, queues their wake-up
