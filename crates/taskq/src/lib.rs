@@ -53,6 +53,10 @@
 //!   enqueueing inside your own `rusqlite` transaction;
 //! - `postgres` (feature `postgres`): the PostgreSQL backend, and
 //!   enqueueing inside your own `tokio_postgres` transaction;
+//! - inside your own sqlx transaction (feature `sqlx`):
+//!   `postgres::sqlx` and `sqlite::sqlx`; through any other driver
+//!   (diesel, sea-orm, ...): [`prepared`], taskq's statements as SQL text
+//!   and values;
 //! - [`blocking`]: the same API for synchronous programs;
 //! - [`testing`] (feature `testing`): a throwaway database per test,
 //!   assertions on what is enqueued, a worker's ready tasks run inline
@@ -72,6 +76,7 @@
 //! | --- | --- | --- |
 //! | `sqlite` | yes | the embedded SQLite backend ([`sqlite`]), with SQLite bundled |
 //! | `postgres` | no | the PostgreSQL backend (`postgres`), on `tokio-postgres` |
+//! | `sqlx` | no | enqueue and complete inside your own sqlx 0.9 transactions (`postgres::sqlx`, `sqlite::sqlx`, for the backends enabled); needs Rust 1.94 |
 //! | `failpoints` | no | kill points for fault-injection tests; never in production |
 //! | `testing` | no | [`testing`]: helpers for your tests (a throwaway database, assertions on what is enqueued, a worker's ready tasks run inline, time travel on SQLite) |
 //!
@@ -80,8 +85,9 @@
 //! # Rust version
 //!
 //! taskq builds with Rust 1.91 or later (`rust-version` in its
-//! `Cargo.toml`, the newest that one of its dependencies asks for); a
-//! release that needs a newer Rust says so in its changelog.
+//! `Cargo.toml`, the newest that one of its dependencies asks for); the
+//! feature `sqlx` needs Rust 1.94, as sqlx 0.9 does. A release that needs
+//! a newer Rust says so in its changelog.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The crate docs link to both backends and the test helpers; a build
@@ -109,6 +115,7 @@ mod limits;
 mod micros;
 mod names;
 mod options;
+pub mod prepared;
 mod queue;
 mod registry;
 mod schedule;

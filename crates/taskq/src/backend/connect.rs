@@ -114,7 +114,7 @@ pub(crate) async fn connect(url: &str, create: bool) -> Result<Box<dyn Backend>>
         }
         (false, false) => "no backend: enable the feature \"sqlite\" or \"postgres\"",
     };
-    Err(crate::Error::InvalidInput {
+    Err(Error::InvalidInput {
         field: "url",
         reason: format!(
             "the scheme {scheme:?} is not supported by this build of taskq (use {supported})"

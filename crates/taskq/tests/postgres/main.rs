@@ -18,6 +18,8 @@ mod notify;
 mod pgbouncer;
 mod plans;
 mod processes;
+#[cfg(feature = "sqlx")]
+mod sqlx_twins;
 mod transactional;
 mod vacuum;
 

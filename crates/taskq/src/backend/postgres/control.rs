@@ -17,7 +17,7 @@ use crate::unique::{Enqueued, RetryKey};
 
 /// How often a duplicate whose holder finished before it was found is
 /// inserted again before giving up.
-const INSERT_AGAIN: usize = 3;
+pub(super) const INSERT_AGAIN: usize = 3;
 
 /// The tasks an insert's rows are (see [`inserted`]), when every one was
 /// inserted; `Err` with the ids otherwise, for [`enqueued`].

@@ -14,54 +14,13 @@ pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
     let (kind, message) = match error.as_db_error() {
         Some(db) => {
             let code = db.code();
-            if (*code == SqlState::UNDEFINED_TABLE && db.message().contains("taskq_"))
-                || *code == SqlState::INVALID_SCHEMA_NAME
-            {
+            if schema_missing(code, db.message()) {
                 return Error::SchemaTooOld {
                     found: 0,
                     needed: SCHEMA_VERSION,
                 };
             }
-            let kind = if *code == SqlState::UNIQUE_VIOLATION {
-                DatabaseErrorKind::UniqueViolation
-            } else if [
-                SqlState::LOCK_NOT_AVAILABLE,
-                SqlState::T_R_SERIALIZATION_FAILURE,
-                SqlState::T_R_DEADLOCK_DETECTED,
-                SqlState::TOO_MANY_CONNECTIONS,
-            ]
-            .contains(code)
-            {
-                DatabaseErrorKind::Busy
-            } else if *code == SqlState::DISK_FULL {
-                DatabaseErrorKind::Full
-            } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
-                DatabaseErrorKind::ReadOnly
-            } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-                DatabaseErrorKind::PermissionDenied
-            } else if [
-                SqlState::INVALID_PASSWORD,
-                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                SqlState::INVALID_CATALOG_NAME,
-            ]
-            .contains(code)
-            {
-                DatabaseErrorKind::CannotOpen
-            } else if [
-                SqlState::ADMIN_SHUTDOWN,
-                SqlState::CRASH_SHUTDOWN,
-                SqlState::CANNOT_CONNECT_NOW,
-                SqlState::CONNECTION_FAILURE,
-                SqlState::CONNECTION_EXCEPTION,
-            ]
-            .contains(code)
-            {
-                DatabaseErrorKind::ConnectionLost
-            } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
-                DatabaseErrorKind::Corrupt
-            } else {
-                DatabaseErrorKind::Other
-            };
+            let kind = kind_of(code);
             (kind, format!("{}: {}", db.severity(), db.message()))
         }
         None => {
@@ -85,6 +44,57 @@ pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
         }
     };
     Error::Database(DatabaseError::new(kind, message, Some(Arc::new(error))))
+}
+
+/// Whether the server's error `code` and `message` say taskq's schema or
+/// tables are not there.
+pub(super) fn schema_missing(code: &SqlState, message: &str) -> bool {
+    (*code == SqlState::UNDEFINED_TABLE && message.contains("taskq_"))
+        || *code == SqlState::INVALID_SCHEMA_NAME
+}
+
+/// The portable kind of the server's error `code`.
+pub(super) fn kind_of(code: &SqlState) -> DatabaseErrorKind {
+    if *code == SqlState::UNIQUE_VIOLATION {
+        DatabaseErrorKind::UniqueViolation
+    } else if [
+        SqlState::LOCK_NOT_AVAILABLE,
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::TOO_MANY_CONNECTIONS,
+    ]
+    .contains(code)
+    {
+        DatabaseErrorKind::Busy
+    } else if *code == SqlState::DISK_FULL {
+        DatabaseErrorKind::Full
+    } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        DatabaseErrorKind::ReadOnly
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        DatabaseErrorKind::PermissionDenied
+    } else if [
+        SqlState::INVALID_PASSWORD,
+        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+        SqlState::INVALID_CATALOG_NAME,
+    ]
+    .contains(code)
+    {
+        DatabaseErrorKind::CannotOpen
+    } else if [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::CONNECTION_FAILURE,
+        SqlState::CONNECTION_EXCEPTION,
+    ]
+    .contains(code)
+    {
+        DatabaseErrorKind::ConnectionLost
+    } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+        DatabaseErrorKind::Corrupt
+    } else {
+        DatabaseErrorKind::Other
+    }
 }
 
 pub(super) fn pool_error(error: PoolError) -> Error {

@@ -43,9 +43,13 @@ mod list;
 mod migrate;
 mod notify;
 mod pool;
+mod prepared;
 mod rows;
 mod run;
 mod schedules;
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub mod sqlx;
 mod statements;
 mod throughput;
 mod transactional;
@@ -77,6 +81,7 @@ use crate::unique::{Enqueued, RetryKey};
 pub(crate) use config::take_param;
 pub use config::{split_schema, validate_schema, PostgresConfig, MAX_SCHEMA_LEN};
 pub(crate) use error::db_error;
+pub use prepared::{prepare_complete, prepare_enqueue};
 pub use transactional::{complete_in, enqueue_in, enqueue_many_in};
 
 use config::{channel, quote};

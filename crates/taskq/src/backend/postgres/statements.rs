@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
 
 use tokio_postgres::types::ToSql;
 
@@ -132,7 +131,7 @@ const CANCEL_KEY_TARGET: &str = "id = (SELECT id FROM {schema}.taskq_tasks \
 pub(super) struct InsertColumns<'a> {
     pub(super) actions: Vec<&'a str>,
     pub(super) payloads: Vec<&'a [u8]>,
-    pub(super) run_at: Vec<Option<SystemTime>>,
+    pub(super) run_at: Vec<Option<i64>>,
     pub(super) delays: Vec<Option<i64>>,
     pub(super) max_tries: Vec<i32>,
     pub(super) timeouts: Vec<i64>,
@@ -165,7 +164,7 @@ impl<'a> InsertColumns<'a> {
             let (at, delay) = match options.not_before {
                 None => (None, None),
                 Some(NotBefore::Delay(delay)) => (None, Some(micros::from_duration(delay))),
-                Some(NotBefore::At(at)) => (Some(at), None),
+                Some(NotBefore::At(at)) => (Some(micros::from_time(at)), None),
             };
             columns.actions.push(&task.action);
             columns.payloads.push(&task.payload);

@@ -72,12 +72,15 @@ where
     }
 }
 
+/// The statement of [`counted_by_triggers_again`].
+pub(super) const COUNTED_BY_TRIGGERS_AGAIN: &str = "SELECT set_config('taskq.tallied', '', true)";
+
 /// Ends `taskq.tallied` for the rest of the caller's transaction: taskq's
 /// statements set it so that the counting triggers leave their changes to
 /// them, and the caller's own later changes to the tasks must be counted.
 async fn counted_by_triggers_again(client: &impl GenericClient) -> Result<()> {
     client
-        .batch_execute("SELECT set_config('taskq.tallied', '', true)")
+        .batch_execute(COUNTED_BY_TRIGGERS_AGAIN)
         .await
         .map_err(db_error)
 }

@@ -5,36 +5,15 @@ use crate::error::{DatabaseError, DatabaseErrorKind, Error};
 
 /// Turns a driver error into taskq's, with a portable kind.
 pub(crate) fn db_error(error: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode;
     let kind = match &error {
         rusqlite::Error::SqliteFailure(failure, message) => {
-            if let Some(message) = message {
-                if message.starts_with("no such table: taskq_") {
-                    return Error::SchemaTooOld {
-                        found: 0,
-                        needed: SCHEMA_VERSION,
-                    };
-                }
+            if message.as_deref().is_some_and(schema_missing) {
+                return Error::SchemaTooOld {
+                    found: 0,
+                    needed: SCHEMA_VERSION,
+                };
             }
-            match failure.code {
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DatabaseErrorKind::Busy,
-                ErrorCode::ConstraintViolation
-                    if matches!(
-                        failure.extended_code,
-                        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    ) =>
-                {
-                    DatabaseErrorKind::UniqueViolation
-                }
-                ErrorCode::NotADatabase => DatabaseErrorKind::NotADatabase,
-                ErrorCode::DatabaseCorrupt => DatabaseErrorKind::Corrupt,
-                ErrorCode::DiskFull => DatabaseErrorKind::Full,
-                ErrorCode::ReadOnly => DatabaseErrorKind::ReadOnly,
-                ErrorCode::PermissionDenied => DatabaseErrorKind::PermissionDenied,
-                ErrorCode::CannotOpen => DatabaseErrorKind::CannotOpen,
-                _ => DatabaseErrorKind::Other,
-            }
+            kind_of(failure)
         }
         _ => DatabaseErrorKind::Other,
     };
@@ -49,4 +28,33 @@ pub(crate) fn db_error(error: rusqlite::Error) -> Error {
         message,
         Some(std::sync::Arc::new(error)),
     ))
+}
+
+/// Whether SQLite's error `message` says taskq's tables are not there.
+pub(super) fn schema_missing(message: &str) -> bool {
+    message.starts_with("no such table: taskq_")
+}
+
+/// The portable kind of SQLite's error `failure`.
+pub(super) fn kind_of(failure: &rusqlite::ffi::Error) -> DatabaseErrorKind {
+    use rusqlite::ErrorCode;
+    match failure.code {
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => DatabaseErrorKind::Busy,
+        ErrorCode::ConstraintViolation
+            if matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
+        {
+            DatabaseErrorKind::UniqueViolation
+        }
+        ErrorCode::NotADatabase => DatabaseErrorKind::NotADatabase,
+        ErrorCode::DatabaseCorrupt => DatabaseErrorKind::Corrupt,
+        ErrorCode::DiskFull => DatabaseErrorKind::Full,
+        ErrorCode::ReadOnly => DatabaseErrorKind::ReadOnly,
+        ErrorCode::PermissionDenied => DatabaseErrorKind::PermissionDenied,
+        ErrorCode::CannotOpen => DatabaseErrorKind::CannotOpen,
+        _ => DatabaseErrorKind::Other,
+    }
 }

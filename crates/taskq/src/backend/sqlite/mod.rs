@@ -48,8 +48,12 @@ mod list;
 mod migrate;
 mod notify;
 mod pool;
+mod prepared;
 mod rows;
 mod schedules;
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub mod sqlx;
 mod statements;
 mod throughput;
 mod transactional;
@@ -83,6 +87,7 @@ use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
 
 pub use config::{configure_connection, Durability, FileWatch, SqliteConfig};
+pub use prepared::{prepare_complete, prepare_enqueue};
 pub use transactional::{complete_in, enqueue_in, enqueue_many_in, migrate_in};
 
 use config::{check_openable, open_connection, sync_level};

@@ -51,9 +51,9 @@ pub(crate) fn in_savepoint<T>(
 
 /// `task_insert.sql` for tasks without a unique key, and with one (see
 /// the statement).
-static INSERT: LazyLock<String> =
+pub(super) static INSERT: LazyLock<String> =
     LazyLock::new(|| include_str!("sql/task_insert.sql").replace("{on_conflict}", ""));
-static INSERT_KEYED: LazyLock<String> = LazyLock::new(|| {
+pub(super) static INSERT_KEYED: LazyLock<String> = LazyLock::new(|| {
     include_str!("sql/task_insert.sql").replace("{on_conflict}", "ON CONFLICT DO NOTHING")
 });
 
@@ -73,15 +73,8 @@ pub(crate) fn insert(
     let mut newest = None;
     for task in tasks {
         let options = &task.options;
-        let not_before = match options.not_before {
-            None => now,
-            Some(NotBefore::Delay(delay)) => now.saturating_add(micros::from_duration(delay)),
-            Some(NotBefore::At(at)) => micros::from_time(at),
-        };
+        let (not_before, slot) = times(now, task);
         let unique = options.unique.as_ref();
-        let slot = unique
-            .and_then(Unique::period_micros)
-            .map(|period| window_start(now, period));
         let statement = if unique.is_some() {
             &mut keyed
         } else {
@@ -123,6 +116,23 @@ pub(crate) fn insert(
         adopt_if_due(conn, newest, mark)?;
     }
     Ok(enqueued)
+}
+
+/// When `task`, inserted at `now`, may first run, and the start of its
+/// unique key's period window if it has one.
+pub(super) fn times(now: i64, task: &NewTask) -> (i64, Option<i64>) {
+    let options = &task.options;
+    let not_before = match options.not_before {
+        None => now,
+        Some(NotBefore::Delay(delay)) => now.saturating_add(micros::from_duration(delay)),
+        Some(NotBefore::At(at)) => micros::from_time(at),
+    };
+    let slot = options
+        .unique
+        .as_ref()
+        .and_then(Unique::period_micros)
+        .map(|period| window_start(now, period));
+    (not_before, slot)
 }
 
 /// Inserts one task due at `now`, claimed at once when no other task of

@@ -12,6 +12,6 @@ SELECT (
         WHERE action = u.a AND unique_key = u.k AND unique_slot IS NOT NULL
           AND unique_slot = timestamptz 'epoch' + (floor(extract(epoch FROM now()) * 1000000 / u.kp)::bigint * u.kp) * interval '1 microsecond'
     ) AS holder LIMIT 1
-)
+) AS id
 FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS u (a, k, kp, ord)
 ORDER BY ord
