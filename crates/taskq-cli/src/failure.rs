@@ -75,7 +75,8 @@ impl From<Error> for Failure {
             }
             Error::InvalidInput { .. }
             | Error::PayloadEncode { .. }
-            | Error::PayloadDecode { .. } => INVALID,
+            | Error::PayloadDecode { .. }
+            | Error::ResultDecode { .. } => INVALID,
             Error::SchemaTooNew { .. }
             | Error::SchemaTooOld { .. }
             | Error::MigrationMismatch { .. } => UNAVAILABLE,

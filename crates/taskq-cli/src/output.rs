@@ -156,6 +156,12 @@ pub fn task_json(task: &Task) -> Value {
         "attempts": task.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
     });
     value[key] = payload;
+    // A result is JSON (taskq checks it when the handler returns it).
+    value["result"] = task
+        .result
+        .as_deref()
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .unwrap_or(Value::Null);
     value
 }
 

@@ -341,3 +341,28 @@ fn every_command_has_help_with_an_example() {
         "{help}"
     );
 }
+
+#[test]
+fn show_gives_a_tasks_result() {
+    for db in both() {
+        let queue = taskq::blocking::Queue::connect(&db.url).unwrap();
+        let id = queue.enqueue("resize", &"cat.png").unwrap();
+        let lease = queue.claim("resize").unwrap().unwrap();
+        let result =
+            taskq::TaskResult::json(&serde_json::json!({"thumbnail": "small.png"})).unwrap();
+        lease.complete_with_result(result, Vec::new()).unwrap();
+        let shown = db.json(&["show", &id.to_string()]);
+        assert_eq!(shown["state"], "succeeded");
+        assert_eq!(
+            shown["result"],
+            serde_json::json!({"thumbnail": "small.png"})
+        );
+        let human = db.ok(&["show", &id.to_string()]).stdout;
+        assert!(
+            human.contains("result\n  {\n    \"thumbnail\": \"small.png\""),
+            "{human}"
+        );
+        let listed = db.json(&["list", "--state", "succeeded"]);
+        assert_eq!(listed[0]["result"]["thumbnail"], "small.png");
+    }
+}

@@ -53,6 +53,8 @@ struct TaskPage {
     last_error: Option<String>,
     payload_kind: &'static str,
     payload: String,
+    /// What the handler returned, pretty-printed; only succeeded tasks.
+    result: Option<String>,
     attempts: Vec<AttemptRow>,
     follow_ups: Vec<(i64, String, &'static str)>,
     more_follow_ups: bool,
@@ -82,6 +84,7 @@ pub(crate) async fn page(
         })
         .await
         .map_err(fail)?;
+    let result = task.result.as_deref().map(|bytes| payload(bytes).1);
     let (payload_kind, payload) = payload(&task.payload);
     let page = TaskPage {
         id: id.0,
@@ -93,6 +96,7 @@ pub(crate) async fn page(
         last_error: task.last_error.clone(),
         payload_kind,
         payload,
+        result,
         attempts: task.attempts.iter().rev().map(attempt_row).collect(),
         more_follow_ups: children.len() > FOLLOW_UPS_SHOWN as usize,
         follow_ups: children

@@ -133,7 +133,7 @@ async fn the_task_list_filters_by_action_state_and_error_and_pages_by_id() {
 
 #[tokio::test]
 async fn a_task_shows_its_payload_options_attempts_parent_and_follow_ups() {
-    let (_dir, _queue, seeded, router) = dashboard(DashboardConfig::default()).await;
+    let (_dir, queue, seeded, router) = dashboard(DashboardConfig::default()).await;
     let page = get(&router, &format!("/tasks/{}", seeded.failed))
         .await
         .expect(StatusCode::OK);
@@ -159,6 +159,27 @@ async fn a_task_shows_its_payload_options_attempts_parent_and_follow_ups() {
     assert!(
         child.body.contains("id=\"cancel\""),
         "a queued task can be cancelled"
+    );
+    assert!(
+        !child.body.contains("<h2>Result</h2>"),
+        "only a result is shown"
+    );
+
+    let done = queue.enqueue("thumbnail", &"cat.png").await.unwrap();
+    let lease = queue.claim("thumbnail").await.unwrap().unwrap();
+    let result = taskq::TaskResult::json(&serde_json::json!({"file": "small.png"})).unwrap();
+    lease
+        .complete_with_result(result, Vec::new())
+        .await
+        .unwrap();
+    let page = get(&router, &format!("/tasks/{done}"))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        page.body.contains("<h2>Result</h2>")
+            && page.body.contains("&#34;file&#34;: &#34;small.png&#34;"),
+        "{}",
+        page.body
     );
 }
 

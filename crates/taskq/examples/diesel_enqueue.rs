@@ -202,7 +202,9 @@ mod tests {
         taskq::blocking::Queue::connect(&format!("{url}?schema={schema}")).unwrap();
         let mut conn = PgConnection::establish(&url).unwrap();
         let task = NewTask::json("welcome-email", &"ada").unwrap();
-        diesel::sql_query("BEGIN READ ONLY").execute(&mut conn).unwrap();
+        diesel::sql_query("BEGIN READ ONLY")
+            .execute(&mut conn)
+            .unwrap();
         let prepared = taskq::postgres::prepare_enqueue(&schema, vec![task]).unwrap();
         let error = run(&mut conn, prepared).unwrap_err();
         diesel::sql_query("ROLLBACK").execute(&mut conn).unwrap();
@@ -211,6 +213,9 @@ mod tests {
         };
         assert_eq!(database.kind, DatabaseErrorKind::ReadOnly, "{error}");
         let source = std::error::Error::source(&error).expect("a source");
-        assert!(source.downcast_ref::<diesel::result::Error>().is_some(), "{source:?}");
+        assert!(
+            source.downcast_ref::<diesel::result::Error>().is_some(),
+            "{source:?}"
+        );
     }
 }

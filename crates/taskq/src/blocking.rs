@@ -396,6 +396,18 @@ impl Lease {
         block_on(&self.runtime, self.lease.complete_with(follow_ups))?
     }
 
+    /// See [`crate::Lease::complete_with_result`].
+    pub fn complete_with_result(
+        self,
+        result: crate::TaskResult,
+        follow_ups: Vec<NewTask>,
+    ) -> Result<Vec<Enqueued>> {
+        block_on(
+            &self.runtime,
+            self.lease.complete_with_result(result, follow_ups),
+        )?
+    }
+
     /// See [`crate::Lease::fail`].
     pub fn fail(self, reason: impl std::fmt::Display) -> Result<FailOutcome> {
         block_on(&self.runtime, self.lease.fail(reason))?

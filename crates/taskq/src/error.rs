@@ -146,6 +146,16 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// The result of a task could not be decoded into the requested type.
+    #[error("the result of task {id} could not be decoded: {source}")]
+    ResultDecode {
+        /// The task whose result it is.
+        id: TaskId,
+        /// The deserializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// The database failed or refused the operation.
     #[error(transparent)]
     Database(#[from] DatabaseError),

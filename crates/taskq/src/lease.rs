@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::names::TaskId;
 use crate::options::validate_duration;
 use crate::queue::Queue;
+use crate::result::TaskResult;
 use crate::state::State;
 use crate::task::{
     due_actions, follow_ups_of, storable_text, CompletionRef, LeaseRef, NewTask, Task,
@@ -171,15 +172,52 @@ impl Lease {
     /// # }
     /// ```
     pub async fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<Enqueued>> {
-        match self.complete_checked(follow_ups).await? {
+        match self.complete_checked(follow_ups, None).await? {
             Completion::Completed(ids) => Ok(ids),
             Completion::Refused { error, .. } => Err(error),
         }
     }
 
-    /// [`complete_with`](Lease::complete_with), saying what became of the
-    /// task when a follow-up was invalid.
-    pub(crate) async fn complete_checked(self, follow_ups: Vec<NewTask>) -> Result<Completion> {
+    /// Completes the task with its `result`, and `follow_ups` as in
+    /// [`complete_with`](Lease::complete_with). The task is kept as
+    /// succeeded with the result, whether or not the queue keeps completed
+    /// tasks, until retention removes it; read it back with
+    /// [`Task::result_json`](crate::Task::result_json).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), taskq::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let queue = taskq::Queue::open_sqlite(dir.path().join("jobs.db")).await?;
+    /// use taskq::TaskResult;
+    ///
+    /// let id = queue.enqueue("resize", &"cat.png").await?;
+    /// let lease = queue.claim("resize").await?.expect("a task");
+    /// lease.complete_with_result(TaskResult::json(&"cat-small.png")?, Vec::new()).await?;
+    /// let task = queue.get(id).await?.expect("kept with its result");
+    /// assert_eq!(task.result_json::<String>()?.as_deref(), Some("cat-small.png"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn complete_with_result(
+        self,
+        result: TaskResult,
+        follow_ups: Vec<NewTask>,
+    ) -> Result<Vec<Enqueued>> {
+        match self.complete_checked(follow_ups, Some(result)).await? {
+            Completion::Completed(ids) => Ok(ids),
+            Completion::Refused { error, .. } => Err(error),
+        }
+    }
+
+    /// [`complete_with`](Lease::complete_with) or
+    /// [`complete_with_result`](Lease::complete_with_result), saying what
+    /// became of the task when a follow-up was invalid.
+    pub(crate) async fn complete_checked(
+        self,
+        follow_ups: Vec<NewTask>,
+        result: Option<TaskResult>,
+    ) -> Result<Completion> {
         let follow_ups = match follow_ups_of(self.task.id, follow_ups) {
             Ok(follow_ups) => follow_ups,
             Err(error) => {
@@ -189,11 +227,12 @@ impl Lease {
             }
         };
         let due = due_actions(&follow_ups);
-        let retain = self.retains();
+        let retain = result.is_some() || self.retains();
+        let result = result.map(TaskResult::into_bytes);
         let ids = self
             .queue
             .backend()
-            .task_complete(self.lease_ref(), follow_ups, retain)
+            .task_complete(self.lease_ref(), follow_ups, retain, result)
             .await?;
         self.queue.wake(&due);
         self.freed();

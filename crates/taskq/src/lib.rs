@@ -38,6 +38,8 @@
 //! Where to go next:
 //! - [`Queue`]: enqueue, claim, count, inspect and administer tasks;
 //! - [`Lease`]: what a worker does with a claimed task;
+//! - a handler's [result](TaskResult), kept with its succeeded task
+//!   ([`worker::Outcome::complete_with_result`], [`Task::result_json`]);
 //! - [`EnqueueOptions`]: tries, lease length, delay, parent, priority,
 //!   [unique key](Unique);
 //! - control over tasks: [`Queue::cancel`], [`Queue::pause`],
@@ -118,6 +120,7 @@ mod options;
 pub mod prepared;
 mod queue;
 mod registry;
+mod result;
 mod schedule;
 mod schedules;
 mod state;
@@ -154,6 +157,7 @@ pub use options::{
     MAX_LIST_LIMIT,
 };
 pub use queue::{Queue, MAX_CLAIM_BATCH, MAX_PURGE_BATCH};
+pub use result::{TaskResult, MAX_RESULT_LEN};
 pub use schedule::{
     Missed, Schedule, ScheduleInfo, Timing, Upserted, DEFAULT_GRACE, MAX_SCHEDULE_NAME_LEN,
 };

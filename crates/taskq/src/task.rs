@@ -91,6 +91,10 @@ pub struct Task {
     pub attempts: Vec<Attempt>,
     /// The key its action's per-key concurrency limit counts it under.
     pub concurrency_key: Option<String>,
+    /// What its handler returned when it succeeded, as JSON (see
+    /// [`TaskResult`](crate::TaskResult)); read it with
+    /// [`result_json`](Task::result_json). Only succeeded tasks have one.
+    pub result: Option<Vec<u8>>,
 }
 
 impl Task {
@@ -489,6 +493,7 @@ mod tests {
             worker: None,
             attempts: Vec::new(),
             concurrency_key: None,
+            result: None,
         };
         let err = stored.payload_json::<Vec<i32>>().unwrap_err();
         assert!(matches!(err, Error::PayloadDecode { id: TaskId(7), .. }));

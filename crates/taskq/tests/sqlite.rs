@@ -329,7 +329,7 @@ async fn group_commit_acknowledges_each_caller_with_its_own_result() {
                 };
                 queue
                     .backend()
-                    .task_complete(stale, Vec::new(), false)
+                    .task_complete(stale, Vec::new(), false, None)
                     .await
                     .map(|_| None)
             } else {

@@ -47,6 +47,15 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
     for line in text.lines() {
         out.line(format!("  {line}"))?;
     }
+    if let Some(result) = &task.result {
+        out.line("result")?;
+        let result = serde_json::from_slice::<serde_json::Value>(result)
+            .map(|value| serde_json::to_string_pretty(&value).unwrap_or_default())
+            .unwrap_or_else(|_| String::from_utf8_lossy(result).into_owned());
+        for line in result.lines() {
+            out.line(format!("  {line}"))?;
+        }
+    }
     attempts(&task, out)
 }
 

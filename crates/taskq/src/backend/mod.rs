@@ -329,13 +329,16 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     ) -> Result<Claimed>;
 
     /// Completes the leased task (deleting it, or marking it succeeded when
-    /// `retain` is set) and inserts `follow_ups` with their parent set, all
-    /// in one transaction. Says what became of each follow-up.
+    /// `retain` is set, with `result` if given: the front door retains
+    /// every task completed with a result) and inserts `follow_ups` with
+    /// their parent set, all in one transaction. Says what became of each
+    /// follow-up.
     async fn task_complete(
         &self,
         lease: LeaseRef,
         follow_ups: Vec<NewTask>,
         retain: bool,
+        result: Option<Vec<u8>>,
     ) -> Result<Vec<Enqueued>>;
 
     /// Records a failed try, with `error` as the task's last error, and

@@ -9,16 +9,21 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::names::TaskId;
+use crate::result::TaskResult;
 use crate::task::{NewTask, Task};
 
 /// What a handler decided about its task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Done: complete the task, enqueueing `follow_ups` in the same
-    /// transaction (each records this task as its parent).
+    /// transaction (each records this task as its parent), and keep
+    /// `result` with it if there is one.
     Complete {
         /// Tasks to enqueue if and only if the completion commits.
         follow_ups: Vec<NewTask>,
+        /// What the handler returned: kept with the succeeded task (see
+        /// [`TaskResult`]).
+        result: Option<TaskResult>,
     },
     /// This try failed: record `reason` and retry after the backoff, or
     /// fail for good if it was the last try. A handler's `Err` means the
@@ -49,12 +54,50 @@ impl Outcome {
     pub fn complete() -> Self {
         Outcome::Complete {
             follow_ups: Vec::new(),
+            result: None,
         }
     }
 
     /// Complete the task and enqueue follow-ups atomically with it.
     pub fn follow_up(tasks: Vec<NewTask>) -> Self {
-        Outcome::Complete { follow_ups: tasks }
+        Outcome::Complete {
+            follow_ups: tasks,
+            result: None,
+        }
+    }
+
+    /// Complete the task and keep `result` (as JSON) with it: the task
+    /// stays as succeeded, with the result, until retention removes it.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) (field
+    /// `result`) if it does not serialize or is larger than
+    /// [`MAX_RESULT_LEN`](crate::MAX_RESULT_LEN); a handler that returns
+    /// that error with `?` fails its try with it.
+    ///
+    /// ```
+    /// use taskq::worker::{Outcome, TaskContext};
+    ///
+    /// async fn resize(file: String, _ctx: TaskContext) -> Result<Outcome, taskq::Error> {
+    ///     let thumbnail = format!("small-{file}");
+    ///     Outcome::complete_with_result(&serde_json::json!({ "thumbnail": thumbnail }))
+    /// }
+    /// ```
+    pub fn complete_with_result<T: serde::Serialize + ?Sized>(result: &T) -> crate::Result<Self> {
+        Ok(Outcome::Complete {
+            follow_ups: Vec::new(),
+            result: Some(TaskResult::json(result)?),
+        })
+    }
+
+    /// This outcome with `result` kept with the task; only a completion
+    /// keeps one (any other outcome is returned as it is).
+    pub fn with_result(self, result: TaskResult) -> Self {
+        match self {
+            Outcome::Complete { follow_ups, .. } => Outcome::Complete {
+                follow_ups,
+                result: Some(result),
+            },
+            other => other,
+        }
     }
 
     /// Retry after the backoff (counts as a failed try).

@@ -201,8 +201,8 @@ async fn finish(
             return Some(Event::LeaseLost);
         }
         End::Stopped => (or_cancelled(Event::Released), lease.release().await),
-        End::Finished(Ok(Ok(Outcome::Complete { follow_ups }))) => {
-            complete(lease, follow_ups).await
+        End::Finished(Ok(Ok(Outcome::Complete { follow_ups, result }))) => {
+            complete(lease, follow_ups, result).await
         }
         End::Finished(Ok(Ok(Outcome::Snooze { delay }))) => {
             (or_cancelled(Event::Snoozed), lease.snooze(delay).await)
@@ -254,8 +254,12 @@ fn record(
 
 /// Completes the task; when the handler's follow-ups are invalid, the try
 /// fails with the reason instead (see [`Lease::complete_with`]).
-async fn complete(lease: Lease, follow_ups: Vec<crate::NewTask>) -> (Event, crate::Result<()>) {
-    match lease.complete_checked(follow_ups).await {
+async fn complete(
+    lease: Lease,
+    follow_ups: Vec<crate::NewTask>,
+    result: Option<crate::TaskResult>,
+) -> (Event, crate::Result<()>) {
+    match lease.complete_checked(follow_ups, result).await {
         Ok(Completion::Completed(_)) => (Event::Completed, Ok(())),
         Ok(Completion::Refused { error, outcome }) => {
             log_failure(

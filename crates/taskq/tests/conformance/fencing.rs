@@ -87,7 +87,7 @@ pub async fn stale_worker_is_refused_everything(db: &dyn TestDb) {
         token
     ));
     assert!(is_lease_lost(
-        backend.task_complete(old, Vec::new(), true).await,
+        backend.task_complete(old, Vec::new(), true, None).await,
         id,
         token
     ));

@@ -410,11 +410,11 @@ pub async fn an_insert_is_claimed_at_once_only_when_nothing_older_is_ready(db: &
         token: claimed.lease_token + 1,
     };
     assert!(matches!(
-        backend.task_complete(stale, Vec::new(), false).await,
+        backend.task_complete(stale, Vec::new(), false, None).await,
         Err(Error::LeaseLost { .. })
     ));
     backend
-        .task_complete(lease, Vec::new(), false)
+        .task_complete(lease, Vec::new(), false, None)
         .await
         .unwrap();
     assert!(queue.get(id.id).await.unwrap().is_none());

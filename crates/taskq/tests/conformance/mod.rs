@@ -177,6 +177,7 @@ macro_rules! conformance_tests {
             concurrency::concurrent_workers_complete_each_task_once,
             concurrency::concurrent_producers_get_distinct_ids,
             worker::worker_runs_handlers_for_several_actions,
+            worker::a_handlers_result_is_kept_with_its_succeeded_task,
             worker::worker_respects_concurrency_limits,
             worker::a_worker_with_slow_handlers_holds_only_the_tasks_it_runs,
             worker::heartbeat_keeps_a_long_task_from_running_twice,

@@ -696,3 +696,87 @@ pub async fn invalid_follow_ups_fail_the_try_with_the_reason(db: &dyn TestDb) {
         (1, 1, 0)
     );
 }
+
+/// A handler's result is kept with its succeeded task, on a queue that
+/// otherwise deletes completed tasks; a result too large is refused before
+/// the lease is spent; the result of a lease's own completion too.
+pub async fn a_handlers_result_is_kept_with_its_succeeded_task(db: &dyn TestDb) {
+    let queue = db.queue_with(super::no_backoff()).await;
+    let mut worker =
+        taskq::worker::Worker::new(queue.clone(), taskq::worker::WorkerConfig::default());
+    worker
+        .handle(
+            "resize",
+            |file: String, _ctx: taskq::worker::TaskContext| async move {
+                let follow = taskq::NewTask::json("upload", &file).map_err(|e| e.to_string())?;
+                let result = taskq::TaskResult::json(
+                    &serde_json::json!({ "thumbnail": format!("small-{file}") }),
+                )
+                .map_err(|e| e.to_string())?;
+                Ok::<_, String>(taskq::worker::Outcome::follow_up(vec![follow]).with_result(result))
+            },
+        )
+        .unwrap()
+        .handle(
+            "plain",
+            |_: u32, _ctx: taskq::worker::TaskContext| async move { Ok::<_, String>(()) },
+        )
+        .unwrap();
+    let resized = queue.enqueue("resize", &"cat.png").await.unwrap();
+    let plain = queue.enqueue("plain", &1u32).await.unwrap();
+    taskq::testing::drain(&worker).await.unwrap();
+
+    let task = queue
+        .get(resized)
+        .await
+        .unwrap()
+        .expect("kept for its result");
+    assert_eq!(task.state, taskq::State::Succeeded);
+    let result: Option<serde_json::Value> = task.result_json().unwrap();
+    assert_eq!(
+        result,
+        Some(serde_json::json!({ "thumbnail": "small-cat.png" }))
+    );
+    assert!(
+        queue.get(plain).await.unwrap().is_none(),
+        "no result: deleted as before"
+    );
+    let uploads = queue
+        .list(&taskq::ListOptions {
+            parent: Some(resized),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(uploads.len(), 1, "the follow-up committed with it");
+    assert_eq!(uploads[0].result, None, "only succeeded tasks have one");
+    assert!(matches!(
+        task.result_json::<u32>(),
+        Err(taskq::Error::ResultDecode { .. })
+    ));
+
+    let big = "x".repeat(taskq::MAX_RESULT_LEN);
+    assert!(matches!(
+        taskq::TaskResult::json(&big),
+        Err(taskq::Error::InvalidInput {
+            field: "result",
+            ..
+        })
+    ));
+    assert!(taskq::TaskResult::json_bytes(b"{not json".to_vec()).is_err());
+    let id = queue.enqueue("resize", &"dog.png").await.unwrap();
+    let lease = queue.claim("resize").await.unwrap().unwrap();
+    lease
+        .complete_with_result(taskq::TaskResult::json(&42).unwrap(), Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.get(id).await.unwrap().unwrap().result.as_deref(),
+        Some(&b"42"[..])
+    );
+    let stats = super::reported_stats(&queue).await;
+    assert_eq!(
+        stats.get(&("resize".to_owned(), taskq::State::Succeeded)),
+        Some(&2)
+    );
+}

@@ -518,7 +518,7 @@ fn complete_stale(queue: &Queue, old: LeaseRef) -> Result<Vec<taskq::Enqueued>, 
         queue
             .as_async()
             .backend()
-            .task_complete(old, Vec::new(), false),
+            .task_complete(old, Vec::new(), false, None),
     )
 }
 

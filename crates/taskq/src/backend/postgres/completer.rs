@@ -233,9 +233,10 @@ impl PostgresBackend {
         lease: LeaseRef,
         follow_ups: &[NewTask],
         retain: bool,
+        result: Option<&[u8]>,
     ) -> Result<Vec<Enqueued>> {
         match self
-            .complete_in_transaction(lease, follow_ups, retain)
+            .complete_in_transaction(lease, follow_ups, retain, result)
             .await
         {
             Err(error) if lost(&error) => {
@@ -243,7 +244,7 @@ impl PostgresBackend {
                 let repeated = on_fresh(&self.pool, |mut fresh| async move {
                     match self.left_by_lost(&fresh, lease, follow_ups.len()).await? {
                         Left::Nothing => self
-                            .transaction(&mut fresh, lease, follow_ups, retain)
+                            .transaction(&mut fresh, lease, follow_ups, retain, result)
                             .await
                             .map(Some),
                         Left::Committed(ids) => Ok(Some(ids)),
@@ -265,15 +266,16 @@ impl PostgresBackend {
         lease: LeaseRef,
         follow_ups: &[NewTask],
         retain: bool,
+        result: Option<&[u8]>,
     ) -> Result<Vec<Enqueued>> {
         let mut client = self.client().await?;
-        let result = self
-            .transaction(&mut client, lease, follow_ups, retain)
+        let done = self
+            .transaction(&mut client, lease, follow_ups, retain, result)
             .await;
-        if result.as_ref().is_err_and(lost) {
+        if done.as_ref().is_err_and(lost) {
             drop(deadpool_postgres::Object::take(client));
         }
-        result
+        done
     }
 
     async fn transaction(
@@ -282,15 +284,19 @@ impl PostgresBackend {
         lease: LeaseRef,
         follow_ups: &[NewTask],
         retain: bool,
+        result: Option<&[u8]>,
     ) -> Result<Vec<Enqueued>> {
-        let complete = if retain {
-            &self.sql.complete_retain
-        } else {
-            &self.sql.complete
-        };
-        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
         let tx = client.transaction().await.map_err(db_error)?;
-        if self.run.execute(&tx, complete, &params).await? != 1 {
+        let changed = if retain {
+            let params: [&(dyn ToSql + Sync); 3] = [&lease.id.0, &lease.token, &result];
+            self.run
+                .execute(&tx, &self.sql.complete_retain, &params)
+                .await?
+        } else {
+            let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
+            self.run.execute(&tx, &self.sql.complete, &params).await?
+        };
+        if changed != 1 {
             return Err(lease_lost(lease));
         }
         crate::failpoint::hit("inside-completion");

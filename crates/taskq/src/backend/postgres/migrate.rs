@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "churn",
         sql: include_str!("migrations/0008_churn.sql"),
     },
+    Migration {
+        version: 9,
+        name: "results",
+        sql: include_str!("migrations/0009_results.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -330,6 +330,7 @@ impl Backend for PostgresBackend {
         lease: LeaseRef,
         follow_ups: Vec<NewTask>,
         retain: bool,
+        result: Option<Vec<u8>>,
     ) -> Result<Vec<Enqueued>> {
         // Deleting a running task changes no tally (running tasks are
         // counted live); keeping it, or follow-ups, do. Either leaves a
@@ -338,11 +339,13 @@ impl Backend for PostgresBackend {
         if retain || !follow_ups.is_empty() {
             self.wrote();
         }
-        if follow_ups.is_empty() {
+        // Completions that arrive together share a statement, which keeps
+        // no result: one with a result goes in a transaction of its own.
+        if follow_ups.is_empty() && result.is_none() {
             self.completer.complete(lease, retain).await?;
             return Ok(Vec::new());
         }
-        self.complete_with_follow_ups(lease, &follow_ups, retain)
+        self.complete_with_follow_ups(lease, &follow_ups, retain, result.as_deref())
             .await
     }
 

@@ -60,15 +60,16 @@ impl PostgresSteps {
 
 impl Dialect for PostgresSteps {
     fn complete(&self, lease: LeaseRef, retain: bool) -> Step {
+        let mut params = vec![
+            Value::Int8(Some(lease.id.0)),
+            Value::Int8(Some(lease.token)),
+        ];
         let sql = if retain {
+            params.push(Value::Bytes(None));
             &self.sql.complete_retain
         } else {
             &self.sql.complete
         };
-        let params = vec![
-            Value::Int8(Some(lease.id.0)),
-            Value::Int8(Some(lease.token)),
-        ];
         Step::new(sql.as_str(), params, Expect::Count)
     }
 

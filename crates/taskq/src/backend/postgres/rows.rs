@@ -11,7 +11,9 @@ use crate::state::State;
 use crate::task::{NewTask, Task};
 use crate::unique::states_of_bits;
 
-/// A row of `taskq_tasks`, in the column order of the statements.
+/// A row of `taskq_tasks`, in the column order of the statements; the
+/// result is read only where a statement selects it (a claimed task has
+/// none).
 pub(super) fn read_task(row: &Row) -> Result<Task> {
     let read = || -> Result<Task, tokio_postgres::Error> {
         let state: String = row.try_get(3)?;
@@ -42,10 +44,18 @@ pub(super) fn read_task(row: &Row) -> Result<Task> {
             worker: worker_from_json(row.try_get::<_, Option<&str>>(20)?),
             attempts: attempts_from_json(row.try_get::<_, Option<&str>>(21)?),
             concurrency_key: row.try_get(22)?,
+            result: match row.columns().iter().any(|c| c.name() == RESULT) {
+                true => row.try_get(RESULT)?,
+                false => None,
+            },
         })
     };
     read().map_err(db_error)
 }
+
+/// The column of the result, in the statements that select it (get and
+/// list).
+const RESULT: &str = "result";
 
 /// Which of `tasks` an insert's rows (id, action, unique key, unique
 /// slot; in id order, so in the order given) are: each task's id, or

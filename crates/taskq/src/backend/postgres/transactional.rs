@@ -141,15 +141,15 @@ pub async fn complete_in(
     let CompletionRef { lease, retain } = lease.into();
     let follow_ups = follow_ups_of(lease.id, follow_ups)?;
     let sql = Sql::shared(schema);
-    let complete = if retain {
-        &sql.complete_retain
+    let changed = if retain {
+        let none: Option<&[u8]> = None;
+        let params: [&(dyn ToSql + Sync); 3] = [&lease.id.0, &lease.token, &none];
+        client.execute(sql.complete_retain.as_str(), &params).await
     } else {
-        &sql.complete
-    };
-    let changed = client
-        .execute(complete.as_str(), &[&lease.id.0, &lease.token])
-        .await
-        .map_err(db_error)?;
+        let params: [&(dyn ToSql + Sync); 2] = [&lease.id.0, &lease.token];
+        client.execute(sql.complete.as_str(), &params).await
+    }
+    .map_err(db_error)?;
     if changed != 1 {
         counted_by_triggers_again(client).await?;
         return Err(lease_lost(lease));

@@ -45,6 +45,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "limits",
         sql: include_str!("migrations/0007_limits.sql"),
     },
+    Migration {
+        version: 8,
+        name: "churn",
+        sql: include_str!("migrations/0008_churn.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "results",
+        sql: include_str!("migrations/0009_results.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

@@ -288,13 +288,16 @@ impl Backend for SqliteBackend {
         lease: LeaseRef,
         follow_ups: Vec<NewTask>,
         retain: bool,
+        result: Option<Vec<u8>>,
     ) -> Result<Vec<Enqueued>> {
         let clock = self.clock.clone();
         let mark = Arc::clone(&self.mark);
         let follow_ups = Arc::new(follow_ups);
+        let result = Arc::new(result);
         self.fenced(move |conn| {
             let now = micros::from_time(clock.now());
-            statements::complete(conn, now, lease, &follow_ups, retain, Some(&mark))
+            let keep = (retain, result.as_deref());
+            statements::complete(conn, now, lease, &follow_ups, keep, Some(&mark))
         })
         .await
     }

@@ -53,6 +53,7 @@ impl Dialect for SqliteSteps {
         ];
         let sql = if retain {
             params.push(Value::Int8(Some(self.now)));
+            params.push(Value::Bytes(None));
             include_str!("sql/task_complete_retain.sql")
         } else {
             include_str!("sql/task_complete.sql")

@@ -9,7 +9,9 @@ use crate::state::State;
 use crate::task::Task;
 use crate::unique::states_of_bits;
 
-/// A row of `taskq_tasks`, in the column order of the statements.
+/// A row of `taskq_tasks`, in the column order of the statements; the
+/// result is read only where a statement selects it (a claimed task has
+/// none).
 pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
     let state: String = row.get(3)?;
     let state = state.parse::<State>().map_err(|e| {
@@ -39,8 +41,16 @@ pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
         worker: worker_from_json(row.get::<_, Option<String>>(20)?.as_deref()),
         attempts: attempts_from_json(row.get::<_, Option<String>>(21)?.as_deref()),
         concurrency_key: row.get(22)?,
+        result: match row.as_ref().column_index(RESULT) {
+            Ok(i) => row.get(i)?,
+            Err(_) => None,
+        },
     })
 }
+
+/// The column of the result, in the statements that select it (get and
+/// list).
+const RESULT: &str = "result";
 
 /// The states a task's unique key counts among: none without a key.
 fn unique_states(key: Option<&str>, bits: i16) -> Vec<crate::State> {

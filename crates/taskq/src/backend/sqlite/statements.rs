@@ -249,7 +249,7 @@ pub(crate) fn complete(
     now: i64,
     lease: LeaseRef,
     follow_ups: &[NewTask],
-    retain: bool,
+    (retain, result): (bool, Option<&[u8]>),
     mark: CachedMark,
 ) -> Result<Vec<Enqueued>> {
     if retain {
@@ -257,7 +257,7 @@ pub(crate) fn complete(
             conn,
             include_str!("sql/task_complete_retain.sql"),
             lease,
-            params![lease.id.0, lease.token, now],
+            params![lease.id.0, lease.token, now, result],
         )?;
     } else {
         fenced(
@@ -545,7 +545,7 @@ mod prepare_tests {
                 id: claimed[0].id,
                 token: claimed[0].lease_token,
             };
-            complete(&conn, now, lease, &[], false, None).unwrap();
+            complete(&conn, now, lease, &[], (false, None), None).unwrap();
         }
         for sql in [
             include_str!("sql/task_claim.sql"),

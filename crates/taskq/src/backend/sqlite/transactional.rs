@@ -59,6 +59,13 @@ pub fn complete_in(
     let CompletionRef { lease, retain } = lease.into();
     let follow_ups = follow_ups_of(lease.id, follow_ups)?;
     statements::in_savepoint(conn, |conn| {
-        statements::complete(conn, micros::now(), lease, &follow_ups, retain, None)
+        statements::complete(
+            conn,
+            micros::now(),
+            lease,
+            &follow_ups,
+            (retain, None),
+            None,
+        )
     })
 }

@@ -1,7 +1,7 @@
--- ?1 id, ?2 lease token, ?3 now. Records the try in the task's attempts
--- (the newest 20 are kept).
+-- ?1 id, ?2 lease token, ?3 now, ?4 its result (JSON) or NULL. Records the
+-- try in the task's attempts (the newest 20 are kept).
 UPDATE taskq_tasks
-SET state = 'succeeded', expires = NULL, finished_at = ?3,
+SET state = 'succeeded', expires = NULL, finished_at = ?3, result = ?4,
     attempts = json_insert(
         CASE WHEN json_array_length(attempts) >= 20 THEN json_remove(attempts, '$[0]') ELSE coalesce(attempts, '[]') END,
         '$[#]',
