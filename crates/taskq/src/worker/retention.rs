@@ -33,8 +33,9 @@ const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     /// Succeeded tasks, which are kept only with
-    /// [`QueueConfig::retain_completed`](crate::QueueConfig::retain_completed)
-    /// or a unique key that counts them. Default: 7 days.
+    /// [`QueueConfig::retain_completed`](crate::QueueConfig::retain_completed),
+    /// a [result](crate::TaskResult), or a unique key that counts them.
+    /// Default: 7 days.
     pub succeeded: Option<Duration>,
     /// Tasks that failed for good. Default: 30 days.
     pub failed: Option<Duration>,

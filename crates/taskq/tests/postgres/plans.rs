@@ -91,7 +91,7 @@ async fn statements_read_only_the_tasks_they_need_however_many_run_or_failed() {
         (
             include_str!("../../src/backend/postgres/sql/task_complete_retain.sql"),
             one,
-            "4001, 0",
+            "4001, 0, NULL",
         ),
         (
             include_str!("../../src/backend/postgres/sql/task_extend.sql"),
