@@ -148,9 +148,13 @@ pub(crate) trait Dialect: Send + Sync {
     /// The fenced completion of `lease`, answered with a count of 1 when
     /// the lease still held.
     fn complete(&self, lease: LeaseRef, retain: bool) -> Step;
-    /// One statement inserting all of `tasks` (none has a unique key),
-    /// answered with their ids in order; `None` to insert one at a time.
-    fn insert_all(&self, tasks: &[NewTask]) -> Option<Step>;
+    /// Whether [`insert_all`](Dialect::insert_all) can insert `tasks` in
+    /// one statement; otherwise they are inserted one at a time.
+    fn batches(&self, tasks: &[NewTask]) -> bool;
+    /// One statement inserting all of `tasks` (when
+    /// [`batches`](Dialect::batches) says so), answered with their ids in
+    /// order.
+    fn insert_all(&self, tasks: &[NewTask]) -> Step;
     /// Inserts `task`, answered with its id, or no id when its unique key
     /// is taken.
     fn insert_one(&self, task: &NewTask) -> Step;
@@ -187,6 +191,8 @@ pub struct Prepared {
     tasks: Vec<NewTask>,
     done: Vec<Option<Enqueued>>,
     finally: Vec<Step>,
+    /// Whether the tasks go in as one statement ([`Dialect::batches`]).
+    batched: bool,
     at: At,
     failed: Option<Error>,
 }
@@ -209,7 +215,7 @@ impl Prepared {
         lease: Option<(LeaseRef, bool)>,
         tasks: Vec<NewTask>,
     ) -> Self {
-        let batched = !tasks.is_empty() && dialect.insert_all(&tasks).is_some();
+        let batched = !tasks.is_empty() && dialect.batches(&tasks);
         let retained = lease.is_some_and(|(_, retain)| retain);
         let finally = dialect.finally(&tasks, batched, retained);
         let at = match (lease, batched) {
@@ -223,6 +229,7 @@ impl Prepared {
             done: vec![None; tasks.len()],
             tasks,
             finally,
+            batched,
             at,
             failed: None,
         };
@@ -241,7 +248,7 @@ impl Prepared {
             At::Complete => self
                 .lease
                 .map(|(lease, retain)| self.dialect.complete(lease, retain)),
-            At::Batch => self.dialect.insert_all(&self.tasks),
+            At::Batch => Some(self.dialect.insert_all(&self.tasks)),
             At::Insert { task, .. } => Some(self.dialect.insert_one(&self.tasks[task])),
             At::Holder { task, .. } => Some(self.dialect.holder(&self.tasks[task])),
             At::Finally(i) => self.finally.get(i).cloned(),
@@ -338,7 +345,7 @@ impl Prepared {
     fn first_insert(&self) -> At {
         if self.tasks.is_empty() {
             At::Finally(0)
-        } else if self.dialect.insert_all(&self.tasks).is_some() {
+        } else if self.batched {
             At::Batch
         } else {
             At::Insert { task: 0, tries: 0 }
@@ -399,8 +406,11 @@ mod tests {
         fn complete(&self, _: LeaseRef, _: bool) -> Step {
             Step::new("complete", Vec::new(), Expect::Count)
         }
-        fn insert_all(&self, _: &[NewTask]) -> Option<Step> {
-            None
+        fn batches(&self, _: &[NewTask]) -> bool {
+            false
+        }
+        fn insert_all(&self, _: &[NewTask]) -> Step {
+            unreachable!("Named inserts one task at a time")
         }
         fn insert_one(&self, task: &NewTask) -> Step {
             Step::new(format!("insert {}", task.action), Vec::new(), Expect::Ids)

@@ -1,7 +1,7 @@
 //! A page of tasks (`list`), with conditions the planner can match to the
 //! partial index of a state in a generic plan too.
 
-use super::rows::read_task;
+use super::rows::read_stored_task;
 use super::PostgresBackend;
 use crate::backend::{PageOrder, StateIndex};
 use crate::error::Result;
@@ -67,7 +67,7 @@ impl PostgresBackend {
                     ],
                 )
                 .await?;
-            rows.iter().map(read_task).collect()
+            rows.iter().map(read_stored_task).collect()
         })
         .await
     }

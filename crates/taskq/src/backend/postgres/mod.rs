@@ -441,7 +441,7 @@ impl Backend for PostgresBackend {
     async fn task_get(&self, id: TaskId) -> Result<Option<Task>> {
         self.read(|| async {
             let rows = self.query(&self.sql.get, &[&id.0]).await?;
-            rows.first().map(read_task).transpose()
+            rows.first().map(rows::read_stored_task).transpose()
         })
         .await
     }

@@ -73,10 +73,12 @@ impl Dialect for PostgresSteps {
         Step::new(sql.as_str(), params, Expect::Count)
     }
 
-    fn insert_all(&self, tasks: &[NewTask]) -> Option<Step> {
-        if tasks.iter().any(|task| task.options.unique.is_some()) {
-            return None;
-        }
+    fn batches(&self, tasks: &[NewTask]) -> bool {
+        // With unique keys, one at a time: a refused key is looked up.
+        tasks.iter().all(|task| task.options.unique.is_none())
+    }
+
+    fn insert_all(&self, tasks: &[NewTask]) -> Step {
         let c = InsertColumns::new(tasks);
         let texts = |column: &[&str]| column.iter().map(|s| Some((*s).to_owned())).collect();
         let keys = |column: &[Option<&str>]| column.iter().map(|s| s.map(str::to_owned)).collect();
@@ -94,11 +96,7 @@ impl Dialect for PostgresSteps {
             Value::Int8Array(c.periods),
             Value::TextArray(keys(&c.concurrency_keys)),
         ];
-        Some(Step::new(
-            self.sql.insert_many.as_str(),
-            params,
-            Expect::Ids,
-        ))
+        Step::new(self.sql.insert_many.as_str(), params, Expect::Ids)
     }
 
     fn insert_one(&self, task: &NewTask) -> Step {

@@ -11,9 +11,8 @@ use crate::state::State;
 use crate::task::{NewTask, Task};
 use crate::unique::states_of_bits;
 
-/// A row of `taskq_tasks`, in the column order of the statements; the
-/// result is read only where a statement selects it (a claimed task has
-/// none).
+/// A row of `taskq_tasks`, in the column order of the statements (a
+/// claimed task has no result: see [`read_stored_task`]).
 pub(super) fn read_task(row: &Row) -> Result<Task> {
     let read = || -> Result<Task, tokio_postgres::Error> {
         let state: String = row.try_get(3)?;
@@ -44,18 +43,19 @@ pub(super) fn read_task(row: &Row) -> Result<Task> {
             worker: worker_from_json(row.try_get::<_, Option<&str>>(20)?),
             attempts: attempts_from_json(row.try_get::<_, Option<&str>>(21)?),
             concurrency_key: row.try_get(22)?,
-            result: match row.columns().iter().any(|c| c.name() == RESULT) {
-                true => row.try_get(RESULT)?,
-                false => None,
-            },
+            result: None,
         })
     };
     read().map_err(db_error)
 }
 
-/// The column of the result, in the statements that select it (get and
-/// list).
-const RESULT: &str = "result";
+/// A row of `task_get.sql` or `task_list.sql`, which also select the
+/// result (column 23).
+pub(super) fn read_stored_task(row: &Row) -> Result<Task> {
+    let mut task = read_task(row)?;
+    task.result = row.try_get(23).map_err(db_error)?;
+    Ok(task)
+}
 
 /// Which of `tasks` an insert's rows (id, action, unique key, unique
 /// slot; in id order, so in the order given) are: each task's id, or

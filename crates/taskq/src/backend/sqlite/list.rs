@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection};
 
 use super::error::db_error;
-use super::rows::read_task;
+use super::rows::read_stored_task;
 use super::statements::stats;
 use crate::backend::{PageOrder, StateIndex};
 use crate::error::Result;
@@ -37,7 +37,7 @@ pub(crate) fn list(conn: &Connection, options: &ListOptions) -> Result<Vec<Task>
                     options.error_contains,
                     options.parent.map(|id| id.0),
                 ],
-                read_task,
+                read_stored_task,
             )?
             .collect()
         })

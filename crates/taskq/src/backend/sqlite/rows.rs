@@ -9,9 +9,8 @@ use crate::state::State;
 use crate::task::Task;
 use crate::unique::states_of_bits;
 
-/// A row of `taskq_tasks`, in the column order of the statements; the
-/// result is read only where a statement selects it (a claimed task has
-/// none).
+/// A row of `taskq_tasks`, in the column order of the statements (a
+/// claimed task has no result: see [`read_stored_task`]).
 pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
     let state: String = row.get(3)?;
     let state = state.parse::<State>().map_err(|e| {
@@ -41,16 +40,17 @@ pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
         worker: worker_from_json(row.get::<_, Option<String>>(20)?.as_deref()),
         attempts: attempts_from_json(row.get::<_, Option<String>>(21)?.as_deref()),
         concurrency_key: row.get(22)?,
-        result: match row.as_ref().column_index(RESULT) {
-            Ok(i) => row.get(i)?,
-            Err(_) => None,
-        },
+        result: None,
     })
 }
 
-/// The column of the result, in the statements that select it (get and
-/// list).
-const RESULT: &str = "result";
+/// A row of `task_get.sql` or `task_list.sql`, which also select the
+/// result (column 23).
+pub(super) fn read_stored_task(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let mut task = read_task(row)?;
+    task.result = row.get(23)?;
+    Ok(task)
+}
 
 /// The states a task's unique key counts among: none without a key.
 fn unique_states(key: Option<&str>, bits: i16) -> Vec<crate::State> {

@@ -23,7 +23,7 @@ use crate::unique::{window_start, Enqueued, Unique};
 use super::control;
 use super::counts::{adopt_if_due, CachedMark};
 use super::error::db_error;
-use super::rows::read_task;
+use super::rows::{read_stored_task, read_task};
 
 /// Runs `f` inside a savepoint: on error everything `f` wrote is undone.
 /// Works in autocommit mode (the savepoint is then the transaction) and
@@ -423,7 +423,7 @@ pub(crate) fn add_priorities(conn: &Connection, now: i64, stats: &mut [ActionSta
 
 pub(crate) fn get(conn: &Connection, id: TaskId) -> Result<Option<Task>> {
     conn.prepare_cached(include_str!("sql/task_get.sql"))
-        .and_then(|mut s| s.query_row(params![id.0], read_task).optional())
+        .and_then(|mut s| s.query_row(params![id.0], read_stored_task).optional())
         .map_err(db_error)
 }
 

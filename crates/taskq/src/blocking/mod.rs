@@ -23,26 +23,29 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use crate::bulk::RetriedMany;
 use crate::control::CancelledMany;
 use crate::error::{DatabaseError, DatabaseErrorKind, Error, Result};
-use crate::lease::FailOutcome;
 use crate::limits::{LimitInfo, Limits};
 use crate::names::TaskId;
 use crate::options::{EnqueueOptions, ListOptions};
 use crate::schedule::{Schedule, ScheduleInfo, Upserted};
 use crate::schedules::Ticked;
 use crate::state::{CancelOutcome, State};
-use crate::task::{ActionStats, LeaseRef, NewTask, Task};
+use crate::task::{ActionStats, NewTask, Task};
 use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
-use crate::worker::{Outcome, TaskContext, WorkerConfig, WorkerMetrics};
+
+mod lease;
+mod worker;
+
+pub use lease::Lease;
+pub use worker::Worker;
 
 /// A [`crate::Queue`] for synchronous code. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -336,110 +339,6 @@ impl Queue {
     }
 }
 
-/// A [`crate::Lease`] for synchronous code.
-#[derive(Debug)]
-#[must_use = "a lease that is not completed, failed or released runs again after it expires"]
-pub struct Lease {
-    lease: crate::Lease,
-    runtime: Arc<BlockingRuntime>,
-}
-
-impl Lease {
-    /// The async lease underneath, for the transactional calls of a
-    /// backend.
-    pub fn as_async(&self) -> &crate::Lease {
-        &self.lease
-    }
-
-    /// The task, as claimed.
-    pub fn task(&self) -> &Task {
-        self.lease.task()
-    }
-
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
-        self.lease.id()
-    }
-
-    /// The fencing token of this claim.
-    pub fn token(&self) -> i64 {
-        self.lease.token()
-    }
-
-    /// The id and token.
-    pub fn lease_ref(&self) -> LeaseRef {
-        self.lease.lease_ref()
-    }
-
-    /// When the lease ends unless extended.
-    pub fn expires(&self) -> SystemTime {
-        self.lease.expires()
-    }
-
-    /// The raw payload bytes.
-    pub fn payload(&self) -> &[u8] {
-        self.lease.payload()
-    }
-
-    /// The payload decoded from JSON into `T`.
-    pub fn payload_json<T: DeserializeOwned>(&self) -> Result<T> {
-        self.lease.payload_json()
-    }
-
-    /// See [`crate::Lease::complete`].
-    pub fn complete(self) -> Result<()> {
-        block_on(&self.runtime, self.lease.complete())?
-    }
-
-    /// See [`crate::Lease::complete_with`].
-    pub fn complete_with(self, follow_ups: Vec<NewTask>) -> Result<Vec<Enqueued>> {
-        block_on(&self.runtime, self.lease.complete_with(follow_ups))?
-    }
-
-    /// See [`crate::Lease::complete_with_result`].
-    pub fn complete_with_result(
-        self,
-        result: crate::TaskResult,
-        follow_ups: Vec<NewTask>,
-    ) -> Result<Vec<Enqueued>> {
-        block_on(
-            &self.runtime,
-            self.lease.complete_with_result(result, follow_ups),
-        )?
-    }
-
-    /// See [`crate::Lease::fail`].
-    pub fn fail(self, reason: impl std::fmt::Display) -> Result<FailOutcome> {
-        block_on(&self.runtime, self.lease.fail(reason))?
-    }
-
-    /// See [`crate::Lease::fail_permanently`].
-    pub fn fail_permanently(self, reason: impl std::fmt::Display) -> Result<()> {
-        block_on(&self.runtime, self.lease.fail_permanently(reason))?
-    }
-
-    /// See [`crate::Lease::cancel`].
-    pub fn cancel(self, reason: impl std::fmt::Display) -> Result<()> {
-        block_on(&self.runtime, self.lease.cancel(reason))?
-    }
-
-    /// See [`crate::Lease::extend`].
-    pub fn extend(&mut self, by: Duration) -> Result<SystemTime> {
-        let runtime = Arc::clone(&self.runtime);
-        block_on(&runtime, self.lease.extend(by))?
-    }
-
-    /// See [`crate::Lease::release`].
-    pub fn release(self) -> Result<()> {
-        block_on(&self.runtime, self.lease.release())?
-    }
-
-    /// See [`crate::Lease::snooze`].
-    pub fn snooze(self, delay: Duration) -> Result<()> {
-        block_on(&self.runtime, self.lease.snooze(delay))?
-    }
-}
-
 /// The schedules of a blocking queue's database ([`Queue::schedules`]);
 /// each call is its [`crate::Schedules`] twin.
 ///
@@ -503,99 +402,5 @@ impl Schedules<'_> {
     /// See [`crate::Schedules::tick`].
     pub fn tick(&self) -> Result<Ticked> {
         self.queue.block(self.inner().tick())
-    }
-}
-
-/// A [`crate::worker::Worker`] for synchronous handlers: each runs on a
-/// thread of the blocking pool, so it may block as it likes.
-///
-/// ```
-/// use taskq::blocking::{Queue, Worker};
-/// use taskq::worker::{CancellationToken, TaskContext, WorkerConfig};
-///
-/// # let dir = tempfile::tempdir().unwrap();
-/// let queue = Queue::open_sqlite(dir.path().join("jobs.db"))?;
-/// queue.enqueue("print", &"hello")?;
-///
-/// let stop = CancellationToken::new();
-/// let mut worker = Worker::new(&queue, WorkerConfig::default());
-/// let stopper = stop.clone();
-/// worker.handle("print", move |text: String, _ctx: TaskContext| {
-///     println!("{text}");
-///     stopper.cancel(); // stop after the first task, for this example
-///     Ok::<_, String>(())
-/// })?;
-/// worker.run_until(stop)?; // or worker.run(), until SIGINT or SIGTERM
-/// assert_eq!(queue.len("print")?, 0);
-/// # Ok::<(), taskq::Error>(())
-/// ```
-pub struct Worker {
-    worker: crate::worker::Worker,
-    runtime: Arc<BlockingRuntime>,
-}
-
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.worker.fmt(f)
-    }
-}
-
-impl Worker {
-    /// A worker for `queue`, with no handlers yet.
-    pub fn new(queue: &Queue, config: WorkerConfig) -> Self {
-        Worker {
-            worker: crate::worker::Worker::new(queue.queue.clone(), config),
-            runtime: Arc::clone(&queue.runtime),
-        }
-    }
-
-    /// Registers a synchronous `handler` for `action`; see
-    /// [`crate::worker::Worker::handle`].
-    pub fn handle<T, H, R, E>(&mut self, action: &str, handler: H) -> Result<&mut Self>
-    where
-        T: DeserializeOwned + Send + 'static,
-        H: Fn(T, TaskContext) -> std::result::Result<R, E> + Send + Sync + 'static,
-        R: Into<Outcome> + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
-    {
-        let handler = Arc::new(handler);
-        self.worker
-            .handle(action, move |payload: T, context: TaskContext| {
-                let handler = Arc::clone(&handler);
-                async move {
-                    let run = tokio::task::spawn_blocking(move || handler(payload, context));
-                    match run.await {
-                        Ok(result) => result.map(Into::into).map_err(|e| e.to_string()),
-                        Err(error) => match error.try_into_panic() {
-                            Ok(panic) => std::panic::resume_unwind(panic),
-                            Err(error) => Err(error.to_string()),
-                        },
-                    }
-                }
-            })?;
-        Ok(self)
-    }
-
-    /// Declares a periodic task, stored when the worker starts; see
-    /// [`crate::worker::Worker::schedule`].
-    pub fn schedule(&mut self, schedule: Schedule) -> Result<&mut Self> {
-        self.worker.schedule(schedule)?;
-        Ok(self)
-    }
-
-    /// The worker's live counters.
-    pub fn metrics(&self) -> Arc<WorkerMetrics> {
-        self.worker.metrics()
-    }
-
-    /// Runs until SIGINT or SIGTERM; see [`crate::worker::Worker::run`].
-    pub fn run(self) -> Result<()> {
-        block_on(&self.runtime, self.worker.run())?
-    }
-
-    /// Runs until `stop` is cancelled (from any thread); see
-    /// [`crate::worker::Worker::run_until`].
-    pub fn run_until(self, stop: crate::worker::CancellationToken) -> Result<()> {
-        block_on(&self.runtime, self.worker.run_until(stop.cancelled_owned()))?
     }
 }
