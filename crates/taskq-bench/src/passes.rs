@@ -187,6 +187,34 @@ impl Pass<'_> {
             self.add(label, runs, target);
         }
         self.limited_drains().await;
+        self.workflow_drains().await;
+    }
+
+    /// drain-8 of workflows, against the plain drain-8 of the same pass:
+    /// diamonds (a, then b and c, then d: three of each four tasks wait
+    /// for others, and each completion of a dependency releases or counts
+    /// down a dependent), and one fan-in (every task but the sink counts
+    /// the same sink down, under its row lock).
+    async fn workflow_drains(&mut self) {
+        let (bench, database, sizes) = (self.bench, self.database, self.sizes);
+        let diamonds = (sizes.drain / 4).clamp(1, 1000);
+        let label = "drain-8 of diamonds (4 tasks each)";
+        let runs = bench
+            .measure(database, label, |f| async move {
+                workloads::preload_diamonds(&f.queue, diamonds).await;
+                (workloads::drain(&f.queue, 4 * diamonds, 8).await, f)
+            })
+            .await;
+        self.add(label, runs, ratio("drain-8", 0.5));
+        let sources = sizes.drain.clamp(1, 10_000);
+        let label = "drain-8 of a fan-in (one sink)";
+        let runs = bench
+            .measure(database, label, |f| async move {
+                workloads::preload_fan_in(&f.queue, sources).await;
+                (workloads::drain(&f.queue, sources + 1, 8).await, f)
+            })
+            .await;
+        self.add(label, runs, ratio("drain-8", 0.5));
     }
 
     /// drain-8 under limits, against the unlimited drain-8 of the same

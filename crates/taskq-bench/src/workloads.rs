@@ -164,6 +164,41 @@ pub async fn preload_keyed(queue: &Queue, n: usize, keys: usize) {
     }
 }
 
+/// Loads `diamonds` workflows of four tasks each (a, then b and c, then
+/// d), in batches of 250 workflows, without timing it.
+pub async fn preload_diamonds(queue: &Queue, diamonds: usize) {
+    let mut done = 0;
+    while done < diamonds {
+        let mut tasks = Vec::new();
+        for i in done..(done + 250).min(diamonds) {
+            let a = tasks.len();
+            let after = |mut task: NewTask, on: &[usize]| {
+                task.options.depends_on = on
+                    .iter()
+                    .map(|&at| taskq::Dependency::Earlier(at))
+                    .collect();
+                task
+            };
+            tasks.push(task(4 * i));
+            tasks.push(after(task(4 * i + 1), &[a]));
+            tasks.push(after(task(4 * i + 2), &[a]));
+            tasks.push(after(task(4 * i + 3), &[a + 1, a + 2]));
+        }
+        queue.enqueue_many(tasks).await.expect("preload diamonds");
+        done = (done + 250).min(diamonds);
+    }
+}
+
+/// Loads one workflow of `sources` tasks and a sink that waits for all
+/// of them, in one batch, without timing it.
+pub async fn preload_fan_in(queue: &Queue, sources: usize) {
+    let mut tasks: Vec<NewTask> = (0..sources).map(task).collect();
+    let mut sink = task(sources);
+    sink.options.depends_on = (0..sources).map(taskq::Dependency::Earlier).collect();
+    tasks.push(sink);
+    queue.enqueue_many(tasks).await.expect("preload fan-in");
+}
+
 /// Runs a worker of `concurrency` with a do-nothing handler until `n`
 /// tasks are completed; the worker's defaults otherwise.
 pub async fn drain(queue: &Queue, n: usize, concurrency: usize) -> Run {

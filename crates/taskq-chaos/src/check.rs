@@ -89,6 +89,11 @@ pub struct Report {
     /// their lease ended (their slot is held, they do not run): counted.
     pub limit_exceeded_while_a_dead_lease_held: u64,
     pub out_of_order: u64,
+    /// Runs of tasks that waited for others (the workflows scenario).
+    pub dependent_runs: u64,
+    /// Of those, runs that started before each task they waited for had
+    /// finished a run: must be 0.
+    pub ran_before_dependencies: u64,
     /// The longest time from the end of a fault to the next execution
     /// (faults after which nothing was left to run excepted).
     pub resumed_seconds: f64,
@@ -114,7 +119,8 @@ impl Report {
              executions/s {:.0} before faults, {:.0} at least after one; drained {:.1} s after the last; \
              left after stop {}; cancels of queued {}, of running {}, ran after cancel {}, cancelled {}; \
              pauses {}, started while paused {}; ticks {}, enqueued twice {}, missed {}; \
-             limit: at most {} at once, exceeded {} ({} counting dead leases); integrity {}",
+             limit: at most {} at once, exceeded {} ({} counting dead leases); \
+             runs of dependents {}, before their dependencies {}; integrity {}",
             r.backend,
             r.scenario,
             r.enqueues_acknowledged,
@@ -154,6 +160,8 @@ impl Report {
             r.limit_most_running,
             r.limit_exceeded,
             r.limit_exceeded_while_a_dead_lease_held,
+            r.dependent_runs,
+            r.ran_before_dependencies,
             r.integrity,
         )
     }
@@ -175,6 +183,7 @@ impl Report {
             ("ticks enqueued twice", self.ticks_enqueued_twice),
             ("ticks missed", self.ticks_missed),
             ("limit exceeded", self.limit_exceeded),
+            ("ran before its dependencies", self.ran_before_dependencies),
             (
                 "ran again after finishing",
                 if self.reruns_forbidden {
@@ -431,7 +440,7 @@ async fn read_tasks(
                 report.poison_forever_most_tries =
                     report.poison_forever_most_tries.max(task.tries.into());
             }
-            State::Queued | State::Running => report.left_after_stop += 1,
+            State::Waiting | State::Queued | State::Running => report.left_after_stop += 1,
             State::Cancelled => report.cancelled += 1,
             State::Succeeded => {}
         }

@@ -54,6 +54,10 @@ pub(crate) enum Role {
         poison_every: u64,
         #[arg(long, default_value_t = 5)]
         pause_ms: u64,
+        /// Enqueue each batch as diamonds of four tasks that wait for
+        /// each other.
+        #[arg(long)]
+        diamonds: bool,
     },
     /// (Internal) work tasks until SIGTERM, recording each execution.
     Work {
@@ -133,11 +137,16 @@ pub(crate) enum ScenarioName {
     /// so nothing is lost and a task runs twice only when its first run
     /// had not finished. Not part of `all`.
     KillBackends,
+    /// Workers killed at random and at exact kill points while the
+    /// producer enqueues its tasks as diamonds (one task, then two that
+    /// wait for it, then one that waits for both): nothing is lost, and no
+    /// task starts before each task it waits for has finished a run.
+    Workflows,
     /// Every scenario above.
     All,
 }
 
-pub(crate) const SCENARIOS: [ScenarioName; 9] = [
+pub(crate) const SCENARIOS: [ScenarioName; 10] = [
     ScenarioName::KillWorkers,
     ScenarioName::KillProducer,
     ScenarioName::PauseWorkers,
@@ -147,4 +156,5 @@ pub(crate) const SCENARIOS: [ScenarioName; 9] = [
     ScenarioName::HandOver,
     ScenarioName::CancelPause,
     ScenarioName::Schedules,
+    ScenarioName::Workflows,
 ];

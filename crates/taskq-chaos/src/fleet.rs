@@ -111,6 +111,7 @@ impl Fleet {
             .args(["--lease-ms", &self.plan.lease.as_millis().to_string()])
             .args(["--poison-every", &self.plan.poison_every.to_string()])
             .args(["--pause-ms", &self.plan.pause_ms.to_string()])
+            .args(self.plan.diamonds.then_some("--diamonds"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -12,6 +12,7 @@ mod plan;
 mod roles;
 mod scenario;
 mod ticks;
+mod workflows;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -92,6 +93,7 @@ fn main() -> ExitCode {
             lease_ms,
             poison_every,
             pause_ms,
+            diamonds,
         } => {
             runtime.block_on(roles::produce(Produce {
                 url: &url,
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
                 lease: Duration::from_millis(lease_ms),
                 poison_every,
                 pause: Duration::from_millis(pause_ms),
+                diamonds,
             }));
             ExitCode::SUCCESS
         }
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
                     lease: Duration::from_millis(lease_ms),
                     poison_every: 0,
                     pause: Duration::from_millis(pause_ms),
+                    diamonds: false,
                 });
             let work = Duration::from_millis(work_ms);
             runtime.block_on(roles::work(

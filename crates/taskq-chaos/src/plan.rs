@@ -23,6 +23,8 @@ pub(crate) struct Plan {
     /// When the first fault comes: late enough, where it matters, to
     /// measure the rate of work before it.
     pub(crate) first_fault: Duration,
+    /// The producer enqueues diamonds (see `workflows.rs`).
+    pub(crate) diamonds: bool,
 }
 
 pub(crate) fn plan(scenario: ScenarioName, short: bool) -> Plan {
@@ -40,6 +42,7 @@ pub(crate) fn plan(scenario: ScenarioName, short: bool) -> Plan {
         work_ms: 2,
         produce_each: 0,
         first_fault: Duration::from_millis(fastrand::u64(300..1_000)),
+        diamonds: false,
     };
     match scenario {
         ScenarioName::KillWorkers => Plan {
@@ -121,6 +124,12 @@ pub(crate) fn plan(scenario: ScenarioName, short: bool) -> Plan {
             pause_ms: 10,
             count: scale(3_000, 10_000),
             first_fault: Duration::from_secs(1),
+            ..base
+        },
+        ScenarioName::Workflows => Plan {
+            failpoints: Some("after-effect=0.002,before-commit=0.002,inside-completion=0.002"),
+            batch: 8,
+            diamonds: true,
             ..base
         },
         ScenarioName::All => unreachable!("expanded by the caller"),

@@ -73,6 +73,8 @@ pub struct Produce<'a> {
     pub lease: Duration,
     pub poison_every: u64,
     pub pause: Duration,
+    /// Enqueue each batch as diamonds (see `workflows.rs`).
+    pub diamonds: bool,
 }
 
 /// Enqueues `count` tasks numbered from `start`, `batch` per transaction.
@@ -103,7 +105,11 @@ async fn produce_on(queue: &Queue, settings: Produce<'_>) {
                     .timeout(settings.lease)
                     .max_tries(max_tries)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut tasks = tasks;
+        if settings.diamonds {
+            crate::workflows::as_diamonds(first, &mut tasks);
+        }
         journal.line(json!({"intent": [first, n]}));
         match queue.enqueue_many(tasks).await {
             Ok(_) => journal.line(json!({"ack": [first, n]})),

@@ -104,6 +104,7 @@ fn wants_faults(scenario: ScenarioName) -> bool {
             | ScenarioName::Schedules
             | ScenarioName::HandOver
             | ScenarioName::CancelPause
+            | ScenarioName::Workflows
             | ScenarioName::PauseWorkers
             | ScenarioName::StopServer
             | ScenarioName::LockHolder
@@ -140,6 +141,7 @@ impl Faults<'_> {
             ScenarioName::KillWorkers
             | ScenarioName::Schedules
             | ScenarioName::HandOver
+            | ScenarioName::Workflows
             | ScenarioName::CancelPause => {
                 self.fleet.kill_worker();
                 self.injected += 1;
@@ -309,6 +311,11 @@ pub(crate) async fn run_scenario(
     .await;
     report.scenario = format!("{scenario:?}");
     report.reruns_forbidden = scenario == ScenarioName::KillBackends;
+    if scenario == ScenarioName::Workflows {
+        let early = crate::workflows::check(dir.path());
+        report.dependent_runs = early.dependent_runs;
+        report.ran_before_dependencies = early.ran_early;
+    }
     report.backend = backend.to_string();
     report.drained_seconds = drained;
     report.stuck = stuck;

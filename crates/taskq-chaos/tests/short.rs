@@ -3,7 +3,8 @@
 //! `TASKQ_TEST_POSTGRES_URL`). The harness exits non-zero when a figure
 //! that must be zero is not: tasks lost, unexpected or stuck, partial
 //! batches, stale completions accepted, tasks out of order, ticks of a
-//! schedule enqueued twice or missed.
+//! schedule enqueued twice or missed, dependents run before their
+//! dependencies.
 
 use std::process::Command;
 
@@ -20,7 +21,7 @@ fn run(backend: &str, postgres_url: Option<&str>) {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
         stdout.lines().count(),
-        9,
+        10,
         "every scenario reported: {stdout}"
     );
     assert!(
@@ -33,6 +34,13 @@ fn run(backend: &str, postgres_url: Option<&str>) {
         .find(|line| line.contains("HandOver:"))
         .expect("the hand-over scenario reported");
     assert!(!hand_over.contains("handed over 0;"), "{hand_over}");
+    // The workflows scenario ran dependents, none before its dependencies
+    // (a figure the harness fails on).
+    let workflows = stdout
+        .lines()
+        .find(|line| line.contains("Workflows:"))
+        .expect("the workflows scenario reported");
+    assert!(!workflows.contains("runs of dependents 0,"), "{workflows}");
     // The schedules scenario's schedule ticked while workers were killed.
     let schedules = stdout
         .lines()

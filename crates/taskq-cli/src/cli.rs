@@ -63,6 +63,7 @@ pub enum Command {
     Stats(commands::stats::Args),
     List(commands::list::Args),
     Show(commands::show::Args),
+    Graph(commands::graph::Args),
     Retry(commands::retry::Args),
     Cancel(commands::cancel::Args),
     Pause(commands::pause::Args),
@@ -86,7 +87,11 @@ impl Command {
             Command::Limit(args) => args.only_reads(),
             _ => matches!(
                 self,
-                Command::Len(_) | Command::Stats(_) | Command::List(_) | Command::Show(_)
+                Command::Len(_)
+                    | Command::Stats(_)
+                    | Command::List(_)
+                    | Command::Show(_)
+                    | Command::Graph(_)
             ),
         }
     }

@@ -90,6 +90,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Stats(args) => commands::stats::run(args, &queue, &out).await,
         Command::List(args) => commands::list::run(args, &queue, &out).await,
         Command::Show(args) => commands::show::run(args, &queue, &out).await,
+        Command::Graph(args) => commands::graph::run(args, &queue, &out).await,
         Command::Retry(args) => commands::retry::run(args, &queue, &out).await,
         Command::Cancel(args) => commands::cancel::run(args, &queue, &out).await,
         Command::Pause(args) => commands::pause::run(args, &queue, &out).await,

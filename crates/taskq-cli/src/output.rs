@@ -165,6 +165,38 @@ pub fn task_json(task: &Task) -> Value {
     value
 }
 
+/// A task's links (see `taskq::Queue::links`) as JSON.
+pub fn links_json(links: &[taskq::Link]) -> Value {
+    links
+        .iter()
+        .map(|link| {
+            json!({
+                "id": link.id.0,
+                "action": link.action,
+                "state": link.state.map(taskq::State::as_str),
+                "outcome": link.outcome.map(taskq::State::as_str),
+            })
+        })
+        .collect()
+}
+
+/// A task's links as a table: the other task, its action and state now
+/// ("gone" once deleted) and how it ended for the dependent.
+pub fn links_table(links: &[taskq::Link], out: &Output) -> Result<(), Failure> {
+    let rows: Vec<Vec<String>> = links
+        .iter()
+        .map(|link| {
+            vec![
+                link.id.to_string(),
+                link.action.clone().unwrap_or_else(|| "-".into()),
+                link.state.map_or_else(|| "gone".into(), |s| s.to_string()),
+                link.outcome.map_or_else(|| "-".into(), |s| s.to_string()),
+            ]
+        })
+        .collect();
+    out.table(&["ID", "ACTION", "STATE", "OUTCOME"], &rows, "  none")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -366,3 +366,61 @@ fn show_gives_a_tasks_result() {
         assert_eq!(listed[0]["result"]["thumbnail"], "small.png");
     }
 }
+
+#[test]
+fn show_graph_and_retry_follow_a_workflow() {
+    for db in both() {
+        let queue = taskq::blocking::Queue::connect(&db.url).unwrap();
+        let mut flow = taskq::Workflow::new();
+        let step = |name: &str| taskq::NewTask::json("step", &name).unwrap().max_tries(1);
+        flow.add("charge", step("charge"), &[]).unwrap();
+        flow.add("ship", step("ship"), &["charge"]).unwrap();
+        flow.add("email", step("email"), &["charge"]).unwrap();
+        flow.add("close", step("close"), &["ship", "email"])
+            .unwrap();
+        let ids = queue.enqueue_workflow(flow).unwrap();
+        let (charge, close) = (ids.id("charge").unwrap(), ids.id("close").unwrap());
+
+        let shown = db.json(&["show", &close.to_string()]);
+        assert_eq!(shown["state"], "waiting");
+        assert_eq!(shown["waiting_on"], 2);
+        assert_eq!(shown["dependencies"].as_array().unwrap().len(), 2);
+        let human = db.ok(&["show", &close.to_string()]).stdout;
+        assert!(
+            human.contains("waiting (for 2 of its dependencies)"),
+            "{human}"
+        );
+
+        let graph = db.ok(&["graph", &close.to_string()]).stdout;
+        assert!(
+            graph.starts_with(&format!("{charge} step [queued]\n")),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("(see above)"),
+            "the sink under both branches: {graph}"
+        );
+        let json = db.json(&["graph", &charge.to_string()]);
+        assert_eq!(json["nodes"].as_array().unwrap().len(), 4);
+        assert_eq!(json["edges"].as_array().unwrap().len(), 4);
+
+        queue
+            .claim("step")
+            .unwrap()
+            .unwrap()
+            .fail("card declined")
+            .unwrap();
+        let shown = db.json(&["show", &close.to_string()]);
+        assert_eq!(shown["state"], "cancelled", "cancelled down the graph");
+        db.ok(&["retry", &charge.to_string(), "--with-dependents"]);
+        let shown = db.json(&["show", &close.to_string()]);
+        assert_eq!(shown["state"], "waiting");
+        assert_eq!(shown["waiting_on"], 2, "for both branches again");
+
+        let added = db.json(&["enqueue", "audit", "{}", "--after", &close.to_string()]);
+        let audit = added["id"].as_i64().unwrap();
+        let shown = db.json(&["show", &audit.to_string()]);
+        assert_eq!(shown["state"], "waiting");
+        assert_eq!(shown["dependencies"][0]["id"], close.0);
+    }
+}

@@ -47,7 +47,10 @@ fn unique_keys_and_priorities_on_enqueue() {
             "{table}"
         );
         let shown = db.ok(&["show", &first["id"].to_string()]).stdout;
-        assert!(shown.contains("c:1 (among queued, running)"), "{shown}");
+        assert!(
+            shown.contains("c:1 (among waiting, queued, running)"),
+            "{shown}"
+        );
         // A period and counted finished states need a key.
         let bad = db.run(&["enqueue", "sync", "5", "--unique-per", "1h"]);
         assert_eq!(bad.code, 2, "{}", bad.stderr);
@@ -65,7 +68,7 @@ fn unique_keys_and_priorities_on_enqueue() {
         let task = db.json(&["show", &per["id"].to_string()]);
         assert_eq!(
             task["unique_states"],
-            serde_json::json!(["queued", "running", "failed"])
+            serde_json::json!(["waiting", "queued", "running", "failed"])
         );
         assert!(task["unique_window"].is_string());
     }

@@ -16,6 +16,7 @@ pub(crate) struct Row {
     action: String,
     /// The query string that filters the task list to the action.
     query: String,
+    waiting: u64,
     queued: u64,
     running: u64,
     failed: u64,
@@ -171,6 +172,7 @@ fn row(stats: &taskq::ActionStats, bars: &[Minute]) -> Row {
     Row {
         action: stats.action.clone(),
         query: serde_urlencoded::to_string([("action", &stats.action)]).unwrap_or_default(),
+        waiting: stats.waiting,
         queued: stats.queued,
         running: stats.running,
         failed: stats.failed,

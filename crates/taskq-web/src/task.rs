@@ -1,5 +1,5 @@
-//! One task: everything stored about it, its attempts, parent and
-//! follow-ups.
+//! One task: everything stored about it, its attempts, parent,
+//! follow-ups, dependencies and dependents.
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
@@ -58,6 +58,24 @@ struct TaskPage {
     attempts: Vec<AttemptRow>,
     follow_ups: Vec<(i64, String, &'static str)>,
     more_follow_ups: bool,
+    /// The tasks it waits (or waited) for, and those that wait for it:
+    /// id, action and state ("gone" once deleted).
+    dependencies: Vec<(i64, String, &'static str)>,
+    dependents: Vec<(i64, String, &'static str)>,
+}
+
+/// A task's links as the page lists them.
+fn link_rows(links: &[taskq::Link]) -> Vec<(i64, String, &'static str)> {
+    links
+        .iter()
+        .map(|link| {
+            (
+                link.id.0,
+                link.action.clone().unwrap_or_else(|| "-".to_owned()),
+                link.state.map_or("gone", taskq::State::as_str),
+            )
+        })
+        .collect()
 }
 
 /// `GET /tasks/{id}`.
@@ -84,13 +102,17 @@ pub(crate) async fn page(
         })
         .await
         .map_err(fail)?;
+    let links = app.queue.links(id).await.map_err(fail)?;
     let result = task.result.as_deref().map(|bytes| payload(bytes).1);
     let (payload_kind, payload) = payload(&task.payload);
     let page = TaskPage {
         id: id.0,
         state: task.state.as_str(),
         retryable: matches!(task.state, taskq::State::Failed | taskq::State::Cancelled),
-        cancellable: matches!(task.state, taskq::State::Queued | taskq::State::Running),
+        cancellable: matches!(
+            task.state,
+            taskq::State::Waiting | taskq::State::Queued | taskq::State::Running
+        ),
         fields: fields(&task),
         parent: task.parent.map(|p| p.0),
         last_error: task.last_error.clone(),
@@ -104,6 +126,8 @@ pub(crate) async fn page(
             .take(FOLLOW_UPS_SHOWN as usize)
             .map(|c| (c.id.0, c.action.clone(), c.state.as_str()))
             .collect(),
+        dependencies: link_rows(&links.dependencies),
+        dependents: link_rows(&links.dependents),
         chrome: chrome.clone(),
     };
     html(&page, &chrome)

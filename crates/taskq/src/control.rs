@@ -206,6 +206,6 @@ impl Queue {
         if let RetryKey::Replace(key) = &key {
             validate_key(key)?;
         }
-        self.backend().task_retry(id, key).await
+        self.backend().task_retry(id, key, false).await
     }
 }

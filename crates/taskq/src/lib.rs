@@ -44,6 +44,11 @@
 //!   [unique key](Unique);
 //! - control over tasks: [`Queue::cancel`], [`Queue::pause`],
 //!   [`Queue::retry_with`], and each task's [`attempts`](Task::attempts);
+//! - workflows: tasks that wait for others ([`NewTask::depends_on`],
+//!   a [`Workflow`] of tasks that name each other, enqueued with
+//!   [`Queue::enqueue_workflow`]), are cancelled with a failed dependency
+//!   unless they [run anyway](NewTask::run_if_dependencies_fail), and read
+//!   their dependencies' results ([`worker::TaskContext::result_of`]);
 //! - periodic tasks: a [`Schedule`] (cron in a time zone, or an
 //!   interval) declared with [`worker::Worker::schedule`] or
 //!   [`Queue::schedules`], its ticks enqueued once by whichever worker
@@ -110,6 +115,7 @@ mod clock;
 mod control;
 mod error;
 mod failpoint;
+mod graph;
 mod handoff;
 mod history;
 mod lease;
@@ -132,6 +138,7 @@ mod throughput;
 mod unique;
 mod wakeup;
 pub mod worker;
+mod workflow;
 
 #[doc = include_str!("../lifecycle.md")]
 pub mod lifecycle {}
@@ -166,3 +173,4 @@ pub use state::{CancelOutcome, State};
 pub use task::{ActionStats, CompletionRef, LeaseRef, NewTask, Task, MAX_PAYLOAD_LEN};
 pub use throughput::{Throughput, THROUGHPUT_KEPT};
 pub use unique::{Enqueued, RetryKey, Unique, MAX_UNIQUE_KEY_LEN};
+pub use workflow::{Dependency, Link, Links, Workflow, WorkflowEnqueued, MAX_DEPENDENCIES};

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::names::{validate_action, TaskId};
 use crate::state::State;
 use crate::unique::Unique;
+use crate::workflow::Dependency;
 
 /// The value of `max_tries` that means "retry forever".
 pub const FOREVER: i32 = -1;
@@ -53,6 +54,11 @@ pub struct EnqueueOptions {
     /// (see [`Limits::per_key`](crate::Limits::per_key)). Default: `None`,
     /// held back by no per-key limit.
     pub concurrency_key: Option<String>,
+    /// The tasks it waits for (see [`Dependency`]). Default: none.
+    pub depends_on: Vec<Dependency>,
+    /// Whether it runs when a dependency fails for good or is cancelled,
+    /// instead of being cancelled with it. Default: false.
+    pub run_if_dependencies_fail: bool,
 }
 
 impl Default for EnqueueOptions {
@@ -65,6 +71,8 @@ impl Default for EnqueueOptions {
             priority: 0,
             unique: None,
             concurrency_key: None,
+            depends_on: Vec::new(),
+            run_if_dependencies_fail: false,
         }
     }
 }

@@ -279,7 +279,9 @@ impl Queue {
         }
         let due = due_actions(&tasks);
         if let [task] = tasks.as_slice() {
-            let plain = task.options.unique.is_none() && task.options.concurrency_key.is_none();
+            let plain = task.options.unique.is_none()
+                && task.options.concurrency_key.is_none()
+                && task.options.depends_on.is_empty();
             if task.options.not_before.is_none() && plain {
                 if let Some(offer) = self.inner.shared.hand_offs.take_offer(&task.action) {
                     return self.hand_off(tasks, offer).await;

@@ -11,6 +11,12 @@ use crate::error::Error;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum State {
+    /// Waiting for its dependencies (see
+    /// [`NewTask::depends_on`](crate::NewTask::depends_on)): not ready to
+    /// claim. The completion of its last dependency queues it; a
+    /// dependency that fails or is cancelled cancels it, unless it runs
+    /// anyway ([`NewTask::run_if_dependencies_fail`](crate::NewTask::run_if_dependencies_fail)).
+    Waiting,
     /// Waiting to run. Enqueue, a failure with tries left, a release, an
     /// expired lease or a manual retry put it here; a claim takes it out
     /// once its not-before time has come.
@@ -34,7 +40,8 @@ pub enum State {
 
 impl State {
     /// Every state, in lifecycle order.
-    pub const ALL: [State; 5] = [
+    pub const ALL: [State; 6] = [
+        State::Waiting,
         State::Queued,
         State::Running,
         State::Failed,
@@ -48,6 +55,7 @@ impl State {
     /// The lower-case name stored in the database and shown to people.
     pub fn as_str(self) -> &'static str {
         match self {
+            State::Waiting => "waiting",
             State::Queued => "queued",
             State::Running => "running",
             State::Failed => "failed",
@@ -64,9 +72,9 @@ impl State {
 
     /// The state's bit in a unique key's set of states (see
     /// [`Unique`](crate::Unique)), as the database stores it; 1 is kept
-    /// for tasks waiting for others.
     pub(crate) fn bit(self) -> i16 {
         match self {
+            State::Waiting => 1,
             State::Queued => 2,
             State::Running => 4,
             State::Succeeded => 8,
@@ -105,7 +113,7 @@ impl FromStr for State {
             .ok_or_else(|| {
                 Error::invalid(
                     "state",
-                    format!("{s:?} is not one of queued, running, failed, succeeded, cancelled"),
+                    format!("{s:?} is not one of waiting, queued, running, failed, succeeded, cancelled"),
                 )
             })
     }

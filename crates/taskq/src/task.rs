@@ -95,6 +95,10 @@ pub struct Task {
     /// [`TaskResult`](crate::TaskResult)); read it with
     /// [`result_json`](Task::result_json). Only succeeded tasks have one.
     pub result: Option<Vec<u8>>,
+    /// How many of its dependencies have not finished yet, while it is
+    /// [waiting](crate::State::Waiting); read by `Queue::get` and
+    /// `Queue::list` (0 in a claimed task). `Queue::links` names them.
+    pub waiting_on: i32,
 }
 
 impl Task {
@@ -125,6 +129,8 @@ impl Task {
 pub struct ActionStats {
     /// The action.
     pub action: String,
+    /// Waiting for their dependencies.
+    pub waiting: u64,
     /// Waiting to run, including those whose not-before time is still ahead.
     pub queued: u64,
     /// Leased to a worker (including leases that expired and were not yet
@@ -163,6 +169,7 @@ impl ActionStats {
     /// Adds `count` tasks in `state`.
     pub fn add(&mut self, state: State, count: u64) {
         match state {
+            State::Waiting => self.waiting += count,
             State::Queued => self.queued += count,
             State::Running => self.running += count,
             State::Failed => self.failed += count,
@@ -174,6 +181,7 @@ impl ActionStats {
     /// The count for one state.
     pub fn get(&self, state: State) -> u64 {
         match state {
+            State::Waiting => self.waiting,
             State::Queued => self.queued,
             State::Running => self.running,
             State::Failed => self.failed,
@@ -184,7 +192,7 @@ impl ActionStats {
 
     /// All tasks of the action.
     pub fn total(&self) -> u64 {
-        self.queued + self.running + self.failed + self.succeeded + self.cancelled
+        self.waiting + self.queued + self.running + self.failed + self.succeeded + self.cancelled
     }
 
     /// One row per action from `(action, state, count)` rows sorted by
@@ -322,7 +330,7 @@ impl NewTask {
         self
     }
 
-    /// Gives the task a unique key among the queued and running tasks of
+    /// Gives the task a unique key among the waiting, queued and running tasks of
     /// its action: enqueueing it while another holds the key returns that
     /// one, [marked as a duplicate](crate::Enqueued::duplicate).
     pub fn unique_key(mut self, key: impl Into<String>) -> Self {
@@ -342,6 +350,26 @@ impl NewTask {
     /// runs at a time, while the tasks of other customers run beside it.
     pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
         self.options.concurrency_key = Some(key.into());
+        self
+    }
+
+    /// Makes the task wait for the existing tasks `ids`: it is enqueued
+    /// [waiting](crate::State::Waiting), and queued once all of them have
+    /// succeeded (one that no longer exists counts as succeeded). For new
+    /// tasks that depend on each other, see [`Workflow`](crate::Workflow).
+    pub fn depends_on(mut self, ids: impl IntoIterator<Item = TaskId>) -> Self {
+        self.options
+            .depends_on
+            .extend(ids.into_iter().map(crate::Dependency::Task));
+        self
+    }
+
+    /// Runs the task once its dependencies have finished, even if some
+    /// failed or were cancelled (its handler can see which through
+    /// [`TaskContext::dependencies`](crate::worker::TaskContext::dependencies)),
+    /// instead of cancelling it with them.
+    pub fn run_if_dependencies_fail(mut self) -> Self {
+        self.options.run_if_dependencies_fail = true;
         self
     }
 
@@ -494,6 +522,7 @@ mod tests {
             attempts: Vec::new(),
             concurrency_key: None,
             result: None,
+            waiting_on: 0,
         };
         let err = stored.payload_json::<Vec<i32>>().unwrap_err();
         assert!(matches!(err, Error::PayloadDecode { id: TaskId(7), .. }));

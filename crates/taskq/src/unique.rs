@@ -11,17 +11,15 @@ use crate::state::State;
 /// The longest unique key, in bytes.
 pub const MAX_UNIQUE_KEY_LEN: usize = 255;
 
-/// The states a unique key always counts: a task that may still run.
-const LIVE_STATES: [State; 2] = [State::Queued, State::Running];
-
-/// The bit of tasks waiting for others, reserved in the stored set.
-const WAITING_BIT: i16 = 1;
+/// The states a unique key always counts: a task that may still run
+/// (waiting for its dependencies included).
+const LIVE_STATES: [State; 3] = [State::Waiting, State::Queued, State::Running];
 
 /// A task's unique key: while a task of the same action holds the key in
 /// one of the counted states, enqueueing another returns the existing one
 /// (see [`Enqueued::duplicate`]) instead of adding a task.
 ///
-/// Queued and running tasks always count. [`including`](Unique::including)
+/// Waiting, queued and running tasks always count. [`including`](Unique::including)
 /// adds finished states (a failed task waiting for inspection blocks new
 /// ones, say); [`per`](Unique::per) makes the key hold for one period
 /// window, aligned to the Unix epoch, in any state: "at most one report
@@ -100,7 +98,7 @@ impl Unique {
         LIVE_STATES
             .iter()
             .chain(&self.finished)
-            .fold(WAITING_BIT, |bits, state| bits | state.bit())
+            .fold(0, |bits, state| bits | state.bit())
     }
 
     /// The period in microseconds.
@@ -197,6 +195,7 @@ mod tests {
         assert_eq!(
             states_of_bits(all.states_bits()),
             [
+                State::Waiting,
                 State::Queued,
                 State::Running,
                 State::Failed,

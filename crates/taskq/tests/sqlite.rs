@@ -203,6 +203,45 @@ fn app_connection(db: &SqliteDb) -> Connection {
 }
 
 #[tokio::test]
+async fn a_workflow_commits_or_rolls_back_with_the_callers_transaction() {
+    let db = sqlite_db().await;
+    let queue = db.queue().await;
+    let mut conn = app_connection(&db);
+    let mut flow = taskq::Workflow::new();
+    flow.add("a", NewTask::json("step", &"a").unwrap(), &[])
+        .unwrap();
+    flow.add("b", NewTask::json("step", &"b").unwrap(), &["a"])
+        .unwrap();
+    let tasks = flow.into_tasks();
+
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    let gone = sqlite::enqueue_many_in(&tx, &tasks).unwrap();
+    tx.rollback().unwrap();
+    assert!(queue.get(gone[1].id).await.unwrap().is_none());
+    let edges: i64 = conn
+        .query_row("SELECT count(*) FROM taskq_dependencies", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(edges, 0, "no edge survives the rollback");
+
+    let kept = sqlite::enqueue_many_in(&conn, &tasks).unwrap();
+    assert_eq!(
+        queue.get(kept[1].id).await.unwrap().unwrap().state,
+        State::Waiting
+    );
+    // A completion by other SQL, on a connection configured by taskq,
+    // releases what waited for it through the triggers.
+    let lease = queue.claim("step").await.unwrap().unwrap();
+    conn.execute("DELETE FROM taskq_tasks WHERE id = ?1", [lease.id().0])
+        .unwrap();
+    assert_eq!(
+        queue.get(kept[1].id).await.unwrap().unwrap().state,
+        State::Queued
+    );
+}
+
+#[tokio::test]
 async fn transactional_enqueue_commits_and_rolls_back_with_the_caller() {
     let db = sqlite_db().await;
     let queue = db.queue().await;

@@ -133,7 +133,8 @@ async fn the_schema_before_control_is_upgraded_with_its_tasks() {
             "taskq_tasks_parent",
             "taskq_tasks_ready",
             "taskq_tasks_unique",
-            "taskq_tasks_unique_slot"
+            "taskq_tasks_unique_slot",
+            "taskq_tasks_waiting"
         ]
     );
     assert_eq!(

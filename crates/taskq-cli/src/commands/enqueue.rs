@@ -47,6 +47,14 @@ pub struct TaskOptions {
     /// The id of the task that spawned this one.
     #[arg(long, value_parser = parse_id)]
     pub parent: Option<TaskId>,
+    /// Wait for this task to succeed first (repeat for more): the task
+    /// starts waiting, and is queued once all of them have succeeded.
+    #[arg(long = "after", value_parser = parse_id, value_name = "ID")]
+    pub after: Vec<TaskId>,
+    /// With --after: run once they have finished even if some failed or
+    /// were cancelled, instead of being cancelled with them.
+    #[arg(long, requires = "after")]
+    pub run_if_dependencies_fail: bool,
     #[command(flatten)]
     pub settings: TaskSettings,
 }
@@ -92,6 +100,12 @@ impl TaskOptions {
         }
         if let Some(at) = self.run_at {
             task = task.run_at(at);
+        }
+        if !self.after.is_empty() {
+            task = task.depends_on(self.after.iter().copied());
+        }
+        if self.run_if_dependencies_fail {
+            task = task.run_if_dependencies_fail();
         }
         if let Some(parent) = self.parent {
             task = task.parent(parent);

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod dashboard;
 pub mod delete;
 pub mod enqueue;
+pub mod graph;
 pub mod len;
 pub mod limit;
 pub mod list;
@@ -44,7 +45,7 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("{e} (write it like 2026-11-27T10:00:00Z)"))
 }
 
-/// `queued`, `running`, `failed`, `succeeded` or `cancelled`.
+/// `waiting`, `queued`, `running`, `failed`, `succeeded` or `cancelled`.
 pub fn parse_state(text: &str) -> Result<State, String> {
     text.parse().map_err(|e: taskq::Error| e.to_string())
 }

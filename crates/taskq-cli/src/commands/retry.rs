@@ -8,11 +8,11 @@ use crate::failure::Failure;
 use crate::output::{count, Output};
 
 /// Queue failed or cancelled tasks again, with their tries reset, to run
-/// now. A task keeps its unique key unless told otherwise; if another task
+/// now (or to wait, for a task whose dependencies have not all finished). A task keeps its unique key unless told otherwise; if another task
 /// holds that key now, the retry is refused (exit code 4).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  taskq retry 42\n  taskq retry 42 --new-key customer:42:again\n  taskq retry --action email --failed\n  taskq retry --action email --cancelled"
+    after_help = "Examples:\n  taskq retry 42\n  taskq retry 42 --new-key customer:42:again\n  taskq retry 42 --with-dependents\n  taskq retry --action email --failed\n  taskq retry --action email --cancelled"
 )]
 pub struct Args {
     /// The failed or cancelled task to retry.
@@ -34,6 +34,11 @@ pub struct Args {
     /// Take the task's unique key away.
     #[arg(long, requires = "id")]
     pub clear_key: bool,
+    /// Also make the tasks that waited for it and were cancelled when it
+    /// failed wait for it again, down the workflow (those another failed
+    /// dependency cancelled too stay cancelled).
+    #[arg(long, requires = "id", conflicts_with_all = ["new_key", "clear_key"])]
+    pub with_dependents: bool,
 }
 
 pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure> {
@@ -43,7 +48,11 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
             (None, true) => RetryKey::Clear,
             (None, false) => RetryKey::Keep,
         };
-        queue.retry_with(id, key).await?;
+        if args.with_dependents {
+            queue.retry_with_dependents(id).await?;
+        } else {
+            queue.retry_with(id, key).await?;
+        }
         return if out.json {
             out.json(&json!({"retried": [id.0]}))
         } else {

@@ -9,7 +9,8 @@ use crate::failure::{Failure, NOT_FOUND};
 use crate::output::{self, Output};
 
 /// Print everything about one task: its options, who holds it, its
-/// payload (pretty-printed when JSON) and its attempts.
+/// payload (pretty-printed when JSON), its result, the tasks it depends on
+/// and those that depend on it, and its attempts.
 ///
 /// Example: taskq show 42
 #[derive(Debug, clap::Args)]
@@ -29,8 +30,13 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
             ),
         });
     };
+    let links = queue.links(args.id).await?;
     if out.json {
-        return out.json(&output::task_json(&task));
+        let mut value = output::task_json(&task);
+        value["waiting_on"] = task.waiting_on.into();
+        value["dependencies"] = output::links_json(&links.dependencies);
+        value["dependents"] = output::links_json(&links.dependents);
+        return out.json(&value);
     }
     for (name, value) in fields(&task) {
         out.line(format!("{name:<12} {value}"))?;
@@ -54,6 +60,15 @@ pub async fn run(args: Args, queue: &Queue, out: &Output) -> Result<(), Failure>
             .unwrap_or_else(|_| String::from_utf8_lossy(result).into_owned());
         for line in result.lines() {
             out.line(format!("  {line}"))?;
+        }
+    }
+    for (title, list) in [
+        ("dependencies", &links.dependencies),
+        ("dependents", &links.dependents),
+    ] {
+        if !list.is_empty() {
+            out.line(title)?;
+            output::links_table(list, out)?;
         }
     }
     attempts(&task, out)
@@ -85,7 +100,15 @@ fn fields(task: &Task) -> Vec<(&'static str, String)> {
     vec![
         ("id", task.id.to_string()),
         ("action", task.action.clone()),
-        ("state", task.state.to_string()),
+        (
+            "state",
+            match task.state {
+                taskq::State::Waiting => {
+                    format!("waiting (for {} of its dependencies)", task.waiting_on)
+                }
+                state => state.to_string(),
+            },
+        ),
         ("priority", task.priority.to_string()),
         ("unique key", unique),
         (

@@ -32,6 +32,7 @@ use crate::state::State;
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
+use crate::workflow::Links;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migration;
@@ -65,6 +66,7 @@ impl StateIndex {
     /// The index holding the tasks in `state`.
     pub(crate) fn of(state: State) -> Self {
         let (name, holds) = match state {
+            State::Waiting => ("taskq_tasks_waiting", "state = 'waiting'"),
             State::Queued => ("taskq_tasks_ready", "state = 'queued'"),
             State::Running => ("taskq_tasks_leased", "state = 'running'"),
             State::Failed | State::Succeeded | State::Cancelled => {
@@ -377,12 +379,20 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     async fn task_list(&self, options: &ListOptions) -> Result<Vec<Task>>;
 
     /// Queues a failed or cancelled task again with its tries reset, to
-    /// run now, doing with its unique key what `key` says.
+    /// run now (or waiting, if some of its dependencies may still run),
+    /// doing with its unique key what `key` says. Its waiting dependents
+    /// wait for it again; with `dependents`, so do those it had
+    /// cancelled, down the graph (a dependent another failed dependency
+    /// cancelled too stays cancelled, unless it runs anyway).
     /// [`Error::TaskNotFound`](crate::Error::TaskNotFound),
     /// [`Error::WrongState`](crate::Error::WrongState) or, when another
     /// task holds the key, [`Error::Duplicate`](crate::Error::Duplicate)
     /// otherwise.
-    async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()>;
+    async fn task_retry(&self, id: TaskId, key: RetryKey, dependents: bool) -> Result<()>;
+
+    /// The dependencies and dependents of a task, by id (empty for a task
+    /// without, or one that does not exist).
+    async fn task_links(&self, id: TaskId) -> Result<Links>;
 
     /// Cancels the tasks of `target` that may still run: one that has not
     /// started ends cancelled; a running one gets its cancellation asked

@@ -40,6 +40,7 @@ use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, NewTask, Task};
 use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
+use crate::workflow::{Links, Workflow, WorkflowEnqueued};
 
 mod lease;
 mod worker;
@@ -197,6 +198,21 @@ impl Queue {
     /// See [`crate::Queue::enqueue_many`].
     pub fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         self.block(self.queue.enqueue_many(tasks))
+    }
+
+    /// See [`crate::Queue::enqueue_workflow`].
+    pub fn enqueue_workflow(&self, workflow: Workflow) -> Result<WorkflowEnqueued> {
+        self.block(self.queue.enqueue_workflow(workflow))
+    }
+
+    /// See [`crate::Queue::links`].
+    pub fn links(&self, id: TaskId) -> Result<Links> {
+        self.block(self.queue.links(id))
+    }
+
+    /// See [`crate::Queue::retry_with_dependents`].
+    pub fn retry_with_dependents(&self, id: TaskId) -> Result<()> {
+        self.block(self.queue.retry_with_dependents(id))
     }
 
     /// See [`crate::Queue::claim`].

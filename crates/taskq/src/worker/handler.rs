@@ -8,9 +8,12 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Result;
 use crate::names::TaskId;
+use crate::queue::Queue;
 use crate::result::TaskResult;
 use crate::task::{NewTask, Task};
+use crate::workflow::Link;
 
 /// What a handler decided about its task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,11 +190,12 @@ impl Stop {
 pub struct TaskContext {
     task: Arc<Task>,
     stop: Stop,
+    queue: Queue,
 }
 
 impl TaskContext {
-    pub(crate) fn new(task: Arc<Task>, stop: Stop) -> Self {
-        TaskContext { task, stop }
+    pub(crate) fn new(task: Arc<Task>, stop: Stop, queue: Queue) -> Self {
+        TaskContext { task, stop, queue }
     }
 
     /// The task's id.
@@ -270,6 +274,43 @@ impl TaskContext {
     /// ```
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.stop.reason()
+    }
+
+    /// The tasks this one depends on, by id, each with how it ended for
+    /// this task (succeeded, failed or cancelled) and its state now
+    /// (`None` once it no longer exists). A task enqueued with
+    /// [`run_if_dependencies_fail`](crate::NewTask::run_if_dependencies_fail)
+    /// sees here which of them failed.
+    pub async fn dependencies(&self) -> Result<Vec<Link>> {
+        Ok(self.queue.links(self.task.id).await?.dependencies)
+    }
+
+    /// The result of task `id` (a dependency, say), decoded as `T`:
+    /// `None` if it has none, or no longer exists (a dependency that
+    /// completed without a result is not kept). A succeeded task with
+    /// dependents that have not finished is kept until they have, so its
+    /// result is there for them.
+    /// [`Error::ResultDecode`](crate::Error::ResultDecode) if it is not
+    /// a `T`.
+    ///
+    /// ```
+    /// use taskq::worker::{Outcome, TaskContext};
+    ///
+    /// async fn album(_: (), ctx: TaskContext) -> Result<Outcome, taskq::Error> {
+    ///     let mut thumbnails = Vec::new();
+    ///     for dependency in ctx.dependencies().await? {
+    ///         if let Some(path) = ctx.result_of::<String>(dependency.id).await? {
+    ///             thumbnails.push(path);
+    ///         }
+    ///     }
+    ///     Outcome::complete_with_result(&thumbnails)
+    /// }
+    /// ```
+    pub async fn result_of<T: DeserializeOwned>(&self, id: TaskId) -> Result<Option<T>> {
+        match self.queue.get(id).await? {
+            Some(task) => task.result_json(),
+            None => Ok(None),
+        }
     }
 }
 

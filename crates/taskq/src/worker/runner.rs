@@ -112,7 +112,7 @@ pub(super) async fn run(
         shared.started(meter, waited);
         let started = Instant::now();
         let stop = Stop::new(shared.hard_stop.child_token());
-        let context = TaskContext::new(Arc::clone(&task), stop.clone());
+        let context = TaskContext::new(Arc::clone(&task), stop.clone(), shared.queue.clone());
         if task.cancel_requested.is_some() {
             // Queued again by an older taskq after its cancellation was
             // asked for: it ends cancelled without running.

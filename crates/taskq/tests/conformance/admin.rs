@@ -80,6 +80,8 @@ pub async fn get_returns_every_field(db: &dyn TestDb) {
         priority: -3,
         unique: Some(taskq::Unique::key("every-field")),
         concurrency_key: Some("every-key".into()),
+        depends_on: Vec::new(),
+        run_if_dependencies_fail: true,
     };
     let id = queue.enqueue_with("a", &"x", options).await.unwrap();
     let task = queue.get(id).await.unwrap().unwrap();

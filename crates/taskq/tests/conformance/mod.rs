@@ -20,6 +20,7 @@ pub mod retention;
 pub mod schedules;
 pub mod unique;
 pub mod worker;
+pub mod workflows;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -178,6 +179,11 @@ macro_rules! conformance_tests {
             concurrency::concurrent_producers_get_distinct_ids,
             worker::worker_runs_handlers_for_several_actions,
             worker::a_handlers_result_is_kept_with_its_succeeded_task,
+            workflows::a_diamond_runs_its_sink_once_after_both_branches,
+            workflows::a_failed_dependency_cancels_the_subtree_unless_it_runs_anyway,
+            workflows::dependencies_on_existing_tasks_start_from_their_states,
+            workflows::a_fan_in_of_a_thousand_is_released_exactly_once,
+            workflows::ends_other_than_completion_settle_dependents,
             worker::worker_respects_concurrency_limits,
             worker::a_worker_with_slow_handlers_holds_only_the_tasks_it_runs,
             worker::heartbeat_keeps_a_long_task_from_running_twice,

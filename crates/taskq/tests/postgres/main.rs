@@ -22,6 +22,7 @@ mod processes;
 mod sqlx_twins;
 mod transactional;
 mod vacuum;
+mod workflows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::{Child, Command, Stdio};

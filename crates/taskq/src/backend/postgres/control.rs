@@ -66,7 +66,7 @@ pub(super) async fn enqueued(
 }
 
 /// The holders of the unique keys of `tasks[i]` for each `i` of `open`.
-async fn holders(
+pub(super) async fn holders(
     client: &impl GenericClient,
     sql: &Sql,
     tasks: &[NewTask],
@@ -110,22 +110,34 @@ async fn insert_one(
 }
 
 impl PostgresBackend {
-    /// Queues a failed or cancelled task again (see `Backend::task_retry`).
-    pub(super) async fn retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
+    /// Queues a failed or cancelled task again, and its dependents as
+    /// `Backend::task_retry` says, in one transaction.
+    pub(super) async fn retry(&self, id: TaskId, key: RetryKey, dependents: bool) -> Result<()> {
         let (mode, new_key) = match &key {
             RetryKey::Keep => (0, None),
             RetryKey::Replace(key) => (1, Some(key.as_str())),
             RetryKey::Clear => (2, None),
         };
         let params: [&(dyn ToSql + Sync); 4] = [&id.0, &self.channel, &mode, &new_key];
-        match self.query(&self.sql.retry, &params).await {
-            Ok(rows) if !rows.is_empty() => return Ok(()),
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        match tx
+            .query(self.sql.retry.as_str(), &params)
+            .await
+            .map_err(db_error)
+        {
+            Ok(rows) if !rows.is_empty() => {
+                super::dependencies::reopen(&*tx, &self.sql, id, dependents).await?;
+                return tx.commit().await.map_err(db_error);
+            }
             Ok(_) => {}
             Err(error) if error.database_kind() == Some(DatabaseErrorKind::UniqueViolation) => {
+                drop(tx);
                 return Err(self.duplicate_of_retry(id, &key).await?);
             }
             Err(error) => return Err(error),
         }
+        drop(tx);
         let rows = self.query(&self.sql.state, &[&id.0]).await?;
         match rows.first() {
             None => Err(Error::TaskNotFound { id }),
@@ -135,6 +147,26 @@ impl PostgresBackend {
                 expected: State::Failed,
             }),
         }
+    }
+
+    /// Deletes a task (see `Backend::task_delete`): one that other tasks
+    /// wait for and that has not finished ends cancelled first, in the
+    /// same transaction, so that they do not take its deletion for a
+    /// completion.
+    pub(super) async fn delete(&self, id: TaskId) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        tx.execute(self.sql.dependencies.abandon.as_str(), &[&id.0])
+            .await
+            .map_err(db_error)?;
+        let deleted = tx
+            .execute(self.sql.delete.as_str(), &[&id.0])
+            .await
+            .map_err(db_error)?;
+        if deleted != 1 {
+            return Err(Error::TaskNotFound { id });
+        }
+        tx.commit().await.map_err(db_error)
     }
 
     /// The error of a retry that another task's unique key refused.

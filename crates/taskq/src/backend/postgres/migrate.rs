@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "results",
         sql: include_str!("migrations/0009_results.sql"),
     },
+    Migration {
+        version: 10,
+        name: "dependencies",
+        sql: include_str!("migrations/0010_dependencies.sql"),
+    },
 ];
 
 /// The schema version this build creates and needs: its newest migration.

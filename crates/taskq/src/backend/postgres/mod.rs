@@ -37,6 +37,7 @@ mod completer;
 mod config;
 mod control;
 mod counts;
+mod dependencies;
 mod error;
 mod limits;
 mod list;
@@ -77,6 +78,7 @@ use crate::state::{CancelOutcome, State};
 use crate::task::{due_actions, ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
+use crate::workflow::Links;
 
 pub(crate) use config::take_param;
 pub use config::{split_schema, validate_schema, PostgresConfig, MAX_SCHEMA_LEN};
@@ -241,6 +243,10 @@ impl Backend for PostgresBackend {
 
     async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>> {
         self.wrote();
+        if dependencies::is_graph(&tasks) {
+            let client = self.client().await?;
+            return dependencies::insert_graph(&**client, &self.sql, &self.channel, &tasks).await;
+        }
         let columns = InsertColumns::new(&tasks);
         let due = due_actions(&tasks);
         let one = tasks.len() == 1;
@@ -284,6 +290,7 @@ impl Backend for PostgresBackend {
         let options = &task.options;
         if options.not_before.is_some()
             || options.unique.is_some()
+            || !options.depends_on.is_empty()
             || options.concurrency_key.is_some()
         {
             let ids = self.task_insert_many(vec![task]).await?;
@@ -450,9 +457,14 @@ impl Backend for PostgresBackend {
         self.list(options).await
     }
 
-    async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
+    async fn task_retry(&self, id: TaskId, key: RetryKey, dependents: bool) -> Result<()> {
         self.wrote();
-        self.retry(id, key).await
+        self.retry(id, key, dependents).await
+    }
+
+    async fn task_links(&self, id: TaskId) -> Result<Links> {
+        let client = self.client().await?;
+        dependencies::links(&**client, &self.sql, id).await
     }
 
     async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>> {
@@ -473,10 +485,7 @@ impl Backend for PostgresBackend {
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {
         self.wrote();
-        match self.execute(&self.sql.delete, &[&id.0]).await? {
-            1 => Ok(()),
-            _ => Err(Error::TaskNotFound { id }),
-        }
+        self.delete(id).await
     }
 
     async fn task_purge(

@@ -19,6 +19,7 @@ use crate::task::{due_actions, follow_ups_of, CompletionRef, LeaseRef, NewTask};
 pub fn prepare_enqueue(schema: &str, tasks: Vec<NewTask>) -> Result<Prepared> {
     validate_schema(schema)?;
     tasks.iter().try_for_each(NewTask::validate)?;
+    crate::workflow::refuse_dependencies(&tasks)?;
     Ok(Prepared::new(
         Box::new(PostgresSteps::new(schema)),
         None,
@@ -39,6 +40,7 @@ pub fn prepare_complete(
     validate_schema(schema)?;
     let CompletionRef { lease, retain } = lease.into();
     let follow_ups = follow_ups_of(lease.id, follow_ups)?;
+    crate::workflow::refuse_dependencies(&follow_ups)?;
     let steps = Box::new(PostgresSteps::new(schema));
     Ok(Prepared::new(steps, Some((lease, retain)), follow_ups))
 }

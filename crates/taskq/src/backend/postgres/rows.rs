@@ -44,16 +44,18 @@ pub(super) fn read_task(row: &Row) -> Result<Task> {
             attempts: attempts_from_json(row.try_get::<_, Option<&str>>(21)?),
             concurrency_key: row.try_get(22)?,
             result: None,
+            waiting_on: 0,
         })
     };
     read().map_err(db_error)
 }
 
 /// A row of `task_get.sql` or `task_list.sql`, which also select the
-/// result (column 23).
+/// result (column 23) and how many dependencies it waits for (24).
 pub(super) fn read_stored_task(row: &Row) -> Result<Task> {
     let mut task = read_task(row)?;
     task.result = row.try_get(23).map_err(db_error)?;
+    task.waiting_on = row.try_get(24).map_err(db_error)?;
     Ok(task)
 }
 

@@ -52,6 +52,7 @@ pub(super) struct Sql {
     pub(super) throughput_since: String,
     pub(super) schedules: super::schedules::ScheduleSql,
     pub(super) limits: super::limits::LimitSql,
+    pub(super) dependencies: super::dependencies::DependencySql,
 }
 
 impl Sql {
@@ -100,6 +101,7 @@ impl Sql {
             throughput_since: fill(include_str!("sql/throughput_since.sql")),
             schedules: super::schedules::ScheduleSql::new(fill),
             limits: super::limits::LimitSql::new(fill),
+            dependencies: super::dependencies::DependencySql::new(fill),
         }
     }
 }

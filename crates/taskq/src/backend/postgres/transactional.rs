@@ -52,6 +52,9 @@ where
     I: ToStatement + ?Sized + Sync + Send,
     N: ToStatement + ?Sized + Sync + Send,
 {
+    if super::dependencies::is_graph(tasks) {
+        return super::dependencies::insert_graph(client, sql, channel, tasks).await;
+    }
     let columns = InsertColumns::new(tasks);
     let params = columns.params();
     let due = due_actions(tasks);

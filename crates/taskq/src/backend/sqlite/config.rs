@@ -104,7 +104,8 @@ impl SqliteConfig {
 }
 
 /// Prepares a connection the way taskq needs it: WAL journal, the sync
-/// level of `config.durability`, and `config.busy_timeout`. Call it on
+/// level of `config.durability`, `config.busy_timeout`, and recursive
+/// triggers (a cancelled task's dependents are cancelled down the graph). Call it on
 /// connections of your own that enqueue or complete tasks in the same file.
 pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<()> {
     config.validate()?;
@@ -118,8 +119,12 @@ pub fn configure_connection(conn: &Connection, config: &SqliteConfig) -> Result<
         )));
     }
     let synchronous = sync_level(config.durability);
-    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
-        .map_err(db_error)
+    // Recursive triggers: a cancelled dependent cancels its own dependents
+    // (migration 0010).
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA recursive_triggers = ON"
+    ))
+    .map_err(db_error)
 }
 
 /// Switches the file to WAL mode. The switch needs a lock that SQLite does

@@ -42,6 +42,7 @@
 mod config;
 mod control;
 mod counts;
+mod dependencies;
 mod error;
 mod limits;
 mod list;
@@ -85,6 +86,7 @@ use crate::state::{CancelOutcome, State};
 use crate::task::{ActionStats, LeaseRef, NewTask, Task};
 use crate::throughput::Throughput;
 use crate::unique::{Enqueued, RetryKey};
+use crate::workflow::Links;
 
 pub use config::{configure_connection, Durability, FileWatch, SqliteConfig};
 pub use prepared::{prepare_complete, prepare_enqueue};
@@ -362,10 +364,17 @@ impl Backend for SqliteBackend {
         self.read(move |conn| list::list(conn, &options)).await
     }
 
-    async fn task_retry(&self, id: TaskId, key: RetryKey) -> Result<()> {
+    async fn task_retry(&self, id: TaskId, key: RetryKey, dependents: bool) -> Result<()> {
         let clock = self.clock.clone();
-        self.write(move |conn| control::retry(conn, micros::from_time(clock.now()), id, &key))
-            .await
+        self.write(move |conn| {
+            control::retry(conn, micros::from_time(clock.now()), id, &key)?;
+            dependencies::reopen(conn, id, dependents)
+        })
+        .await
+    }
+
+    async fn task_links(&self, id: TaskId) -> Result<Links> {
+        self.read(move |conn| dependencies::links(conn, id)).await
     }
 
     async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>> {
@@ -391,7 +400,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn task_delete(&self, id: TaskId) -> Result<()> {
-        self.write(move |conn| statements::delete(conn, id)).await
+        let clock = self.clock.clone();
+        self.write(move |conn| statements::delete(conn, micros::from_time(clock.now()), id))
+            .await
     }
 
     async fn task_purge(

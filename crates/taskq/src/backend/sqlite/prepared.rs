@@ -15,6 +15,7 @@ use crate::unique::Unique;
 /// same results as [`enqueue_many_in`](super::enqueue_many_in).
 pub fn prepare_enqueue(tasks: Vec<NewTask>) -> Result<Prepared> {
     tasks.iter().try_for_each(NewTask::validate)?;
+    crate::workflow::refuse_dependencies(&tasks)?;
     Ok(Prepared::new(Box::new(SqliteSteps::new()), None, tasks))
 }
 
@@ -29,6 +30,7 @@ pub fn prepare_complete(
 ) -> Result<Prepared> {
     let CompletionRef { lease, retain } = lease.into();
     let follow_ups = follow_ups_of(lease.id, follow_ups)?;
+    crate::workflow::refuse_dependencies(&follow_ups)?;
     let steps = Box::new(SqliteSteps::new());
     Ok(Prepared::new(steps, Some((lease, retain)), follow_ups))
 }

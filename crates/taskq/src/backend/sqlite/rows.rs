@@ -41,14 +41,16 @@ pub(super) fn read_task(row: &Row<'_>) -> rusqlite::Result<Task> {
         attempts: attempts_from_json(row.get::<_, Option<String>>(21)?.as_deref()),
         concurrency_key: row.get(22)?,
         result: None,
+        waiting_on: 0,
     })
 }
 
 /// A row of `task_get.sql` or `task_list.sql`, which also select the
-/// result (column 23).
+/// result (column 23) and how many dependencies it waits for (24).
 pub(super) fn read_stored_task(row: &Row<'_>) -> rusqlite::Result<Task> {
     let mut task = read_task(row)?;
     task.result = row.get(23)?;
+    task.waiting_on = row.get(24)?;
     Ok(task)
 }
 

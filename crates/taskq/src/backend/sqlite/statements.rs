@@ -67,11 +67,23 @@ pub(crate) fn insert(
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
+    let graph = tasks.iter().any(|t| !t.options.depends_on.is_empty());
+    if graph {
+        crate::workflow::validate_batch(tasks)?;
+    }
     let mut plain = conn.prepare_cached(&INSERT).map_err(db_error)?;
     let mut keyed = conn.prepare_cached(&INSERT_KEYED).map_err(db_error)?;
     let mut enqueued = Vec::with_capacity(tasks.len());
     let mut newest = None;
     for task in tasks {
+        if graph && !task.options.depends_on.is_empty() {
+            let added = super::dependencies::insert_dependent(conn, now, task, &enqueued)?;
+            if !added.duplicate {
+                newest = Some(added.id.0);
+            }
+            enqueued.push(added);
+            continue;
+        }
         let options = &task.options;
         let (not_before, slot) = times(now, task);
         let unique = options.unique.as_ref();
@@ -148,6 +160,7 @@ pub(crate) fn insert_claimed(
     // an older task ready or its action paused or limited, is only queued.
     let queue_only = task.options.not_before.is_some()
         || task.options.unique.is_some()
+        || !task.options.depends_on.is_empty()
         || task.options.concurrency_key.is_some()
         || conn
             .prepare_cached(include_str!("sql/task_any_ready.sql"))
@@ -438,7 +451,10 @@ pub(super) fn state_of(conn: &Connection, id: TaskId) -> Result<Option<State>> {
         .transpose()
 }
 
-pub(crate) fn delete(conn: &Connection, id: TaskId) -> Result<()> {
+pub(crate) fn delete(conn: &Connection, now: i64, id: TaskId) -> Result<()> {
+    conn.prepare_cached(include_str!("sql/task_abandon.sql"))
+        .and_then(|mut s| s.execute(params![id.0, now]))
+        .map_err(db_error)?;
     let changed = conn
         .prepare_cached(include_str!("sql/task_delete.sql"))
         .and_then(|mut s| s.execute(params![id.0]))

@@ -8,11 +8,15 @@
 -- other than taskq) that it does.
 -- The condition of the partial index of finished tasks (migration 0004)
 -- lets a generic plan use it, in the order of finish, which `state = $1`
--- alone (a parameter) would not.
+-- alone (a parameter) would not. A task with dependents that have not
+-- finished stays (they may read its result).
 WITH doomed AS (
     SELECT id FROM {schema}.taskq_tasks
     WHERE finished_at IS NOT NULL AND state = $1
       AND finished_at <= now() - $2::bigint * interval '1 microsecond'
+      AND NOT (has_dependents AND EXISTS (
+            SELECT 1 FROM {schema}.taskq_dependencies AS d JOIN {schema}.taskq_tasks AS w ON w.id = d.task
+            WHERE d.depends_on = taskq_tasks.id AND w.finished_at IS NULL))
     ORDER BY finished_at
     LIMIT $3::bigint
     FOR UPDATE SKIP LOCKED

@@ -6,7 +6,7 @@
 -- {filter} the action and state conditions; {after} `>` or `<`; {order}
 -- ASC or DESC. The limit is a subquery: a bound LIMIT would make SQLite
 -- prepare the statement again at every run.
-SELECT id, action, payload, state, not_before, tries, max_tries, timeout_us, expires, parent, last_error, created_at, finished_at, lease_token, priority, unique_key, unique_states, unique_slot, cancel_requested, started_at, worker, attempts, concurrency_key, result FROM {from}
+SELECT id, action, payload, state, not_before, tries, max_tries, timeout_us, expires, parent, last_error, created_at, finished_at, lease_token, priority, unique_key, unique_states, unique_slot, cancel_requested, started_at, worker, attempts, concurrency_key, result, waiting_on FROM {from}
 WHERE {filter} AND id {after} ?3
 ORDER BY id {order}
 LIMIT (SELECT ?4)
