@@ -329,6 +329,32 @@ pub struct Links {
     pub dependents: Vec<Link>,
 }
 
+impl Links {
+    /// Adds a row of a backend's links statement: a dependency (`kind`
+    /// 0) or a dependent (1), the other task's id, its action and state
+    /// if it still exists, and the edge's outcome.
+    pub(crate) fn add_row(
+        &mut self,
+        kind: i64,
+        id: i64,
+        (action, state): (Option<String>, Option<String>),
+        outcome: Option<String>,
+    ) -> Result<()> {
+        let link = Link {
+            id: TaskId(id),
+            action,
+            state: state.map(|s| s.parse()).transpose()?,
+            outcome: outcome.map(|s| s.parse()).transpose()?,
+        };
+        if kind == 0 {
+            self.dependencies.push(link);
+        } else {
+            self.dependents.push(link);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

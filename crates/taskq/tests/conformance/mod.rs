@@ -184,6 +184,8 @@ macro_rules! conformance_tests {
             workflows::dependencies_on_existing_tasks_start_from_their_states,
             workflows::a_fan_in_of_a_thousand_is_released_exactly_once,
             workflows::ends_other_than_completion_settle_dependents,
+            workflows::a_dependency_whose_worker_died_runs_again_then_releases,
+            workflows::a_cancellation_cascades_down_a_long_chain,
             worker::worker_respects_concurrency_limits,
             worker::a_worker_with_slow_handlers_holds_only_the_tasks_it_runs,
             worker::heartbeat_keeps_a_long_task_from_running_twice,

@@ -385,3 +385,71 @@ pub async fn ends_other_than_completion_settle_dependents(db: &dyn TestDb) {
         .sum();
     assert_eq!(waiting, 0, "stats: {stats:?}");
 }
+
+/// A worker that dies while its dependency runs (its completion never
+/// commits) leaves the dependent waiting, and the dependency runs again
+/// once its lease expires; that run's completion releases the dependent.
+/// Nothing is lost between the two.
+pub async fn a_dependency_whose_worker_died_runs_again_then_releases(db: &dyn TestDb) {
+    let queue = db.queue_with(super::no_backoff()).await;
+    let mut flow = Workflow::new();
+    flow.add("first", task("first").timeout(super::SHORT_LEASE), &[])
+        .unwrap();
+    flow.add("then", task("then"), &["first"]).unwrap();
+    let ids = queue.enqueue_workflow(flow).await.unwrap();
+    let dead = queue.claim("step").await.unwrap().unwrap();
+    super::outlive_short_lease().await;
+    let then = ids.id("then").unwrap();
+    assert_eq!(
+        queue.get(then).await.unwrap().unwrap().state,
+        State::Waiting
+    );
+    let again = queue.claim("step").await.unwrap().expect("runs again");
+    assert_eq!(
+        (again.id(), again.task().tries),
+        (ids.id("first").unwrap(), 2)
+    );
+    assert!(
+        dead.complete().await.is_err(),
+        "the dead worker's lease is gone"
+    );
+    assert_eq!(
+        queue.get(then).await.unwrap().unwrap().state,
+        State::Waiting
+    );
+    again.complete().await.unwrap();
+    assert_eq!(queue.get(then).await.unwrap().unwrap().state, State::Queued);
+}
+
+/// A chain of 60 tasks, each waiting for the one before: the failure of
+/// the first cancels every other one, down the chain, in its transaction.
+pub async fn a_cancellation_cascades_down_a_long_chain(db: &dyn TestDb) {
+    const LENGTH: usize = 60;
+    let queue = db.queue().await;
+    let mut tasks = vec![task("fail-0").max_tries(1)];
+    for at in 1..LENGTH {
+        let mut next = task(&format!("link-{at}"));
+        next.options.depends_on.push(Dependency::Earlier(at - 1));
+        tasks.push(next);
+    }
+    let ids = queue.enqueue_many(tasks).await.unwrap();
+    let lease = queue.claim("step").await.unwrap().unwrap();
+    lease.fail("broken").await.unwrap();
+    let stats = super::reported_stats(&queue).await;
+    assert_eq!(
+        stats.get(&("step".to_owned(), State::Cancelled)),
+        Some(&(LENGTH as u64 - 1)),
+        "{stats:?}"
+    );
+    let last = queue.get(ids[LENGTH - 1].id).await.unwrap().unwrap();
+    assert_eq!(
+        last.last_error.as_deref(),
+        Some(
+            format!(
+                "cancelled: its dependency {} was cancelled",
+                ids[LENGTH - 2].id
+            )
+            .as_str()
+        )
+    );
+}

@@ -18,7 +18,7 @@ use crate::names::TaskId;
 use crate::state::State;
 use crate::task::{due_actions, NewTask};
 use crate::unique::Enqueued;
-use crate::workflow::{outcome_of, resolve, validate_batch, Link, Links, Start};
+use crate::workflow::{outcome_of, resolve, validate_batch, Links, Start};
 
 /// The statements of dependencies, with the schema filled in.
 #[derive(Debug)]
@@ -212,17 +212,7 @@ pub(super) async fn links(client: &impl GenericClient, sql: &Sql, id: TaskId) ->
             ))
         };
         let (kind, other, action, state, outcome) = read().map_err(db_error)?;
-        let link = Link {
-            id: TaskId(other),
-            action,
-            state: state.map(|s| s.parse()).transpose()?,
-            outcome: outcome.map(|s| s.parse()).transpose()?,
-        };
-        if kind == 0 {
-            links.dependencies.push(link);
-        } else {
-            links.dependents.push(link);
-        }
+        links.add_row(kind.into(), other, (action, state), outcome)?;
     }
     Ok(links)
 }

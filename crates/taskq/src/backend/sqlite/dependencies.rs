@@ -12,7 +12,7 @@ use crate::names::TaskId;
 use crate::state::State;
 use crate::task::NewTask;
 use crate::unique::{Enqueued, Unique};
-use crate::workflow::{outcome_of, resolve, Link, Links, Start};
+use crate::workflow::{outcome_of, resolve, Links, Start};
 
 use super::control;
 use super::error::db_error;
@@ -105,17 +105,7 @@ pub(super) fn links(conn: &Connection, id: TaskId) -> Result<Links> {
         .map_err(db_error)?;
     let mut links = Links::default();
     for (kind, other, action, state, outcome) in rows {
-        let link = Link {
-            id: TaskId(other),
-            action,
-            state: state.map(|s| s.parse()).transpose()?,
-            outcome: outcome.map(|s| s.parse()).transpose()?,
-        };
-        if kind == 0 {
-            links.dependencies.push(link);
-        } else {
-            links.dependents.push(link);
-        }
+        links.add_row(kind, other, (action, state), outcome)?;
     }
     Ok(links)
 }
