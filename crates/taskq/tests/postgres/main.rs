@@ -10,6 +10,7 @@ mod conformance;
 mod connect;
 mod control;
 mod counts;
+mod deadlocks;
 mod helpers;
 mod lost_answer;
 mod lost_connection;

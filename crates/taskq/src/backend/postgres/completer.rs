@@ -3,7 +3,10 @@
 //! one gathers, and each caller hears back only after the commit that
 //! holds its completion. One with follow-ups is a transaction of its own.
 //! Either, when its connection is lost before the answer, is tried once
-//! more on a fresh connection unless it turns out to have committed.
+//! more on a fresh connection unless it turns out to have committed; and
+//! either runs again when the server rolls it back to break a deadlock
+//! (completions settle dependents down a workflow, whose row locks two
+//! batches may take in crossing orders).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::lease_lost;
-use super::pool::{lost, on_fresh, query_detaching_lost as query};
+use super::pool::{lost, on_fresh, query_detaching_lost as query, repeating_conflicts};
 use super::run::Runner;
 use super::{db_error, PostgresBackend};
 use crate::error::{Error, Result};
@@ -125,14 +128,16 @@ async fn execute(pool: &Pool, runner: &Runner, sql: &str, completed: &str, mut j
     let tokens: Vec<i64> = jobs.iter().map(|job| job.lease.token).collect();
     crate::failpoint::hit("before-commit");
     let params: [&(dyn ToSql + Sync); 2] = [&ids, &tokens];
-    let result = match query(pool, runner, sql, &params).await {
+    let first = repeating_conflicts(|| query(pool, runner, sql, &params)).await;
+    let result = match first {
         Err(error) if lost(&error) => {
             tracing::warn!(%error, "the connection was lost during a batch of completions; trying it once more");
             on_fresh(pool, |client| {
                 let jobs = &jobs;
                 let params = &params;
                 async move {
-                    let mut done = returned(&runner.query(&client, sql, params).await?);
+                    let rows = repeating_conflicts(|| runner.query(&client, sql, params)).await?;
+                    let mut done = returned(&rows);
                     let applied = applied_before(&client, runner, completed, jobs, &done).await?;
                     done.extend(applied);
                     Ok(done)
@@ -235,10 +240,10 @@ impl PostgresBackend {
         retain: bool,
         result: Option<&[u8]>,
     ) -> Result<Vec<Enqueued>> {
-        match self
-            .complete_in_transaction(lease, follow_ups, retain, result)
-            .await
-        {
+        let first =
+            repeating_conflicts(|| self.complete_in_transaction(lease, follow_ups, retain, result))
+                .await;
+        match first {
             Err(error) if lost(&error) => {
                 tracing::warn!(%error, "the connection was lost during a completion; trying it once more unless it committed");
                 let repeated = on_fresh(&self.pool, |mut fresh| async move {

@@ -46,6 +46,21 @@ pub(crate) fn db_error(error: tokio_postgres::Error) -> Error {
     Error::Database(DatabaseError::new(kind, message, Some(Arc::new(error))))
 }
 
+/// Whether the server rolled the statement back to break a deadlock
+/// (40P01) or a serialization conflict (40001): nothing of it applied,
+/// and it may run again as it was.
+pub(super) fn conflicted(error: &Error) -> bool {
+    let Error::Database(db) = error else {
+        return false;
+    };
+    std::error::Error::source(db)
+        .and_then(|source| source.downcast_ref::<tokio_postgres::Error>())
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
+}
+
 /// Whether the server's error `code` and `message` say taskq's schema or
 /// tables are not there.
 pub(super) fn schema_missing(code: &SqlState, message: &str) -> bool {

@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use super::error::{db_error, pool_error};
+use super::error::{conflicted, db_error, pool_error};
 use super::notify::notifier;
 use super::run::{self, Runner};
 use super::{migrate, PostgresBackend};
@@ -108,6 +108,38 @@ where
         }
     }
     Err(last.unwrap_or(Error::Closed))
+}
+
+/// The pauses before the repeats of a write that the server rolled back
+/// to break a deadlock (see [`conflicted`]), each stretched by a random
+/// part of itself so that the two sides do not meet again in step.
+const CONFLICT_REPEATS: [Duration; 3] = [
+    Duration::from_millis(5),
+    Duration::from_millis(25),
+    Duration::from_millis(100),
+];
+
+/// Runs `op`, and again after each pause of [`CONFLICT_REPEATS`] while
+/// the server rolls it back to break a deadlock or a serialization
+/// conflict: a batch of completions whose cancellations and releases
+/// down a workflow cross another's, say. Nothing of a rolled-back try
+/// applied, so `op` runs again as it was.
+pub(super) async fn repeating_conflicts<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    for pause in CONFLICT_REPEATS {
+        match op().await {
+            Err(error) if conflicted(&error) => {
+                tracing::warn!(%error, "the server rolled a write back to break a deadlock; trying it again");
+                let stretch = pause.mul_f64(fastrand::f64());
+                tokio::time::sleep(pause + stretch).await;
+            }
+            other => return other,
+        }
+    }
+    op().await
 }
 
 /// Runs one statement on a pooled connection for a background task (a
@@ -213,14 +245,18 @@ impl PostgresBackend {
     /// applied. For the end of a try (`ends`: a fail or release of that
     /// lease), a repeat that finds nothing to change returns instead, read
     /// on the same connection, the state the first one left if it applied
-    /// and no claim took the task since (`task_applied.sql`).
+    /// and no claim took the task since (`task_applied.sql`). A write the
+    /// server rolled back to break a deadlock runs again (see
+    /// [`repeating_conflicts`]).
     pub(super) async fn fenced(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
         ends: Option<crate::task::LeaseRef>,
     ) -> Result<Vec<Row>> {
-        match query_detaching_lost(&self.pool, &self.run, sql, params).await {
+        let first =
+            repeating_conflicts(|| query_detaching_lost(&self.pool, &self.run, sql, params)).await;
+        match first {
             Err(error) if lost(&error) => {
                 tracing::warn!(%error, "the connection was lost during a write; trying it again");
                 on_fresh(&self.pool, |client| async move {

@@ -517,6 +517,13 @@ mod tests {
         };
         let plain = block_on(writer.write(record)).unwrap();
         assert_ne!(plain, here(), "a caller not marked: the writer thread");
+        // The writer thread answers before it lets go of the connection;
+        // a write that comes meanwhile goes through it, as it should.
+        let idle = Instant::now() + Duration::from_secs(5);
+        while writer.queued.load(Ordering::SeqCst) > 0 || writer.state.try_lock().is_err() {
+            assert!(Instant::now() < idle, "the writer thread stays busy");
+            thread::sleep(Duration::from_millis(1));
+        }
         let _allowed = CallerWrites::allow();
         let inline = block_on(writer.write(record)).unwrap();
         assert_eq!(inline, here(), "a blocking caller: its own thread");
