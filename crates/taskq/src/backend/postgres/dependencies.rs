@@ -29,7 +29,7 @@ pub(super) struct DependencySql {
     reopen: String,
     cancelled: String,
     rewait: String,
-    links: String,
+    pub(super) links: String,
     pub(super) abandon: String,
 }
 
@@ -194,14 +194,11 @@ async fn insert_dependent(
     ))
 }
 
-/// The dependencies and dependents of `id`.
-pub(super) async fn links(client: &impl GenericClient, sql: &Sql, id: TaskId) -> Result<Links> {
-    let rows = client
-        .query(&sql.dependencies.links, &[&id.0])
-        .await
-        .map_err(db_error)?;
+/// The dependencies and dependents a task's `dependency_links.sql` rows
+/// name.
+pub(super) fn links(rows: &[tokio_postgres::Row]) -> Result<Links> {
     let mut links = Links::default();
-    for row in &rows {
+    for row in rows {
         let read = || -> std::result::Result<_, tokio_postgres::Error> {
             Ok((
                 row.try_get::<_, i32>(0)?,

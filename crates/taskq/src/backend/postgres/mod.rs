@@ -463,8 +463,12 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_links(&self, id: TaskId) -> Result<Links> {
-        let client = self.client().await?;
-        dependencies::links(&**client, &self.sql, id).await
+        // Through the runner, which knows whether a pooler stands between.
+        let id = id.0;
+        let rows = self
+            .read(|| async move { self.query(&self.sql.dependencies.links, &[&id]).await })
+            .await?;
+        dependencies::links(&rows)
     }
 
     async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>> {
