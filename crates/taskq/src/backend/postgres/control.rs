@@ -183,14 +183,14 @@ impl PostgresBackend {
             _ => task.unique_key.clone().unwrap_or_default(),
         };
         let probe = NewTask::raw(task.action.clone(), Vec::new()).unique_key(key.clone());
-        let client = self.client().await?;
-        let existing = holders(&**client, &self.sql, std::slice::from_ref(&probe), &[0])
-            .await?
-            .pop()
-            .flatten()
-            .ok_or_else(|| {
-                Error::other("a retry was refused for its unique key, but no task holds it")
-            })?;
+        // In a transaction: behind a pooler, on one server connection.
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let found = holders(&*tx, &self.sql, std::slice::from_ref(&probe), &[0]).await?;
+        tx.commit().await.map_err(db_error)?;
+        let existing = found.into_iter().next().flatten().ok_or_else(|| {
+            Error::other("a retry was refused for its unique key, but no task holds it")
+        })?;
         Ok(Error::Duplicate {
             id,
             action: task.action,
