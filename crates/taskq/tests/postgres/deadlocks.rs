@@ -26,7 +26,7 @@ async fn a_batch_of_completions_rolled_back_to_break_a_deadlock_runs_again() {
     tx.execute(&lock, &[&second.0]).await.unwrap();
 
     let batch = tokio::spawn(async move { tokio::join!(a.complete(), b.complete()) });
-    until_waiting_for_a_lock(&db.schema).await;
+    pid_waiting_for_a_lock(&raw_client().await, &db.schema).await;
     // The batch holds the first task's row and waits for the second: asking
     // for the first closes the cycle, and the server rolls the batch back.
     tx.execute(&lock, &[&first.0]).await.unwrap();
@@ -44,31 +44,6 @@ async fn a_batch_of_completions_rolled_back_to_break_a_deadlock_runs_again() {
         queue.claim("a").await.unwrap().is_none(),
         "nothing runs again"
     );
-}
-
-/// Returns once a session works in `schema` and waits for a lock.
-async fn until_waiting_for_a_lock(schema: &str) {
-    let watcher = raw_client().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND position($1 in query) > 0",
-                &[&schema],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the write never waited for the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A transaction of another session that checks for deadlocks only after
@@ -103,7 +78,7 @@ async fn a_failure_whose_cancellations_deadlock_runs_again() {
     let tx = slow_to_check(&mut other).await;
     tx.execute(&lock, &[&dependent.0]).await.unwrap();
     let failed = tokio::spawn(async move { lease.fail_permanently("broken").await });
-    until_waiting_for_a_lock(&db.schema).await;
+    pid_waiting_for_a_lock(&raw_client().await, &db.schema).await;
     tx.execute(&lock, &[&dependency.0]).await.unwrap();
     tx.rollback().await.unwrap();
 

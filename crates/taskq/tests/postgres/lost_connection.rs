@@ -30,25 +30,7 @@ where
     .unwrap();
     let write = tokio::spawn(write);
     let killer = raw_client().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let pid: i32 = loop {
-        let waiting = killer
-            .query(
-                "SELECT pid FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND position($1 in query) > 0",
-                &[&schema],
-            )
-            .await
-            .unwrap();
-        if let Some(row) = waiting.first() {
-            break row.get(0);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the write never waited for the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let pid = pid_waiting_for_a_lock(&killer, schema).await;
     let killed: bool = killer
         .query_one("SELECT pg_terminate_backend($1)", &[&pid])
         .await

@@ -155,6 +155,30 @@ async fn insert_by_hand(client: &impl tokio_postgres::GenericClient, schema: &st
         .unwrap();
 }
 
+/// The server process id of a session that works in `schema` and waits
+/// for a lock, once there is one (within 20 s).
+async fn pid_waiting_for_a_lock(client: &tokio_postgres::Client, schema: &str) -> i32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting = client
+            .query(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND position($1 in query) > 0",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = waiting.first() {
+            return row.get(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until `n` listener sessions of `schema` have answered their
 /// last setup statement (so each backend knows its own session's pid).
 async fn until_listening(client: &tokio_postgres::Client, schema: &str, n: i64) {

@@ -29,7 +29,7 @@ pub(super) struct DependencySql {
     reopen: String,
     cancelled: String,
     rewait: String,
-    pub(super) links: String,
+    links: String,
     pub(super) abandon: String,
 }
 
@@ -194,9 +194,22 @@ async fn insert_dependent(
     ))
 }
 
+impl super::PostgresBackend {
+    /// The dependencies and dependents of `id`, read through the runner
+    /// (which knows whether a pooler stands between), once more on a fresh
+    /// connection if the first turned out dead.
+    pub(super) async fn links(&self, id: TaskId) -> Result<Links> {
+        let id = id.0;
+        let rows = self
+            .read(|| async move { self.query(&self.sql.dependencies.links, &[&id]).await })
+            .await?;
+        links_of(&rows)
+    }
+}
+
 /// The dependencies and dependents a task's `dependency_links.sql` rows
 /// name.
-pub(super) fn links(rows: &[tokio_postgres::Row]) -> Result<Links> {
+fn links_of(rows: &[tokio_postgres::Row]) -> Result<Links> {
     let mut links = Links::default();
     for row in rows {
         let read = || -> std::result::Result<_, tokio_postgres::Error> {

@@ -463,12 +463,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn task_links(&self, id: TaskId) -> Result<Links> {
-        // Through the runner, which knows whether a pooler stands between.
-        let id = id.0;
-        let rows = self
-            .read(|| async move { self.query(&self.sql.dependencies.links, &[&id]).await })
-            .await?;
-        dependencies::links(&rows)
+        self.links(id).await
     }
 
     async fn task_cancel(&self, target: CancelTarget) -> Result<Vec<(TaskId, CancelOutcome)>> {
